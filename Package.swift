@@ -1,0 +1,107 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module graph (one-way, see docs/ARCHITECTURE.md):
+//   CZeroMQ -> ZeroMQ ----------------------------+-> SluiceBroker -> sluice
+//   SluiceProtocol -> SluicePluginAPI -> SluiceCore +-> SluiceClient
+//                          +-> Plugins/*
+let package = Package(
+    name: "sluice",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
+        .library(name: "SluiceProtocol", targets: ["SluiceProtocol"]),
+        .library(name: "SluicePluginAPI", targets: ["SluicePluginAPI"]),
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
+        .library(name: "SluiceClient", targets: ["SluiceClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // libzmq through Debian's libzmq3-dev. The module map links `zmq` directly: Debian's
+        // libzmq.pc carries an -isystem flag SwiftPM warns about (see docs/ZEROMQ.md).
+        .systemLibrary(
+            name: "CZeroMQ",
+            providers: [.apt(["libzmq3-dev"])]
+        ),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "SluiceProtocol"),
+        .target(name: "SluicePluginAPI", dependencies: ["SluiceProtocol"]),
+        .target(
+            name: "SluiceStrategyLeastLoaded",
+            dependencies: ["SluicePluginAPI"],
+            path: "Plugins/LeastLoaded"
+        ),
+        .target(
+            name: "SluiceCore",
+            dependencies: [
+                "SluiceProtocol",
+                "SluicePluginAPI",
+                "SluiceStrategyLeastLoaded",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "SluiceBroker",
+            dependencies: [
+                "ZeroMQ",
+                "SluiceProtocol",
+                "SluiceCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "SluiceClient",
+            dependencies: [
+                "ZeroMQ",
+                "SluiceProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice-example-invoker",
+            dependencies: [
+                "SluiceClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/ExampleInvoker"
+        ),
+        .executableTarget(
+            name: "sluice-example-controller",
+            dependencies: [
+                "SluiceClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/ExampleController"
+        ),
+        .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
+        .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(
+            name: "SluiceCoreTests",
+            dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol"]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "SluiceClient", "ZeroMQ", "SluiceProtocol",
+                "sluice", "sluice-example-invoker",
+            ]
+        ),
+    ]
+)

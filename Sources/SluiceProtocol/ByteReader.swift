@@ -1,0 +1,91 @@
+/// Reads SLU/1 field encodings (§3.2) from one frame, never past its end.
+struct ByteReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var offset = 0
+    /// The field being read, for error messages.
+    private let frameName: String
+
+    init(_ buffer: UnsafeRawBufferPointer, frameName: String) {
+        self.buffer = buffer
+        self.frameName = frameName
+    }
+
+    private func truncated(_ field: String) -> ProtocolError {
+        ProtocolError(.malformed, "\(frameName): truncated at field '\(field)' (\(buffer.count) bytes)")
+    }
+
+    mutating func u8(_ field: String) throws(ProtocolError) -> UInt8 {
+        guard offset + 1 <= buffer.count else { throw truncated(field) }
+        defer { offset += 1 }
+        return buffer[offset]
+    }
+
+    mutating func u16(_ field: String) throws(ProtocolError) -> UInt16 {
+        guard offset + 2 <= buffer.count else { throw truncated(field) }
+        defer { offset += 2 }
+        return UInt16(buffer[offset]) << 8 | UInt16(buffer[offset + 1])
+    }
+
+    mutating func u32(_ field: String) throws(ProtocolError) -> UInt32 {
+        guard offset + 4 <= buffer.count else { throw truncated(field) }
+        defer { offset += 4 }
+        return UInt32(buffer[offset]) << 24 | UInt32(buffer[offset + 1]) << 16
+            | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3])
+    }
+
+    private mutating func string(length: Int, field: String) throws(ProtocolError) -> String {
+        guard offset + length <= buffer.count else {
+            throw ProtocolError(.malformed, "\(frameName): field '\(field)' claims \(length) bytes, only \(buffer.count - offset) left")
+        }
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
+        offset += length
+        guard let value = String(validating: slice, as: UTF8.self) else {
+            throw ProtocolError(.malformed, "\(frameName): field '\(field)' is not valid UTF-8")
+        }
+        return value
+    }
+
+    mutating func shortString(_ field: String) throws(ProtocolError) -> String {
+        try string(length: Int(u8(field)), field: field)
+    }
+
+    mutating func longString(_ field: String) throws(ProtocolError) -> String {
+        try string(length: Int(u16(field)), field: field)
+    }
+
+    /// An id (§3.2): `[A-Za-z0-9._-]{1,128}`, or empty when `optional`.
+    mutating func id(_ field: String, optional: Bool = false) throws(ProtocolError) -> String {
+        let value = try shortString(field)
+        if value.isEmpty && optional { return value }
+        try Identifier.validate(value, field: field)
+        return value
+    }
+
+    /// The frame must be fully consumed (§3.2).
+    func finish() throws(ProtocolError) {
+        if offset != buffer.count {
+            throw ProtocolError(.malformed, "\(frameName): \(buffer.count - offset) unexpected bytes after the last field")
+        }
+    }
+}
+
+/// The identifier rule shared by controllers, invokers and activations (§3.2).
+public enum Identifier {
+    /// Whether `value` matches `[A-Za-z0-9._-]{1,128}`.
+    public static func isValid(_ value: String) -> Bool {
+        let utf8 = value.utf8
+        guard !utf8.isEmpty, utf8.count <= ProtocolConstants.maxIDLength else { return false }
+        return utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x5F || byte == 0x2D
+        }
+    }
+
+    /// Throws `invalidId` naming the field when `value` breaks the rule.
+    public static func validate(_ value: String, field: String) throws(ProtocolError) {
+        guard isValid(value) else {
+            let shown = value.count > 40 ? String(value.prefix(40)) + "..." : value
+            throw ProtocolError(.invalidID, "\(field) '\(shown)' must match [A-Za-z0-9._-]{1,128}")
+        }
+    }
+}

@@ -1,0 +1,299 @@
+/// Encodes and decodes SLU/1 messages (docs/PROTOCOL.md). Pure: no I/O, no ZeroMQ.
+///
+/// `encode` produces the signature, command and header frames; the caller appends the opaque
+/// frame (payload or result) when `Message.hasOpaqueFrame` is true. `decode` reads every frame
+/// except the opaque one, which it only counts.
+public enum Codec {
+    // MARK: Encoding
+
+    /// The frames of `message` up to and including its header frame.
+    public static func encode(_ message: Message) -> [[UInt8]] {
+        var frames: [[UInt8]] = [ProtocolConstants.signature, [message.command.rawValue]]
+        if let body = encodeBody(message) { frames.append(body) }
+        return frames
+    }
+
+    /// The frames of `message` followed by `opaque` (for tests and small tools).
+    public static func encode(_ message: Message, opaque: [UInt8]) -> [[UInt8]] {
+        var frames = encode(message)
+        if message.hasOpaqueFrame { frames.append(opaque) }
+        return frames
+    }
+
+    /// The header frame of `message`, or nil for commands without one.
+    public static func encodeBody(_ message: Message) -> [UInt8]? {
+        var writer = ByteWriter()
+        switch message {
+        case .heartbeat, .goodbye:
+            return nil
+        case .controllerHello(let controllerID):
+            writer.shortString(controllerID)
+        case .invokerHello(let hello):
+            writer.shortString(hello.invokerID)
+            writer.u32(hello.memoryMB)
+            writer.u32(hello.slots)
+            precondition(hello.tags.count <= ProtocolConstants.maxTags, "more than \(ProtocolConstants.maxTags) tags")
+            writer.u8(UInt8(hello.tags.count))
+            for tag in hello.tags { writer.shortString(tag) }
+        case .welcome(let welcome):
+            writer.shortString(welcome.brokerID)
+            writer.u32(welcome.heartbeatMilliseconds)
+            writer.u32(welcome.maxMessageBytes)
+        case .error(let report):
+            writer.u16(report.code.rawValue)
+            writer.shortString(report.activationID)
+            writer.longString(report.reason)
+        case .activate(let header), .dispatch(let header):
+            encode(header, into: &writer)
+        case .answer(let answer):
+            writer.shortString(answer.activationID)
+            writer.u8(answer.kind.rawValue)
+            writer.shortString(answer.invokerID)
+            writer.longString(answer.reason)
+        case .capacity(let capacity):
+            writer.u32(capacity.memoryMB)
+            writer.u32(capacity.slots)
+        case .result(let result):
+            writer.shortString(result.activationID)
+            writer.u8(result.outcome.rawValue)
+        case .completion(let completion):
+            writer.shortString(completion.activationID)
+            writer.u8((completion.includesResult ? 1 : 0) | (completion.systemError ? 2 : 0))
+            writer.u8(completion.includesResult ? completion.outcome.rawValue : 0)
+        }
+        return writer.bytes
+    }
+
+    static func encode(_ header: RoutingHeader, into writer: inout ByteWriter) {
+        writer.shortString(header.activationID)
+        writer.shortString(header.namespace)
+        writer.longString(header.action)
+        writer.shortString(header.revision)
+        writer.u32(header.memoryMB)
+        writer.u32(header.timeLimitMilliseconds)
+        writer.u8((header.blocking ? 1 : 0) | (header.blackbox ? 2 : 0))
+        writer.shortString(header.targetInvoker)
+        writer.shortString(header.answerTo)
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a message received on `channel`. Throws a `ProtocolError` whose code is the
+    /// ERROR code to reply with (§7) and whose reason names the problem.
+    public static func decode<Frame: FrameBytes>(_ frames: [Frame], channel: Channel) throws(ProtocolError) -> Message {
+        guard frames.count >= 2 else {
+            throw ProtocolError(.malformed, "a message needs at least 2 frames (signature, command); got \(frames.count) (§3.1)")
+        }
+        try checkSignature(frames[0])
+        let command = try readCommand(frames[1], channel: channel)
+        do throws(ProtocolError) {
+            return try decodeBody(command, frames, channel: channel)
+        } catch var error {
+            error.command = command
+            throw error
+        }
+    }
+
+    static func checkSignature<Frame: FrameBytes>(_ frame: Frame) throws(ProtocolError) {
+        let problem: ProtocolError? = frame.withUnsafeBytes { bytes in
+            guard bytes.count == 4, bytes[0] == 0x53, bytes[1] == 0x4C, bytes[2] == 0x55 else {
+                return ProtocolError(.badSignature, "first frame must be the 4-byte signature 'SLU' + version (§3.1)")
+            }
+            guard bytes[3] == ProtocolConstants.version else {
+                return ProtocolError(.badVersion, "protocol version \(bytes[3]) is not supported; this broker speaks version \(ProtocolConstants.version) (§3.1)")
+            }
+            return nil
+        }
+        if let problem { throw problem }
+    }
+
+    static func readCommand<Frame: FrameBytes>(_ frame: Frame, channel: Channel) throws(ProtocolError) -> Command {
+        guard frame.count == 1 else {
+            throw ProtocolError(.malformed, "command frame must be exactly 1 byte; got \(frame.count) (§3.1)")
+        }
+        let byte = frame.withUnsafeBytes { $0[0] }
+        guard let command = Command(rawValue: byte) else {
+            throw ProtocolError(.unknownCommand, "unknown command byte 0x\(String(byte, radix: 16)) (§4)")
+        }
+        guard channel.allowedCommands.contains(command) else {
+            throw ProtocolError(.unexpectedCommand, "\(command) is not allowed on this endpoint (§4)", command: command)
+        }
+        return command
+    }
+
+    static func expectFrames(_ count: Int, _ expected: Int, _ command: Command) throws(ProtocolError) {
+        guard count == expected else {
+            throw ProtocolError(.malformed, "\(command) takes \(expected) frames; got \(count) (§4)")
+        }
+    }
+
+    static func withReader<Frame: FrameBytes, T>(
+        _ frame: Frame, _ name: String, _ body: (inout ByteReader) throws(ProtocolError) -> T
+    ) throws(ProtocolError) -> T {
+        let result: Result<T, ProtocolError> = frame.withUnsafeBytes { bytes in
+            var reader = ByteReader(bytes, frameName: name)
+            do throws(ProtocolError) {
+                let value = try body(&reader)
+                try reader.finish()
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    static func decodeBody<Frame: FrameBytes>(_ command: Command, _ frames: [Frame], channel: Channel) throws(ProtocolError) -> Message {
+        let count = frames.count
+        switch command {
+        case .heartbeat:
+            try expectFrames(count, 2, command)
+            return .heartbeat
+        case .goodbye:
+            try expectFrames(count, 2, command)
+            return .goodbye
+        case .hello:
+            try expectFrames(count, 3, command)
+            if channel == .controllerToBroker {
+                let id = try withReader(frames[2], "HELLO") { (reader: inout ByteReader) throws(ProtocolError) in
+                    try reader.id("controller id")
+                }
+                return .controllerHello(controllerID: id)
+            }
+            return .invokerHello(try withReader(frames[2], "HELLO") { (reader: inout ByteReader) throws(ProtocolError) in
+                try decodeInvokerHello(&reader)
+            })
+        case .welcome:
+            try expectFrames(count, 3, command)
+            return .welcome(try withReader(frames[2], "WELCOME") { (reader: inout ByteReader) throws(ProtocolError) in
+                Welcome(brokerID: try reader.id("broker id"), heartbeatMilliseconds: try reader.u32("heartbeat-ms"),
+                        maxMessageBytes: try reader.u32("max-message"))
+            })
+        case .error:
+            try expectFrames(count, 3, command)
+            return .error(try withReader(frames[2], "ERROR") { (reader: inout ByteReader) throws(ProtocolError) in
+                let code = ErrorCode(rawValue: try reader.u16("code"))
+                return ErrorReport(code: code, activationID: try reader.shortString("activation-ref"), reason: try reader.longString("reason"))
+            })
+        case .activate, .dispatch:
+            try expectFrames(count, 4, command)
+            let header = try withReader(frames[2], "\(command) routing header") { (reader: inout ByteReader) throws(ProtocolError) in
+                try decodeRoutingHeader(&reader)
+            }
+            return command == .activate ? .activate(header) : .dispatch(header)
+        case .answer:
+            try expectFrames(count, 4, command)
+            return .answer(try withReader(frames[2], "ANSWER header") { (reader: inout ByteReader) throws(ProtocolError) in
+                let id = try reader.id("activation id")
+                let rawKind = try reader.u8("kind")
+                guard let kind = AnswerKind(rawValue: rawKind) else {
+                    throw ProtocolError(.malformed, "ANSWER kind \(rawKind) is unknown (§6.2)", activationID: id)
+                }
+                return AnswerHeader(activationID: id, kind: kind, invokerID: try reader.id("invoker-ref", optional: true),
+                                    reason: try reader.longString("reason"))
+            })
+        case .capacity:
+            try expectFrames(count, 3, command)
+            return .capacity(try withReader(frames[2], "CAPACITY") { (reader: inout ByteReader) throws(ProtocolError) in
+                let capacity = Capacity(memoryMB: try reader.u32("memory-mb"), slots: try reader.u32("slots"))
+                if !capacity.drains && (capacity.memoryMB == 0 || capacity.slots == 0) {
+                    throw ProtocolError(.malformed, "CAPACITY must be both 0 (drain) or both >= 1; got memory-mb \(capacity.memoryMB), slots \(capacity.slots) (§4.8)")
+                }
+                return capacity
+            })
+        case .result:
+            try expectFrames(count, 4, command)
+            return .result(try withReader(frames[2], "RESULT header") { (reader: inout ByteReader) throws(ProtocolError) in
+                let id = try reader.id("activation id")
+                return ResultHeader(activationID: id, outcome: try readOutcome(&reader, id))
+            })
+        case .completion:
+            let header = try withReader(frames[2 < count ? 2 : 0], "COMPLETION header") { (reader: inout ByteReader) throws(ProtocolError) in
+                guard count >= 3 else {
+                    throw ProtocolError(.malformed, "COMPLETION takes 3 or 4 frames; got \(count) (§4.11)")
+                }
+                let id = try reader.id("activation id")
+                let flags = try reader.u8("completion-flags")
+                guard flags & ~0b11 == 0 else {
+                    throw ProtocolError(.malformed, "COMPLETION flags 0x\(String(flags, radix: 16)) set reserved bits (§4.11)", activationID: id)
+                }
+                let outcome = try readOutcome(&reader, id)
+                let includesResult = flags & 1 != 0
+                if !includesResult && outcome != .success {
+                    throw ProtocolError(.malformed, "COMPLETION without a result must carry outcome 0 (§4.11)", activationID: id)
+                }
+                return CompletionHeader(activationID: id, includesResult: includesResult, systemError: flags & 2 != 0, outcome: outcome)
+            }
+            let expected = header.includesResult ? 4 : 3
+            guard count == expected else {
+                throw ProtocolError(.malformed, "COMPLETION \(header.includesResult ? "with" : "without") a result takes \(expected) frames; got \(count) (§4.11)",
+                                    activationID: header.activationID)
+            }
+            return .completion(header)
+        }
+    }
+
+    static func readOutcome(_ reader: inout ByteReader, _ id: String) throws(ProtocolError) -> Outcome {
+        let raw = try reader.u8("outcome")
+        guard let outcome = Outcome(rawValue: raw) else {
+            throw ProtocolError(.malformed, "outcome \(raw) is unknown; expected 0, 1 or 2 (§4.10)", activationID: id)
+        }
+        return outcome
+    }
+
+    static func decodeInvokerHello(_ reader: inout ByteReader) throws(ProtocolError) -> InvokerHello {
+        let id = try reader.id("invoker id")
+        let memory = try reader.u32("memory-mb")
+        let slots = try reader.u32("slots")
+        guard memory >= 1, slots >= 1 else {
+            throw ProtocolError(.malformed, "invoker HELLO needs memory-mb >= 1 and slots >= 1; got \(memory) and \(slots) (§4.1)")
+        }
+        let tagCount = Int(try reader.u8("tag-count"))
+        guard tagCount <= ProtocolConstants.maxTags else {
+            throw ProtocolError(.oversize, "invoker HELLO has \(tagCount) tags; at most \(ProtocolConstants.maxTags) (§4.1)")
+        }
+        var tags: [String] = []
+        for _ in 0..<tagCount {
+            let tag = try reader.shortString("tag")
+            guard !tag.isEmpty, tag.utf8.count <= ProtocolConstants.maxTagLength else {
+                throw ProtocolError(.oversize, "tag must be 1..\(ProtocolConstants.maxTagLength) bytes; got \(tag.utf8.count) (§4.1)")
+            }
+            tags.append(tag)
+        }
+        return InvokerHello(invokerID: id, memoryMB: memory, slots: slots, tags: tags)
+    }
+
+    static func decodeRoutingHeader(_ reader: inout ByteReader) throws(ProtocolError) -> RoutingHeader {
+        let id = try reader.id("activation id")
+        do throws(ProtocolError) {
+            let namespace = try reader.shortString("namespace")
+            guard !namespace.isEmpty, !namespace.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw ProtocolError(.malformed, "namespace must be 1..255 bytes without control characters (§4.6)")
+            }
+            let action = try reader.longString("action")
+            guard !action.isEmpty else { throw ProtocolError(.malformed, "action must not be empty (§4.6)") }
+            guard action.utf8.count <= ProtocolConstants.maxActionLength else {
+                throw ProtocolError(.oversize, "action is \(action.utf8.count) bytes; at most \(ProtocolConstants.maxActionLength) (§4.6)")
+            }
+            let revision = try reader.shortString("revision")
+            let memory = try reader.u32("memory-mb")
+            let timeLimit = try reader.u32("time-limit-ms")
+            guard memory >= 1, timeLimit >= 1 else {
+                throw ProtocolError(.malformed, "memory-mb and time-limit-ms must be >= 1; got \(memory) and \(timeLimit) (§4.6)")
+            }
+            let flags = try reader.u8("flags")
+            guard flags & ~0b11 == 0 else {
+                throw ProtocolError(.malformed, "flags 0x\(String(flags, radix: 16)) set reserved bits (§4.6)")
+            }
+            let target = try reader.id("target-invoker", optional: true)
+            let answerTo = try reader.id("answer-to", optional: true)
+            try reader.finish()
+            return RoutingHeader(activationID: id, namespace: namespace, action: action, revision: revision,
+                                 memoryMB: memory, timeLimitMilliseconds: timeLimit, blocking: flags & 1 != 0,
+                                 blackbox: flags & 2 != 0, targetInvoker: target, answerTo: answerTo)
+        } catch var error {
+            error.activationID = id
+            throw error
+        }
+    }
+}

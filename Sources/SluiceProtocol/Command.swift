@@ -1,0 +1,58 @@
+/// The one-byte command codes of SLU/1 (docs/PROTOCOL.md §4).
+public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    case hello = 0x01
+    case welcome = 0x02
+    case heartbeat = 0x03
+    case goodbye = 0x04
+    case error = 0x05
+    case activate = 0x10
+    case answer = 0x11
+    case capacity = 0x20
+    case dispatch = 0x21
+    case result = 0x22
+    case completion = 0x23
+
+    public var description: String {
+        switch self {
+        case .hello: "HELLO"
+        case .welcome: "WELCOME"
+        case .heartbeat: "HEARTBEAT"
+        case .goodbye: "GOODBYE"
+        case .error: "ERROR"
+        case .activate: "ACTIVATE"
+        case .answer: "ANSWER"
+        case .capacity: "CAPACITY"
+        case .dispatch: "DISPATCH"
+        case .result: "RESULT"
+        case .completion: "COMPLETION"
+        }
+    }
+}
+
+/// A direction of travel; which commands are allowed depends on it (§4, table).
+public enum Channel: Sendable, CaseIterable {
+    case controllerToBroker, brokerToController, invokerToBroker, brokerToInvoker
+
+    /// The commands this direction allows.
+    public var allowedCommands: Set<Command> {
+        switch self {
+        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .activate]
+        case .brokerToController: [.welcome, .heartbeat, .error, .answer]
+        case .invokerToBroker: [.hello, .heartbeat, .goodbye, .capacity, .result, .completion]
+        case .brokerToInvoker: [.welcome, .heartbeat, .error, .dispatch]
+        }
+    }
+}
+
+/// Protocol constants (§3).
+public enum ProtocolConstants {
+    /// The signature frame of version 1: `"SLU"` followed by the version byte.
+    public static let signature: [UInt8] = [0x53, 0x4C, 0x55, version]
+    public static let version: UInt8 = 1
+    /// Longest identifier (§3.2).
+    public static let maxIDLength = 128
+    public static let maxNamespaceLength = 255
+    public static let maxActionLength = 1024
+    public static let maxTags = 32
+    public static let maxTagLength = 64
+}

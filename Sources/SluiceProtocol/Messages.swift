@@ -1,0 +1,181 @@
+/// The routing header the broker reads from ACTIVATE and forwards in DISPATCH (§4.6).
+public struct RoutingHeader: Equatable, Hashable, Sendable {
+    public var activationID: String
+    public var namespace: String
+    /// Fully qualified action name, `namespace/[package/]name`.
+    public var action: String
+    /// Document revision of the action; may be empty.
+    public var revision: String
+    public var memoryMB: UInt32
+    public var timeLimitMilliseconds: UInt32
+    public var blocking: Bool
+    /// A blackbox (Docker image) action; OpenWhisk places these on a separate invoker share.
+    public var blackbox: Bool
+    /// Only this invoker may run it (empty: the broker places).
+    public var targetInvoker: String
+    /// The controller that receives the answer (empty in ACTIVATE: the sender).
+    public var answerTo: String
+
+    public init(
+        activationID: String, namespace: String, action: String, revision: String = "",
+        memoryMB: UInt32 = 256, timeLimitMilliseconds: UInt32 = 60_000, blocking: Bool = true,
+        blackbox: Bool = false, targetInvoker: String = "", answerTo: String = ""
+    ) {
+        self.activationID = activationID
+        self.namespace = namespace
+        self.action = action
+        self.revision = revision
+        self.memoryMB = memoryMB
+        self.timeLimitMilliseconds = timeLimitMilliseconds
+        self.blocking = blocking
+        self.blackbox = blackbox
+        self.targetInvoker = targetInvoker
+        self.answerTo = answerTo
+    }
+}
+
+/// An invoker's HELLO (§4.1): who it is and how much it can run at once.
+public struct InvokerHello: Equatable, Sendable {
+    public var invokerID: String
+    public var memoryMB: UInt32
+    public var slots: UInt32
+    public var tags: [String]
+
+    public init(invokerID: String, memoryMB: UInt32, slots: UInt32, tags: [String] = []) {
+        self.invokerID = invokerID
+        self.memoryMB = memoryMB
+        self.slots = slots
+        self.tags = tags
+    }
+}
+
+/// WELCOME (§4.2): the broker's reply to HELLO.
+public struct Welcome: Equatable, Sendable {
+    public var brokerID: String
+    public var heartbeatMilliseconds: UInt32
+    public var maxMessageBytes: UInt32
+
+    public init(brokerID: String, heartbeatMilliseconds: UInt32, maxMessageBytes: UInt32) {
+        self.brokerID = brokerID
+        self.heartbeatMilliseconds = heartbeatMilliseconds
+        self.maxMessageBytes = maxMessageBytes
+    }
+}
+
+/// CAPACITY (§4.8): an invoker's new total capacity. Zero for both drains it.
+public struct Capacity: Equatable, Sendable {
+    public var memoryMB: UInt32
+    public var slots: UInt32
+
+    public init(memoryMB: UInt32, slots: UInt32) {
+        self.memoryMB = memoryMB
+        self.slots = slots
+    }
+
+    public var drains: Bool { memoryMB == 0 && slots == 0 }
+}
+
+/// ANSWER's header frame (§4.7).
+public struct AnswerHeader: Equatable, Sendable {
+    public var activationID: String
+    public var kind: AnswerKind
+    /// The invoker that ran the activation; empty if none did.
+    public var invokerID: String
+    /// Why, for failures; empty for success.
+    public var reason: String
+
+    public init(activationID: String, kind: AnswerKind, invokerID: String = "", reason: String = "") {
+        self.activationID = activationID
+        self.kind = kind
+        self.invokerID = invokerID
+        self.reason = reason
+    }
+}
+
+/// RESULT's header frame (§4.10): the result arrives, the slot stays busy.
+public struct ResultHeader: Equatable, Sendable {
+    public var activationID: String
+    public var outcome: Outcome
+
+    public init(activationID: String, outcome: Outcome) {
+        self.activationID = activationID
+        self.outcome = outcome
+    }
+}
+
+/// COMPLETION's header frame (§4.11): the slot is free; maybe the result too.
+public struct CompletionHeader: Equatable, Sendable {
+    public var activationID: String
+    /// The combined form: a result frame follows and `outcome` describes it.
+    public var includesResult: Bool
+    /// The invoker counts this as a system error (feeds health).
+    public var systemError: Bool
+    public var outcome: Outcome
+
+    public init(activationID: String, includesResult: Bool, systemError: Bool = false, outcome: Outcome = .success) {
+        self.activationID = activationID
+        self.includesResult = includesResult
+        self.systemError = systemError
+        self.outcome = outcome
+    }
+}
+
+/// ERROR's body (§4.5).
+public struct ErrorReport: Equatable, Sendable {
+    public var code: ErrorCode
+    public var activationID: String
+    public var reason: String
+
+    public init(code: ErrorCode, activationID: String = "", reason: String) {
+        self.code = code
+        self.activationID = activationID
+        self.reason = reason
+    }
+}
+
+/// One decoded SLU/1 message, without its opaque payload or result frame.
+///
+/// The payload (ACTIVATE, DISPATCH) or result (ANSWER, RESULT, combined COMPLETION) is always
+/// the message's last frame, index `Message.opaqueFrameIndex`; codecs never copy it.
+public enum Message: Equatable, Sendable {
+    case controllerHello(controllerID: String)
+    case invokerHello(InvokerHello)
+    case welcome(Welcome)
+    case heartbeat
+    case goodbye
+    case error(ErrorReport)
+    case activate(RoutingHeader)
+    case answer(AnswerHeader)
+    case capacity(Capacity)
+    case dispatch(RoutingHeader)
+    case result(ResultHeader)
+    case completion(CompletionHeader)
+
+    /// Index of the opaque frame in the full message (signature, command, header, opaque).
+    public static let opaqueFrameIndex = 3
+
+    public var command: Command {
+        switch self {
+        case .controllerHello, .invokerHello: .hello
+        case .welcome: .welcome
+        case .heartbeat: .heartbeat
+        case .goodbye: .goodbye
+        case .error: .error
+        case .activate: .activate
+        case .answer: .answer
+        case .capacity: .capacity
+        case .dispatch: .dispatch
+        case .result: .result
+        case .completion: .completion
+        }
+    }
+
+    /// Whether an opaque frame follows the header frame.
+    public var hasOpaqueFrame: Bool {
+        switch self {
+        case .activate, .answer, .dispatch, .result: true
+        case .completion(let header): header.includesResult
+        default: false
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import CZeroMQ
+
+/// One ZeroMQ message frame (`zmq_msg_t`), owned by this object.
+///
+/// Receiving fills a message without copying; sending hands the bytes to libzmq without
+/// copying and leaves this message empty (libzmq moves the content). So a frame received on
+/// one socket can be forwarded on another at no copy cost. Not `Sendable`: a message belongs
+/// to the thread that owns the socket it came from.
+public final class ZMQMessage {
+    let pointer: UnsafeMutablePointer<zmq_msg_t>
+
+    /// An empty message, ready to receive into.
+    public init() {
+        pointer = .allocate(capacity: 1)
+        zmq_msg_init(pointer)
+    }
+
+    /// A message holding a copy of `bytes` (use for small frames you build yourself).
+    public convenience init(bytes: some Collection<UInt8>) {
+        self.init(count: bytes.count)
+        let buffer = UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: bytes.count)
+        buffer.copyBytes(from: bytes)
+    }
+
+    /// A message of `count` uninitialised bytes, to be filled through `withUnsafeMutableBytes`.
+    public init(count: Int) {
+        pointer = .allocate(capacity: 1)
+        zmq_msg_init_size(pointer, count)
+    }
+
+    deinit {
+        zmq_msg_close(pointer)
+        pointer.deallocate()
+    }
+
+    /// Number of bytes in the frame.
+    public var count: Int { zmq_msg_size(pointer) }
+
+    /// Whether more frames of the same multipart message follow this one (after a receive).
+    public var hasMore: Bool { zmq_msg_more(pointer) != 0 }
+
+    /// Reads the frame's bytes in place. The buffer is valid only inside `body`.
+    public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: count))
+    }
+
+    /// Writes the frame's bytes in place (for messages made with `init(count:)`).
+    public func withUnsafeMutableBytes<Result>(_ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
+        try body(UnsafeMutableRawBufferPointer(start: zmq_msg_data(pointer), count: count))
+    }
+
+    /// A copy of the bytes as an array (for tests and small frames).
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// The `User-Id` property a ZAP handler attached to the peer, if any.
+    public var userID: String? {
+        guard let value = zmq_msg_gets(pointer, "User-Id") else { return nil }
+        return String(cString: value)
+    }
+}
