@@ -1,0 +1,73 @@
+import SluiceProtocol
+
+/// Everything the broker core can be told, with the defaults docs/PROTOCOL.md states.
+/// `validate()` names the first bad key, so the executable can refuse to start with a clear
+/// message.
+public struct BrokerConfiguration: Sendable, Equatable {
+    /// Told to peers in WELCOME.
+    public var brokerID = "sluice"
+    /// How often heartbeats go each way (§4.3).
+    public var heartbeatInterval: Duration = .seconds(1)
+    /// Missed heartbeat intervals after which a peer is dead (§5).
+    public var liveness = 3
+    /// Largest message the broker accepts, bytes (ZMQ_MAXMSGSIZE, §2).
+    public var maxMessageBytes = 2 * 1024 * 1024
+
+    /// Activations that may wait for room at once (§6.1); past it: `overloaded`.
+    public var maxWaiting = 10_000
+    /// Payload bytes that may wait at once; past it: `overloaded`.
+    public var maxWaitingBytes = 512 * 1024 * 1024
+    /// Longest an activation may wait before it is answered `expired` (§6.2).
+    public var maxWaitingAge: Duration = .seconds(60)
+
+    /// Circuit breaker: deadline = max(time limit, floor) * multiplier + slack (§5).
+    public var completionTimeoutFloor: Duration = .seconds(60)
+    public var completionTimeoutMultiplier = 2
+    public var completionTimeoutSlack: Duration = .seconds(60)
+
+    /// Health (§5): outcomes remembered, and how many failures of a kind make it sick.
+    public var healthWindow = 10
+    public var maxSystemErrors = 3
+    public var maxTimeouts = 3
+    /// Time before a sick invoker gets a probe activation.
+    public var healthCooldown: Duration = .seconds(10)
+
+    /// Answers kept for a controller that is not connected (§6.4).
+    public var maxParkedAnswersPerController = 10_000
+    public var maxParkedAnswerAge: Duration = .seconds(300)
+
+    public init() {}
+
+    /// The circuit-breaker deadline for an activation with this time limit.
+    public func completionTimeout(timeLimitMilliseconds: UInt32) -> Duration {
+        let limit = Duration.milliseconds(Int64(timeLimitMilliseconds))
+        return max(limit, completionTimeoutFloor) * completionTimeoutMultiplier + completionTimeoutSlack
+    }
+
+    /// Liveness window: silence after which a peer is dead.
+    public var livenessWindow: Duration { heartbeatInterval * liveness }
+
+    /// A configuration value that cannot work, named by its key.
+    public struct Invalid: Error, CustomStringConvertible, Equatable {
+        public var key: String
+        public var problem: String
+        public var description: String { "invalid configuration '\(key)': \(problem)" }
+    }
+
+    /// Throws `Invalid` naming the first key whose value cannot work.
+    public func validate() throws(Invalid) {
+        if !Identifier.isValid(brokerID) { throw Invalid(key: "broker-id", problem: "'\(brokerID)' must match [A-Za-z0-9._-]{1,128}") }
+        if heartbeatInterval < .milliseconds(10) { throw Invalid(key: "heartbeat-interval", problem: "must be at least 10 ms") }
+        if liveness < 1 { throw Invalid(key: "liveness", problem: "must be at least 1 interval") }
+        if maxMessageBytes < 1024 { throw Invalid(key: "max-message-bytes", problem: "must be at least 1024") }
+        if maxWaiting < 0 { throw Invalid(key: "max-waiting", problem: "must not be negative") }
+        if maxWaitingBytes < 0 { throw Invalid(key: "max-waiting-bytes", problem: "must not be negative") }
+        if maxWaitingAge <= .zero { throw Invalid(key: "max-waiting-age", problem: "must be positive") }
+        if completionTimeoutFloor < .zero || completionTimeoutSlack < .zero || completionTimeoutMultiplier < 1 {
+            throw Invalid(key: "completion-timeout", problem: "floor and slack must not be negative; multiplier at least 1")
+        }
+        if healthWindow < 1 { throw Invalid(key: "health-window", problem: "must be at least 1") }
+        if maxSystemErrors < 0 || maxTimeouts < 0 { throw Invalid(key: "health-thresholds", problem: "must not be negative") }
+        if maxParkedAnswersPerController < 0 { throw Invalid(key: "max-parked-answers", problem: "must not be negative") }
+    }
+}

@@ -1,0 +1,213 @@
+import SluicePluginAPI
+import SluiceProtocol
+
+extension BrokerCore {
+    mutating func invokerSent(_ message: Message, from route: RoutingID, opaque: Payload?, into actions: inout [BrokerAction<Payload>]) {
+        if case .invokerHello(let hello) = message {
+            invokerHello(hello, from: route, into: &actions)
+            return
+        }
+        guard let invokerID = invokerIDByRoute[route], var invoker = invokers[invokerID] else {
+            reply(.invoker, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)", into: &actions)
+            return
+        }
+        invoker.lastSeen = now
+        invokers[invokerID] = invoker
+
+        switch message {
+        case .heartbeat:
+            break
+        case .goodbye:
+            removeInvoker(invokerID, reason: "said goodbye", into: &actions)
+        case .capacity(let capacity):
+            invoker.memoryMB = capacity.memoryMB
+            invoker.slots = capacity.slots
+            invokers[invokerID] = invoker
+            strategy.invokerChanged(invoker.snapshot)
+            drainWaiting(into: &actions)
+        case .result(let result):
+            invokerResult(result, payload: opaque, from: invokerID, route: route, into: &actions)
+        case .completion(let completion):
+            invokerCompletion(completion, payload: opaque, from: invokerID, route: route, into: &actions)
+        default:
+            // The codec only lets invoker commands through (§4 table).
+            preconditionFailure("codec let \(message.command) through on the invoker endpoint")
+        }
+    }
+
+    mutating func invokerHello(_ hello: InvokerHello, from route: RoutingID, into actions: inout [BrokerAction<Payload>]) {
+        // This connection spoke for another invoker before: that session ends.
+        if let previous = invokerIDByRoute[route], previous != hello.invokerID {
+            removeInvoker(previous, reason: "its connection re-registered as '\(hello.invokerID)'", into: &actions)
+        }
+        var replaced = false
+        if var existing = invokers[hello.invokerID] {
+            if existing.route == route {
+                // Same connection says HELLO again: a capacity update, in-flight work stays.
+                existing.memoryMB = hello.memoryMB
+                existing.slots = hello.slots
+                existing.tags = hello.tags
+                existing.lastSeen = now
+                invokers[hello.invokerID] = existing
+                strategy.invokerChanged(existing.snapshot)
+                actions.append(.send(.invoker, route, .welcome(welcome), opaque: nil))
+                drainWaiting(into: &actions)
+                return
+            }
+            // A new connection with the same id: the invoker restarted or reconnected. What it
+            // still runs is unknown, so its in-flight work is answered now (at-most-once).
+            removeInvoker(hello.invokerID, reason: "reconnected on a new connection", into: &actions)
+            replaced = true
+        }
+        let invoker = InvokerState(id: hello.invokerID, route: route, memoryMB: hello.memoryMB, slots: hello.slots,
+                                   tags: hello.tags, lastSeen: now)
+        invokers[hello.invokerID] = invoker
+        invokerIDByRoute[route] = hello.invokerID
+        strategy.invokerJoined(invoker.snapshot)
+        actions.append(.notice(.invokerRegistered(id: hello.invokerID, memoryMB: hello.memoryMB, slots: hello.slots, replacedConnection: replaced)))
+        actions.append(.send(.invoker, route, .welcome(welcome), opaque: nil))
+        drainWaiting(into: &actions)
+    }
+
+    var welcome: Welcome {
+        Welcome(brokerID: configuration.brokerID,
+                heartbeatMilliseconds: UInt32(clamping: configuration.heartbeatInterval.milliseconds),
+                maxMessageBytes: UInt32(clamping: configuration.maxMessageBytes))
+    }
+
+    /// Finds the in-flight record for a RESULT or COMPLETION, or replies why there is none.
+    mutating func ownedActivation(_ id: String, invokerID: String, route: RoutingID, command: Command,
+                                  into actions: inout [BrokerAction<Payload>]) -> InFlightActivation? {
+        if let record = inFlight[id], record.invokerID == invokerID { return record }
+        if inFlight[id] == nil && recentlyFinished.contains(id) {
+            // It timed out or its invoker was declared lost: the answer went out already.
+            counters.lateCompletions += 1
+            reply(.invoker, route, .unknownActivation, "\(command) for \(id) arrived after it was answered (timeout or invoker lost); dropped",
+                  activationID: id, into: &actions)
+        } else {
+            reply(.invoker, route, .unknownActivation, "\(command) for \(id): no such activation in flight on this invoker",
+                  activationID: id, into: &actions)
+        }
+        return nil
+    }
+
+    mutating func invokerResult(_ result: ResultHeader, payload: Payload?, from invokerID: String, route: RoutingID,
+                                into actions: inout [BrokerAction<Payload>]) {
+        guard var record = ownedActivation(result.activationID, invokerID: invokerID, route: route, command: .result, into: &actions) else { return }
+        guard !record.answered else {
+            reply(.invoker, route, .unknownActivation, "a result for \(result.activationID) was already delivered; dropped",
+                  activationID: result.activationID, into: &actions)
+            return
+        }
+        record.answered = true
+        inFlight[result.activationID] = record
+        answer(AnswerHeader(activationID: result.activationID, kind: result.outcome.answerKind, invokerID: invokerID),
+               result: payload, to: record.header.answerTo, into: &actions)
+    }
+
+    mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String, route: RoutingID,
+                                    into actions: inout [BrokerAction<Payload>]) {
+        let id = completion.activationID
+        guard let record = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
+        release(id)
+        if !record.answered {
+            if completion.includesResult {
+                answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
+                       result: payload, to: record.header.answerTo, into: &actions)
+            } else {
+                answer(AnswerHeader(activationID: id, kind: completion.systemError ? .systemError : .success, invokerID: invokerID,
+                                    reason: "completed without a result"),
+                       result: nil, to: record.header.answerTo, into: &actions)
+            }
+        }
+        recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
+        drainWaiting(into: &actions)
+    }
+
+    // MARK: Health (§5)
+
+    mutating func recordHealth(_ invokerID: String, _ sample: InvokerState.Sample, into actions: inout [BrokerAction<Payload>]) {
+        guard var invoker = invokers[invokerID] else { return }
+        let before = invoker.health
+        if invoker.health == .probing {
+            if sample == .ok {
+                invoker.health = .healthy
+                invoker.recent.removeAll()
+            } else {
+                invoker.health = sample == .timeout ? .unresponsive : .unhealthy
+                invoker.cooldownUntil = now + configuration.healthCooldown
+            }
+        } else {
+            invoker.recent.append(sample)
+            if invoker.recent.count > configuration.healthWindow { invoker.recent.removeFirst(invoker.recent.count - configuration.healthWindow) }
+            if invoker.health == .healthy {
+                if invoker.recent.count(where: { $0 == .systemError }) > configuration.maxSystemErrors {
+                    invoker.health = .unhealthy
+                    invoker.cooldownUntil = now + configuration.healthCooldown
+                } else if invoker.recent.count(where: { $0 == .timeout }) > configuration.maxTimeouts {
+                    invoker.health = .unresponsive
+                    invoker.cooldownUntil = now + configuration.healthCooldown
+                }
+            }
+        }
+        invokers[invokerID] = invoker
+        if invoker.health != before {
+            strategy.invokerChanged(invoker.snapshot)
+            actions.append(.notice(.invokerHealthChanged(id: invokerID, health: invoker.health.rawValue)))
+        }
+    }
+
+    // MARK: Loss
+
+    /// Ends an invoker's session: every activation it holds is answered `invokerLost` and never
+    /// redelivered (at-most-once); waiting work stays for the others.
+    mutating func removeInvoker(_ invokerID: String, reason: String, into actions: inout [BrokerAction<Payload>]) {
+        guard let invoker = invokers[invokerID] else { return }
+        var answered = 0
+        for id in invoker.inFlight {
+            guard let record = release(id) else { continue }
+            recentlyFinished.insert(id)
+            if !record.answered {
+                answered += 1
+                answer(AnswerHeader(activationID: id, kind: .invokerLost, invokerID: invokerID,
+                                    reason: "invoker '\(invokerID)' \(reason) while running it"),
+                       result: nil, to: record.header.answerTo, into: &actions)
+            }
+        }
+        invokers.removeValue(forKey: invokerID)
+        if invokerIDByRoute[invoker.route] == invokerID { invokerIDByRoute.removeValue(forKey: invoker.route) }
+        counters.invokersLost += 1
+        strategy.invokerLeft(id: invokerID)
+        actions.append(.notice(.invokerLost(id: invokerID, reason: reason, inFlightAnswered: answered)))
+        // Work that waited for exactly this invoker can no longer be placed.
+        var index = 0
+        while index < waiting.count {
+            if waiting[index].header.targetInvoker == invokerID {
+                let item = removeWaiting(at: index)
+                answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected,
+                                    reason: "target invoker '\(invokerID)' \(reason)"),
+                       result: nil, to: item.header.answerTo, into: &actions)
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    mutating func dispatchFailed(route: RoutingID, header: RoutingHeader, payload: Payload, unreachable: Bool,
+                                 into actions: inout [BrokerAction<Payload>]) {
+        // The DISPATCH never left the broker, so handing it to another invoker keeps
+        // at-most-once: take it back and queue it first in line.
+        guard let record = inFlight[header.activationID] else { return }
+        release(header.activationID)
+        counters.dispatched -= 1
+        counters.dispatchRetries += 1
+        let item = WaitingActivation(header: record.header, payload: payload, enqueuedAt: now)
+        waiting.prepend(item)
+        waitingIDs.insert(header.activationID)
+        waitingBytes += payload.count
+        if unreachable {
+            removeInvoker(record.invokerID, reason: "connection is gone", into: &actions)
+        }
+        drainWaiting(into: &actions)
+    }
+}

@@ -1,0 +1,118 @@
+import SluiceProtocol
+
+extension BrokerCore {
+    mutating func tick(into actions: inout [BrokerAction<Payload>]) {
+        fireDeadlines(into: &actions)
+        checkLiveness(into: &actions)
+        expireWaiting(into: &actions)
+        expireParkedAnswers(into: &actions)
+        if now.since(lastHeartbeatSent) >= configuration.heartbeatInterval {
+            lastHeartbeatSent = now
+            for controller in controllers.values {
+                if let route = controller.route { actions.append(.send(.controller, route, .heartbeat, opaque: nil)) }
+            }
+            for invoker in invokers.values { actions.append(.send(.invoker, invoker.route, .heartbeat, opaque: nil)) }
+        }
+    }
+
+    /// Circuit breaker (§5): no completion in time means `timeout`, a freed slot and a strike.
+    mutating func fireDeadlines(into actions: inout [BrokerAction<Payload>]) {
+        var expired: [String] = []
+        deadlines.advance(to: now, into: &expired)
+        guard !expired.isEmpty else { return }
+        for id in expired {
+            guard let record = release(id, cancelDeadline: false) else { continue }
+            recentlyFinished.insert(id)
+            if !record.answered {
+                let limit = configuration.completionTimeout(timeLimitMilliseconds: record.header.timeLimitMilliseconds)
+                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: record.invokerID,
+                                    reason: "no completion from invoker '\(record.invokerID)' within \(limit) (circuit breaker)"),
+                       result: nil, to: record.header.answerTo, into: &actions)
+            }
+            recordHealth(record.invokerID, .timeout, into: &actions)
+        }
+        drainWaiting(into: &actions)
+    }
+
+    mutating func checkLiveness(into actions: inout [BrokerAction<Payload>]) {
+        let window = configuration.livenessWindow
+        var dead: [String] = []
+        var probing = false
+        for (id, invoker) in invokers {
+            if now.since(invoker.lastSeen) > window { dead.append(id) }
+            if (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil {
+                invokers[id]?.health = .probing
+                actions.append(.notice(.invokerHealthChanged(id: id, health: "probing")))
+                probing = true
+            }
+        }
+        for id in dead {
+            removeInvoker(id, reason: "missed \(configuration.liveness) heartbeats", into: &actions)
+        }
+        for (id, controller) in controllers where controller.route != nil && now.since(controller.lastSeen) > window {
+            disconnectController(id)
+            actions.append(.notice(.controllerLost(id: id)))
+        }
+        if probing { drainWaiting(into: &actions) }
+    }
+
+    /// Waiting work older than the age limit is answered `expired` (oldest first: FIFO).
+    mutating func expireWaiting(into actions: inout [BrokerAction<Payload>]) {
+        while let first = waiting.first, now.since(first.enqueuedAt) >= configuration.maxWaitingAge {
+            let item = removeWaiting(at: 0)
+            answer(AnswerHeader(activationID: item.header.activationID, kind: .expired,
+                                reason: "waited \(configuration.maxWaitingAge) without an invoker with room"),
+                   result: nil, to: item.header.answerTo, into: &actions)
+        }
+    }
+
+    mutating func expireParkedAnswers(into actions: inout [BrokerAction<Payload>]) {
+        for (id, controller) in controllers where controller.parkedCount > 0 {
+            var updated = controller
+            var dropped = 0
+            while updated.parkedHead < updated.parked.count,
+                  now.since(updated.parked[updated.parkedHead].parkedAt) >= configuration.maxParkedAnswerAge {
+                updated.parked[updated.parkedHead].result = nil
+                updated.parkedHead += 1
+                dropped += 1
+            }
+            if dropped > 0 {
+                if updated.parkedHead == updated.parked.count {
+                    updated.parked.removeAll()
+                    updated.parkedHead = 0
+                }
+                counters.answersDropped += dropped
+                actions.append(.notice(.parkedAnswersDropped(controllerID: id, count: dropped,
+                                                             reason: "controller absent for \(configuration.maxParkedAnswerAge)")))
+                controllers[id] = updated
+            }
+        }
+    }
+
+    // MARK: Shutdown
+
+    mutating func beginShutdown(into actions: inout [BrokerAction<Payload>]) {
+        guard !shuttingDown else { return }
+        shuttingDown = true
+        while !waiting.isEmpty {
+            let item = removeWaiting(at: 0)
+            answer(AnswerHeader(activationID: item.header.activationID, kind: .overloaded, reason: "broker is shutting down"),
+                   result: nil, to: item.header.answerTo, into: &actions)
+        }
+    }
+
+    mutating func finishShutdown(into actions: inout [BrokerAction<Payload>]) {
+        shuttingDown = true
+        for (id, record) in inFlight {
+            release(id)
+            if !record.answered {
+                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: record.invokerID,
+                                    reason: "broker shut down before invoker '\(record.invokerID)' completed it"),
+                       result: nil, to: record.header.answerTo, into: &actions)
+            }
+        }
+    }
+
+    /// Answers parked for absent controllers when the broker stops; they are lost.
+    public var parkedAnswerCount: Int { controllers.values.reduce(0) { $0 + $1.parkedCount } }
+}

@@ -1,0 +1,317 @@
+import DequeModule
+import SluicePluginAPI
+import SluiceProtocol
+
+/// The broker as a sans-I/O state machine: events in, actions out (docs/ARCHITECTURE.md).
+///
+/// It owns every rule of docs/PROTOCOL.md: sessions, late binding, the waiting queue, circuit
+/// breaking, liveness, health and exactly-one-answer. It never touches a socket or a clock;
+/// `handle(_:now:into:)` appends the actions the shell must execute, in order.
+///
+/// Per-activation work is O(1) (dictionaries and a timing wheel); placement asks the
+/// `RoutingStrategy` with the eligible invokers.
+public struct BrokerCore<Payload: FrameBytes> {
+    public let configuration: BrokerConfiguration
+    public internal(set) var counters = BrokerCounters()
+    var strategy: any RoutingStrategy
+    var now = Timestamp.zero
+
+    // Peers.
+    var controllers: [String: ControllerState<Payload>] = [:]
+    var controllerIDByRoute: [RoutingID: String] = [:]
+    var invokers: [String: InvokerState] = [:]
+    var invokerIDByRoute: [RoutingID: String] = [:]
+
+    // Activations.
+    var inFlight: [String: InFlightActivation] = [:]
+    var deadlines: DeadlineWheel<String>
+    var waiting: Deque<WaitingActivation<Payload>> = []
+    var waitingIDs: Set<String> = []
+    var waitingBytes = 0
+    /// Ids that timed out or were lost recently, to count their late completions (§5).
+    var recentlyFinished = RecentSet(capacity: 65_536)
+
+    var lastHeartbeatSent = Timestamp.zero
+    public internal(set) var shuttingDown = false
+
+    /// How far the waiting queue is searched past entries that wait for a specific invoker.
+    let waitingLookahead = 64
+
+    public init(configuration: BrokerConfiguration, strategy: any RoutingStrategy, start: Timestamp = .zero) {
+        self.configuration = configuration
+        self.strategy = strategy
+        self.now = start
+        self.lastHeartbeatSent = start
+        self.deadlines = DeadlineWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
+    }
+
+    // MARK: Observation
+
+    public var inFlightCount: Int { inFlight.count }
+    public var waitingCount: Int { waiting.count }
+    public var invokerCount: Int { invokers.count }
+    public var connectedControllerCount: Int { controllers.values.count(where: { $0.route != nil }) }
+    public var strategyName: String { type(of: strategy).name }
+
+    /// A snapshot of one invoker, as strategies see it.
+    public func invoker(_ id: String) -> InvokerSnapshot? { invokers[id]?.snapshot }
+
+    // MARK: Events
+
+    /// Handles one event at time `now`, appending the resulting actions to `actions`.
+    public mutating func handle(_ event: BrokerEvent<Payload>, now: Timestamp, into actions: inout [BrokerAction<Payload>]) {
+        if now > self.now { self.now = now }
+        switch event {
+        case .received(.controller, let route, .success(let message), let opaque):
+            controllerSent(message, from: route, opaque: opaque, into: &actions)
+        case .received(.invoker, let route, .success(let message), let opaque):
+            invokerSent(message, from: route, opaque: opaque, into: &actions)
+        case .received(let endpoint, let route, .failure(let error), _):
+            protocolError(error, endpoint: endpoint, from: route, into: &actions)
+        case .tick:
+            tick(into: &actions)
+        case .dispatchFailed(let route, let header, let payload, let unreachable):
+            dispatchFailed(route: route, header: header, payload: payload, unreachable: unreachable, into: &actions)
+        case .answerUndeliverable(let route, let answer, let result):
+            answerUndeliverable(route: route, answer: answer, result: result, into: &actions)
+        case .beginShutdown:
+            beginShutdown(into: &actions)
+        case .finishShutdown:
+            finishShutdown(into: &actions)
+        }
+    }
+
+    /// Convenience for tests and tools: handle one event and return its actions.
+    public mutating func handle(_ event: BrokerEvent<Payload>, now: Timestamp) -> [BrokerAction<Payload>] {
+        var actions: [BrokerAction<Payload>] = []
+        handle(event, now: now, into: &actions)
+        return actions
+    }
+
+    // MARK: Invalid input (§7)
+
+    mutating func protocolError(_ error: ProtocolError, endpoint: Endpoint, from route: RoutingID, into actions: inout [BrokerAction<Payload>]) {
+        counters.protocolErrorsByCode[error.code.rawValue, default: 0] += 1
+        actions.append(.notice(.protocolError(endpoint, route, code: error.code.name, reason: error.reason)))
+        // An ACTIVATE whose id was read gets a `rejected` answer, so the caller's request
+        // completes, unless the id is taken (its owner keeps its single answer).
+        if endpoint == .controller, error.command == .activate, let id = error.activationID,
+           let controllerID = controllerIDByRoute[route], !isKnownActivation(id) {
+            counters.activationsReceived += 1
+            answer(AnswerHeader(activationID: id, kind: .rejected, reason: error.reason), result: nil,
+                   to: controllerID, into: &actions)
+            return
+        }
+        actions.append(.send(endpoint, route, .error(ErrorReport(code: error.code, activationID: error.activationID ?? "", reason: error.reason)), opaque: nil))
+    }
+
+    func isKnownActivation(_ id: String) -> Bool {
+        inFlight[id] != nil || waitingIDs.contains(id)
+    }
+
+    mutating func reply(_ endpoint: Endpoint, _ route: RoutingID, _ code: ErrorCode, _ reason: String,
+                        activationID: String = "", into actions: inout [BrokerAction<Payload>]) {
+        counters.protocolErrorsByCode[code.rawValue, default: 0] += 1
+        actions.append(.send(endpoint, route, .error(ErrorReport(code: code, activationID: activationID, reason: reason)), opaque: nil))
+    }
+
+    // MARK: Activations
+
+    mutating func activate(_ incoming: RoutingHeader, payload: Payload?, from controllerID: String,
+                           route: RoutingID, into actions: inout [BrokerAction<Payload>]) {
+        guard let payload else { preconditionFailure("ACTIVATE decoded without its payload frame") }
+        if isKnownActivation(incoming.activationID) {
+            reply(.controller, route, .duplicateActivation,
+                  "activation \(incoming.activationID) is already waiting or in flight (§4.6)",
+                  activationID: incoming.activationID, into: &actions)
+            return
+        }
+        counters.activationsReceived += 1
+        var header = incoming
+        if header.answerTo.isEmpty { header.answerTo = controllerID }
+        let id = header.activationID
+
+        if shuttingDown {
+            answer(AnswerHeader(activationID: id, kind: .overloaded, reason: "broker is shutting down"), result: nil, to: header.answerTo, into: &actions)
+            return
+        }
+        if let reason = unplaceableReason(header) {
+            answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, into: &actions)
+            return
+        }
+        let item = WaitingActivation(header: header, payload: payload, enqueuedAt: now)
+        // FIFO: while others wait, a newcomer queues behind them.
+        if waiting.isEmpty {
+            switch decide(header) {
+            case .place(let invokerID):
+                dispatch(item, to: invokerID, into: &actions)
+                return
+            case .reject(let reason):
+                answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, into: &actions)
+                return
+            case .wait:
+                break
+            }
+        }
+        enqueue(item, into: &actions)
+        drainWaiting(into: &actions)
+    }
+
+    /// A reason this activation can never be placed, judged against the invokers registered now.
+    func unplaceableReason(_ header: RoutingHeader) -> String? {
+        if !header.targetInvoker.isEmpty {
+            guard let target = invokers[header.targetInvoker] else {
+                return "target invoker '\(header.targetInvoker)' is not connected"
+            }
+            if header.memoryMB > target.memoryMB {
+                return "needs \(header.memoryMB) MB; target invoker '\(target.id)' has \(target.memoryMB) MB"
+            }
+            return nil
+        }
+        if !invokers.isEmpty, let largest = invokers.values.map(\.memoryMB).max(), header.memoryMB > largest {
+            return "needs \(header.memoryMB) MB; the largest invoker has \(largest) MB"
+        }
+        return nil
+    }
+
+    mutating func enqueue(_ item: WaitingActivation<Payload>, into actions: inout [BrokerAction<Payload>]) {
+        let id = item.header.activationID
+        if waiting.count >= configuration.maxWaiting {
+            answer(AnswerHeader(activationID: id, kind: .overloaded,
+                                reason: "waiting queue is full (\(configuration.maxWaiting) activations)"),
+                   result: nil, to: item.header.answerTo, into: &actions)
+            return
+        }
+        if waitingBytes + item.payload.count > configuration.maxWaitingBytes {
+            answer(AnswerHeader(activationID: id, kind: .overloaded,
+                                reason: "waiting queue is full (\(configuration.maxWaitingBytes) payload bytes)"),
+                   result: nil, to: item.header.answerTo, into: &actions)
+            return
+        }
+        waiting.append(item)
+        waitingIDs.insert(id)
+        waitingBytes += item.payload.count
+    }
+
+    mutating func removeWaiting(at index: Int) -> WaitingActivation<Payload> {
+        let item = waiting.remove(at: index)
+        waitingIDs.remove(item.header.activationID)
+        waitingBytes -= item.payload.count
+        return item
+    }
+
+    /// Binds waiting work to invokers with room, oldest first (late binding, §6.1).
+    ///
+    /// Stops at the first activation that any invoker could run but none has room for;
+    /// activations that wait for one specific invoker are skipped, up to `waitingLookahead`.
+    mutating func drainWaiting(into actions: inout [BrokerAction<Payload>]) {
+        var index = 0
+        var examined = 0
+        while index < waiting.count && examined < waitingLookahead {
+            examined += 1
+            let header = waiting[index].header
+            switch decide(header) {
+            case .place(let invokerID):
+                let item = removeWaiting(at: index)
+                dispatch(item, to: invokerID, into: &actions)
+            case .reject(let reason):
+                let item = removeWaiting(at: index)
+                answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected, reason: reason),
+                       result: nil, to: item.header.answerTo, into: &actions)
+            case .wait:
+                if header.targetInvoker.isEmpty { return }
+                index += 1
+            }
+        }
+    }
+
+    /// Where `header` should run now, or why not.
+    mutating func decide(_ header: RoutingHeader) -> PlacementDecision {
+        if !header.targetInvoker.isEmpty {
+            guard let target = invokers[header.targetInvoker] else { return .wait }
+            return target.canTake(memoryMB: header.memoryMB) ? .place(invokerID: target.id) : .wait
+        }
+        var eligible: [InvokerSnapshot] = []
+        for invoker in invokers.values where invoker.canTake(memoryMB: header.memoryMB) {
+            eligible.append(invoker.snapshot)
+        }
+        if eligible.isEmpty { return .wait }
+        let decision = strategy.place(PlacementRequest(header: header), in: ClusterView(eligible: eligible, registeredCount: invokers.count))
+        if case .place(let id) = decision, !(invokers[id]?.canTake(memoryMB: header.memoryMB) ?? false) {
+            // A strategy named an invoker that cannot take the work: keep it waiting.
+            return .wait
+        }
+        return decision
+    }
+
+    mutating func dispatch(_ item: WaitingActivation<Payload>, to invokerID: String, into actions: inout [BrokerAction<Payload>]) {
+        guard var invoker = invokers[invokerID] else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
+        let header = item.header
+        let deadline = now + configuration.completionTimeout(timeLimitMilliseconds: header.timeLimitMilliseconds)
+        invoker.usedSlots += 1
+        invoker.usedMemoryMB += header.memoryMB
+        invoker.inFlight.insert(header.activationID)
+        let route = invoker.route
+        invokers[invokerID] = invoker
+        inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline)
+        deadlines.schedule(header.activationID, at: deadline)
+        counters.dispatched += 1
+        actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
+    }
+
+    /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
+    @discardableResult
+    mutating func release(_ id: String, cancelDeadline: Bool = true) -> InFlightActivation? {
+        guard let record = inFlight.removeValue(forKey: id) else { return nil }
+        if cancelDeadline { deadlines.cancel(id, deadline: record.deadline) }
+        if var invoker = invokers[record.invokerID] {
+            invoker.usedSlots -= 1
+            invoker.usedMemoryMB -= record.header.memoryMB
+            invoker.inFlight.remove(id)
+            invokers[record.invokerID] = invoker
+        }
+        strategy.activationCompleted(record.header, invokerID: record.invokerID)
+        return record
+    }
+
+    // MARK: Answers (§6)
+
+    /// Sends (or parks) the single answer of an activation and counts it.
+    mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, into actions: inout [BrokerAction<Payload>]) {
+        counters.answersByKind[Int(answer.kind.rawValue)] += 1
+        deliver(answer, result: result, to: controllerID, into: &actions)
+    }
+}
+
+/// An activation waiting for room.
+struct WaitingActivation<Payload> {
+    var header: RoutingHeader
+    var payload: Payload
+    var enqueuedAt: Timestamp
+}
+
+/// An activation bound to an invoker.
+struct InFlightActivation {
+    var header: RoutingHeader
+    var invokerID: String
+    var deadline: Timestamp
+    /// A RESULT (or combined COMPLETION) already produced its answer.
+    var answered = false
+}
+
+/// A bounded set that forgets its oldest members.
+struct RecentSet {
+    private var order: Deque<String> = []
+    private var members: Set<String> = []
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func insert(_ id: String) {
+        guard members.insert(id).inserted else { return }
+        order.append(id)
+        if order.count > capacity, let oldest = order.popFirst() { members.remove(oldest) }
+    }
+
+    func contains(_ id: String) -> Bool { members.contains(id) }
+}

@@ -1,0 +1,46 @@
+import SluiceProtocol
+
+/// Monotonic counters of everything the broker does; the shell prints them on exit and
+/// periodically, and tests assert on them. Names are the metric names (snake case).
+public struct BrokerCounters: Sendable, Equatable {
+    public var activationsReceived = 0
+    public var dispatched = 0
+    public var answersByKind = [Int](repeating: 0, count: AnswerKind.allCases.count)
+    public var answersDelivered = 0
+    public var answersParked = 0
+    public var answersDropped = 0
+    public var lateCompletions = 0
+    public var protocolErrorsByCode: [UInt16: Int] = [:]
+    public var invokersLost = 0
+    public var dispatchRetries = 0
+
+    public init() {}
+
+    public var answered: Int { answersByKind.reduce(0, +) }
+    public func answers(_ kind: AnswerKind) -> Int { answersByKind[Int(kind.rawValue)] }
+    public func protocolErrors(_ code: ErrorCode) -> Int { protocolErrorsByCode[code.rawValue, default: 0] }
+    public var protocolErrors: Int { protocolErrorsByCode.values.reduce(0, +) }
+
+    /// `name value` pairs in a stable order, for summaries.
+    public var fields: [(String, Int)] {
+        var result: [(String, Int)] = [
+            ("activations_received", activationsReceived),
+            ("dispatched", dispatched),
+            ("answered", answered),
+        ]
+        for kind in AnswerKind.allCases { result.append(("answered_\(kind)", answers(kind))) }
+        result += [
+            ("answers_delivered", answersDelivered),
+            ("answers_parked", answersParked),
+            ("answers_dropped", answersDropped),
+            ("late_completions", lateCompletions),
+            ("invokers_lost", invokersLost),
+            ("dispatch_retries", dispatchRetries),
+            ("protocol_errors", protocolErrors),
+        ]
+        for code in ErrorCode.known where protocolErrors(code) > 0 {
+            result.append(("protocol_errors_\(code.name)", protocolErrors(code)))
+        }
+        return result
+    }
+}

@@ -1,0 +1,45 @@
+import SluiceProtocol
+
+/// Which broker endpoint a message arrived on or leaves through.
+public enum Endpoint: String, Sendable {
+    case controller, invoker
+}
+
+/// Something that happened, fed to `BrokerCore.handle`. `Payload` is the opaque frame type:
+/// a ZeroMQ message in the broker, a byte array in tests.
+public enum BrokerEvent<Payload: FrameBytes> {
+    /// A message from a peer, already decoded (or the reason it could not be), with its opaque
+    /// frame when the message carries one.
+    case received(Endpoint, RoutingID, Result<Message, ProtocolError>, opaque: Payload?)
+    /// Time passed: fire deadlines, heartbeats, liveness checks and expiry.
+    case tick
+    /// The shell could not hand a DISPATCH to its invoker (`unreachable`: the connection is
+    /// gone; otherwise its pipe was full). The payload comes back unsent.
+    case dispatchFailed(RoutingID, RoutingHeader, payload: Payload, unreachable: Bool)
+    /// The shell could not deliver an ANSWER: the controller's connection is gone or full.
+    case answerUndeliverable(RoutingID, AnswerHeader, result: Payload?)
+    /// Graceful shutdown began: refuse new work, answer everything waiting.
+    case beginShutdown
+    /// The grace period is over: answer everything still in flight.
+    case finishShutdown
+}
+
+/// Something the shell must do.
+public enum BrokerAction<Payload: FrameBytes> {
+    /// Send `message` (and its opaque frame, if the message has one) to a peer.
+    case send(Endpoint, RoutingID, Message, opaque: Payload?)
+    /// Something an operator wants to know; the shell logs it.
+    case notice(BrokerNotice)
+}
+
+/// Notable events, logged by the shell; tests assert on them.
+public enum BrokerNotice: Equatable, Sendable {
+    case controllerRegistered(id: String, reconnected: Bool, parkedAnswers: Int)
+    case controllerLost(id: String)
+    case invokerRegistered(id: String, memoryMB: UInt32, slots: UInt32, replacedConnection: Bool)
+    case invokerLost(id: String, reason: String, inFlightAnswered: Int)
+    case invokerHealthChanged(id: String, health: String)
+    case strategyContractBroken(strategy: String, invokerID: String)
+    case parkedAnswersDropped(controllerID: String, count: Int, reason: String)
+    case protocolError(Endpoint, RoutingID, code: String, reason: String)
+}

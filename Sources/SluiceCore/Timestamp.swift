@@ -1,0 +1,34 @@
+/// A point on the broker's monotonic clock, in nanoseconds. The core never reads a clock:
+/// every event carries the time, so tests drive time by hand.
+public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var nanoseconds: UInt64
+
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+
+    public static let zero = Timestamp(nanoseconds: 0)
+
+    public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
+        Timestamp(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
+    }
+
+    /// Time from `earlier` to `self`, zero if `earlier` is later.
+    public func since(_ earlier: Timestamp) -> Duration {
+        nanoseconds >= earlier.nanoseconds ? .nanoseconds(Int64(nanoseconds - earlier.nanoseconds)) : .zero
+    }
+
+    public var description: String { "t+\(Double(nanoseconds) / 1e9)s" }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating at zero for negative durations.
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+    }
+
+    /// Whole milliseconds.
+    public var milliseconds: UInt64 { nanoseconds / 1_000_000 }
+}
