@@ -33,6 +33,8 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
         .target(name: "SluiceProtocol"),
         .target(name: "SluicePluginAPI", dependencies: ["SluiceProtocol"]),
+        // Glue shared by the broker and the clients: SLU/1 messages as ZeroMQ frames.
+        .target(name: "SluiceTransport", dependencies: ["ZeroMQ", "SluiceProtocol"]),
         .target(
             name: "SluiceStrategyLeastLoaded",
             dependencies: ["SluicePluginAPI"],
@@ -52,7 +54,10 @@ let package = Package(
             dependencies: [
                 "ZeroMQ",
                 "SluiceProtocol",
+                "SluiceTransport",
                 "SluiceCore",
+                "SluicePluginAPI",
+                "SluiceStrategyLeastLoaded",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -62,6 +67,7 @@ let package = Package(
             dependencies: [
                 "ZeroMQ",
                 "SluiceProtocol",
+                "SluiceTransport",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -52,6 +52,11 @@ public struct BrokerConfiguration: Sendable, Equatable {
         public var key: String
         public var problem: String
         public var description: String { "invalid configuration '\(key)': \(problem)" }
+
+        public init(key: String, problem: String) {
+            self.key = key
+            self.problem = problem
+        }
     }
 
     /// Throws `Invalid` naming the first key whose value cannot work.

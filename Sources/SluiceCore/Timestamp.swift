@@ -1,3 +1,5 @@
+import SluiceProtocol
+
 /// A point on the broker's monotonic clock, in nanoseconds. The core never reads a clock:
 /// every event carries the time, so tests drive time by hand.
 public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible {
@@ -21,14 +23,3 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
     public var description: String { "t+\(Double(nanoseconds) / 1e9)s" }
 }
 
-extension Duration {
-    /// Whole nanoseconds, saturating at zero for negative durations.
-    public var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
-    }
-
-    /// Whole milliseconds.
-    public var milliseconds: UInt64 { nanoseconds / 1_000_000 }
-}

@@ -28,10 +28,15 @@ struct ByteWriter {
     }
 
     mutating func longString(_ value: String) {
-        let utf8 = value.utf8
-        // Reasons are free text; cut rather than trap so an error reply can always be sent.
-        let count = min(utf8.count, Int(UInt16.max))
-        u16(UInt16(count))
-        bytes.append(contentsOf: utf8.prefix(count))
+        var utf8 = Array(value.utf8)
+        // Reasons are free text; cut rather than trap so an error reply can always be sent,
+        // and cut on a character boundary so the text stays valid UTF-8 (§3.2).
+        if utf8.count > Int(UInt16.max) {
+            var end = Int(UInt16.max)
+            while end > 0 && utf8[end] & 0xC0 == 0x80 { end -= 1 }
+            utf8.removeSubrange(end...)
+        }
+        u16(UInt16(utf8.count))
+        bytes.append(contentsOf: utf8)
     }
 }

@@ -81,10 +81,11 @@ public enum Codec {
     /// Decodes a message received on `channel`. Throws a `ProtocolError` whose code is the
     /// ERROR code to reply with (§7) and whose reason names the problem.
     public static func decode<Frame: FrameBytes>(_ frames: [Frame], channel: Channel) throws(ProtocolError) -> Message {
+        // The signature is checked first (§3.1), even when frames are missing.
+        if let first = frames.first { try checkSignature(first) }
         guard frames.count >= 2 else {
             throw ProtocolError(.malformed, "a message needs at least 2 frames (signature, command); got \(frames.count) (§3.1)")
         }
-        try checkSignature(frames[0])
         let command = try readCommand(frames[1], channel: channel)
         do throws(ProtocolError) {
             return try decodeBody(command, frames, channel: channel)
@@ -124,6 +125,15 @@ public enum Codec {
     static func expectFrames(_ count: Int, _ expected: Int, _ command: Command) throws(ProtocolError) {
         guard count == expected else {
             throw ProtocolError(.malformed, "\(command) takes \(expected) frames; got \(count) (§4)")
+        }
+    }
+
+    /// The activation id at the start of a header frame, if one can be read: lets an ACTIVATE
+    /// with the wrong frame count still be answered `rejected` (§7).
+    static func leadingActivationID<Frame: FrameBytes>(_ frame: Frame) -> String? {
+        frame.withUnsafeBytes { bytes in
+            var reader = ByteReader(bytes, frameName: "header")
+            return try? reader.id("activation id")
         }
     }
 
@@ -176,7 +186,12 @@ public enum Codec {
                 return ErrorReport(code: code, activationID: try reader.shortString("activation-ref"), reason: try reader.longString("reason"))
             })
         case .activate, .dispatch:
-            try expectFrames(count, 4, command)
+            do throws(ProtocolError) {
+                try expectFrames(count, 4, command)
+            } catch var error {
+                if count >= 3 { error.activationID = leadingActivationID(frames[2]) }
+                throw error
+            }
             let header = try withReader(frames[2], "\(command) routing header") { (reader: inout ByteReader) throws(ProtocolError) in
                 try decodeRoutingHeader(&reader)
             }
@@ -255,8 +270,9 @@ public enum Codec {
         var tags: [String] = []
         for _ in 0..<tagCount {
             let tag = try reader.shortString("tag")
-            guard !tag.isEmpty, tag.utf8.count <= ProtocolConstants.maxTagLength else {
-                throw ProtocolError(.oversize, "tag must be 1..\(ProtocolConstants.maxTagLength) bytes; got \(tag.utf8.count) (§4.1)")
+            guard !tag.isEmpty else { throw ProtocolError(.malformed, "tags must not be empty (§4.1)") }
+            guard tag.utf8.count <= ProtocolConstants.maxTagLength else {
+                throw ProtocolError(.oversize, "tag is \(tag.utf8.count) bytes; at most \(ProtocolConstants.maxTagLength) (§4.1)")
             }
             tags.append(tag)
         }

@@ -1,0 +1,119 @@
+import ArgumentParser
+import Foundation
+import SluiceClient
+import SluiceProtocol
+
+/// Sends N activations through a Sluice broker, keeping a window in flight, and prints a
+/// summary of the answers.
+@main
+struct ExampleController: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-example-controller",
+        abstract: "Sends activations through a Sluice broker and summarises the answers.",
+        discussion: """
+            Keeps --window activations outstanding until --count have been answered, checks \
+            every result against the example invoker's format, and prints answers by kind, \
+            throughput and latency percentiles. Exits 1 if any activation went unanswered or \
+            came back with wrong bytes.
+
+            Example: sluice-example-controller --count 10000 --window 64
+            """
+    )
+
+    @Option(help: "The broker's controller endpoint.")
+    var endpoint = "tcp://127.0.0.1:5671"
+
+    @Option(help: "Controller id ([A-Za-z0-9._-]{1,128}).")
+    var id = "controller0"
+
+    @Option(help: "Activations to send.")
+    var count = 1000
+
+    @Option(help: "Activations kept outstanding at once.")
+    var window = 64
+
+    @Option(help: "Payload size, bytes.")
+    var payloadBytes = 1024
+
+    @Option(help: "Memory per activation, MB.")
+    var memory: UInt32 = 256
+
+    @Option(help: "Action time limit, ms.")
+    var timeLimit: UInt32 = 60_000
+
+    @Option(help: "Namespace and action, namespace/action.")
+    var action = "guest/hello"
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        guard payloadBytes >= 0 else { throw ValidationError("--payload-bytes must not be negative") }
+        guard action.contains("/") else { throw ValidationError("--action must look like namespace/name") }
+    }
+
+    func run() async throws {
+        let client = try ControllerClient(id: id, endpoint: endpoint)
+        client.start()
+        print("controller \(id) connecting to \(endpoint)")
+        await client.waitUntilWelcomed()
+        print("controller \(id): welcomed; sending \(count) activations, window \(window), payload \(payloadBytes) B")
+
+        let namespace = String(action.split(separator: "/").first ?? "guest")
+        let runTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        var sentAt: [String: ContinuousClock.Instant] = [:]
+        var payloads: [String: [UInt8]] = [:]
+        var sent = 0
+        func next() -> (RoutingHeader, [UInt8]) {
+            let activationID = "\(id)-\(runTag)-\(sent)"
+            sent += 1
+            let payload = Array("{\"n\":\(sent)}".utf8) + Array(repeating: UInt8(ascii: "x"), count: max(payloadBytes - 12, 0))
+            sentAt[activationID] = .now
+            payloads[activationID] = payload
+            return (RoutingHeader(activationID: activationID, namespace: namespace, action: action, memoryMB: memory,
+                                  timeLimitMilliseconds: timeLimit), payload)
+        }
+
+        let start = ContinuousClock.now
+        client.submit((0..<min(window, count)).map { _ in next() })
+        var byKind: [AnswerKind: Int] = [:]
+        var latencies: [Double] = []
+        var wrongBytes = 0
+        var answered = 0
+        var lastProgress = ContinuousClock.now
+        for await answer in client.answers {
+            answered += 1
+            byKind[answer.kind, default: 0] += 1
+            if let sentTime = sentAt.removeValue(forKey: answer.activationID) {
+                latencies.append(Double(sentTime.duration(to: .now).components.attoseconds) / 1e15
+                                 + Double(sentTime.duration(to: .now).components.seconds) * 1000)
+            }
+            let payload = payloads.removeValue(forKey: answer.activationID) ?? []
+            if answer.kind == .success && answer.result != Array("result-of:\(answer.activationID):".utf8) + payload {
+                wrongBytes += 1
+            }
+            if sent < count { client.submit([next()]) }
+            if ContinuousClock.now - lastProgress > .seconds(1) {
+                lastProgress = .now
+                print("controller \(id): \(answered)/\(count) answered")
+            }
+            if answered == count { break }
+        }
+        let elapsed = start.duration(to: .now)
+        client.close()
+
+        latencies.sort()
+        func percentile(_ p: Double) -> String {
+            guard !latencies.isEmpty else { return "-" }
+            return String(format: "%.2f ms", latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))])
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        print("controller \(id) summary")
+        print("  sent \(sent), answered \(answered) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(answered) / max(seconds, 1e-9))) answers/s)")
+        for kind in AnswerKind.allCases where byKind[kind, default: 0] > 0 {
+            print("  \(kind): \(byKind[kind]!)")
+        }
+        print("  latency p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(percentile(1.0))")
+        print("  results with wrong bytes: \(wrongBytes)")
+        if answered != count || wrongBytes > 0 { throw ExitCode.failure }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import SluiceClient
+import SluiceProtocol
+import Synchronization
+
+/// A simulated invoker: takes activations from a Sluice broker, "runs" each for a while and
+/// answers with a result built from the payload.
+@main
+struct ExampleInvoker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-example-invoker",
+        abstract: "A simulated invoker for trying Sluice out.",
+        discussion: """
+            Each activation "runs" for a random time within --duration, then the invoker sends \
+            one combined COMPLETION whose result is the bytes `result-of:<activation id>:` \
+            followed by the payload, so a controller can check its bytes came back intact.
+
+            Example: sluice-example-invoker --id invoker0 --slots 16 --duration 5ms-20ms
+            """
+    )
+
+    @Option(help: "The broker's invoker endpoint.")
+    var endpoint = "tcp://127.0.0.1:5672"
+
+    @Option(help: "Invoker id ([A-Za-z0-9._-]{1,128}).")
+    var id = "invoker0"
+
+    @Option(help: "Memory for user containers, MB.")
+    var memory: UInt32 = 2048
+
+    @Option(help: "Concurrent activations.")
+    var slots: UInt32 = 16
+
+    @Option(help: "Simulated run time: one value (10ms) or a range (5ms-20ms).")
+    var duration = "10ms"
+
+    @Option(help: "Fraction of activations answered as a system error (0 to 1).")
+    var systemErrorRate = 0.0
+
+    @Option(help: "Send the result and the completion as two messages (RESULT then COMPLETION).")
+    var splitResult = false
+
+    @Option(help: "Print a progress line every this many activations (0: never).")
+    var progressEvery = 0
+
+    func parseMilliseconds(_ text: String) throws -> Double {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.hasSuffix("ms"), let value = Double(trimmed.dropLast(2)) { return value }
+        if trimmed.hasSuffix("s"), let value = Double(trimmed.dropLast()) { return value * 1000 }
+        throw ValidationError("--duration '\(text)': expected a value like 10ms, 1.5s or 5ms-20ms")
+    }
+
+    func run() throws {
+        let parts = duration.split(separator: "-").map(String.init)
+        guard parts.count == 1 || parts.count == 2 else { throw ValidationError("--duration '\(duration)': expected 10ms or 5ms-20ms") }
+        let low = try parseMilliseconds(parts[0])
+        let high = parts.count == 2 ? try parseMilliseconds(parts[1]) : low
+        guard low >= 0, high >= low else { throw ValidationError("--duration '\(duration)': the range must be increasing") }
+
+        let ran = Atomic<Int>(0)
+        let progressEvery = progressEvery
+        let systemErrorRate = systemErrorRate
+        let split = splitResult
+        let id = id
+        let queue = DispatchQueue(label: "sluice.example.invoker.work", attributes: .concurrent)
+        let holder = ClientHolder()
+        let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots) { activation in
+            let milliseconds = low == high ? low : Double.random(in: low...high)
+            queue.asyncAfter(deadline: .now() + milliseconds / 1000) {
+                guard let client = holder.client else { return }
+                let result = Array("result-of:\(activation.header.activationID):".utf8) + activation.payload
+                let failed = systemErrorRate > 0 && Double.random(in: 0..<1) < systemErrorRate
+                let outcome: Outcome = failed ? .systemError : .success
+                if split {
+                    client.sendResult(activationID: activation.header.activationID, outcome: outcome, result: result)
+                    client.complete(activationID: activation.header.activationID, systemError: failed)
+                } else {
+                    client.complete(activationID: activation.header.activationID, result: (outcome, result), systemError: failed)
+                }
+                let count = ran.add(1, ordering: .relaxed).newValue
+                if progressEvery > 0 && count % progressEvery == 0 {
+                    print("invoker \(id): ran \(count) activations")
+                }
+            }
+        }
+        holder.client = client
+        client.start()
+        print("invoker \(id) connecting to \(endpoint): memory \(memory) MB, \(slots) slots, run time \(duration)")
+        // Run until killed: SIGINT/SIGTERM end the process; the broker answers whatever was
+        // in flight `invokerLost` once heartbeats stop.
+        signal(SIGPIPE, SIG_IGN)
+        while true { sleep(3600) }
+    }
+}
+
+/// Lets the activation handler reach the client it belongs to.
+final class ClientHolder: @unchecked Sendable {
+    // Written once before `start()`, read afterwards from the work queue.
+    var client: InvokerClient?
+}

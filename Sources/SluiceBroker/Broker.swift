@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceCore
+import Synchronization
+import ZeroMQ
+
+/// A Sluice broker node: binds the controller and invoker endpoints and routes activations
+/// on one dedicated loop thread.
+///
+/// `start()` returns once both endpoints are bound (or throws why they could not be).
+/// `requestShutdown()` begins a graceful shutdown: new activations are refused, waiting work
+/// is answered, in-flight work gets `shutdownGrace` to finish, the rest is answered, and the
+/// loop exits. Thread-safe.
+public final class Broker: Sendable {
+    public let configuration: BrokerNodeConfiguration
+    let logger: Logger
+    let control: BrokerControl
+    private let context: ZMQContext
+    private let state = Mutex(State())
+
+    struct State {
+        var endpoints: BoundEndpoints?
+        var finished = false
+        var failure: String?
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    public init(configuration: BrokerNodeConfiguration, logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.control = try BrokerControl()
+        self.context = try ZMQContext()
+    }
+
+    /// Binds the endpoints and starts the loop thread. Throws if binding fails.
+    @discardableResult
+    public func start() throws -> BoundEndpoints {
+        let ready = DispatchSemaphore(value: 0)
+        let startError = Mutex<(any Error)?>(nil)
+        let thread = Thread { [self] in
+            let loop: BrokerLoop
+            do {
+                loop = try BrokerLoop(context: context, configuration: configuration, control: control, logger: logger)
+                let endpoints = try loop.endpoints
+                state.withLock { $0.endpoints = endpoints }
+            } catch {
+                startError.withLock { $0 = error }
+                ready.signal()
+                finish(failure: nil)
+                return
+            }
+            ready.signal()
+            do {
+                try loop.run()
+                finish(failure: nil)
+            } catch {
+                logger.critical("broker loop failed", metadata: ["error": "\(error)"])
+                finish(failure: "\(error)")
+            }
+        }
+        thread.name = "sluice-broker-loop"
+        thread.start()
+        ready.wait()
+        if let error = startError.withLock({ $0 }) { throw error }
+        return state.withLock { $0.endpoints! }
+    }
+
+    private func finish(failure: String?) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.finished = true
+            state.failure = failure
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Begins a graceful shutdown (see the type's documentation).
+    public func requestShutdown() { control.requestShutdown() }
+
+    /// Suspends until the loop has stopped. Returns the failure, if the loop failed.
+    @discardableResult
+    public func waitUntilStopped() async -> String? {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state -> Bool in
+                if state.finished { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        return state.withLock { $0.failure }
+    }
+
+    /// A recent snapshot of counters and occupancy.
+    public var status: BrokerStatus { control.status }
+}
+
+/// A broker as a ServiceLifecycle service: runs until graceful shutdown (SIGTERM/SIGINT in
+/// the `sluice` executable), then drains as `Broker.requestShutdown()` describes.
+public struct BrokerService: Service {
+    public let broker: Broker
+    let onStarted: @Sendable (BoundEndpoints) -> Void
+
+    public init(broker: Broker, onStarted: @escaping @Sendable (BoundEndpoints) -> Void = { _ in }) {
+        self.broker = broker
+        self.onStarted = onStarted
+    }
+
+    public func run() async throws {
+        let endpoints = try broker.start()
+        onStarted(endpoints)
+        let failure = await withGracefulShutdownHandler {
+            await broker.waitUntilStopped()
+        } onGracefulShutdown: {
+            broker.requestShutdown()
+        }
+        if let failure { throw BrokerFailure(description: failure) }
+    }
+}
+
+/// The broker loop stopped because of an error, not a shutdown request.
+public struct BrokerFailure: Error, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,218 @@
+import Logging
+import SluiceCore
+import SluiceProtocol
+import SluiceTransport
+import ZeroMQ
+
+/// The I/O shell: owns both ROUTER sockets, drains them in batches, runs the core, executes
+/// its actions and fires its timers. Everything here runs on the one loop thread that made it
+/// (see docs/THREADING.md); other threads talk to it only through `BrokerControl`.
+final class BrokerLoop {
+    let configuration: BrokerNodeConfiguration
+    let control: BrokerControl
+    let logger: Logger
+    let controllerSocket: ZMQSocket
+    let invokerSocket: ZMQSocket
+    var core: BrokerCore<ZMQMessage>
+    var actions: [BrokerAction<ZMQMessage>] = []
+    var followUps: [BrokerEvent<ZMQMessage>] = []
+    let clock = ContinuousClock()
+    let origin: ContinuousClock.Instant
+    /// Control messages (HEARTBEAT, ERROR, WELCOME) that could not be sent: the peer is gone.
+    var controlMessagesDropped = 0
+
+    enum Phase { case running, draining(until: Timestamp) }
+    var phase = Phase.running
+
+    init(context: ZMQContext, configuration: BrokerNodeConfiguration, control: BrokerControl, logger: Logger) throws {
+        self.configuration = configuration
+        self.control = control
+        self.logger = logger
+        guard let strategy = Strategies.make(configuration.strategy) else {
+            throw BrokerConfiguration.Invalid(key: "strategy", problem: "unknown strategy '\(configuration.strategy)'")
+        }
+        origin = clock.now
+        core = BrokerCore(configuration: configuration.core, strategy: strategy, start: .zero)
+        controllerSocket = try Self.makeRouter(context, configuration)
+        invokerSocket = try Self.makeRouter(context, configuration)
+        try controllerSocket.bind(configuration.controllerEndpoint)
+        try invokerSocket.bind(configuration.invokerEndpoint)
+        actions.reserveCapacity(1024)
+    }
+
+    static func makeRouter(_ context: ZMQContext, _ configuration: BrokerNodeConfiguration) throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context, type: .router)
+        // Never drop silently: unknown or full peers fail the send and the core decides.
+        try socket.setRouterMandatory(true)
+        try socket.setMaxMessageSize(Int64(configuration.core.maxMessageBytes))
+        try socket.setSendHighWaterMark(configuration.sendHighWaterMark)
+        try socket.setReceiveHighWaterMark(configuration.receiveHighWaterMark)
+        try socket.setBacklog(1024)
+        return socket
+    }
+
+    var endpoints: BoundEndpoints {
+        get throws(ZMQError) {
+            BoundEndpoints(controller: try controllerSocket.lastEndpoint, invoker: try invokerSocket.lastEndpoint)
+        }
+    }
+
+    var now: Timestamp { Timestamp(nanoseconds: origin.duration(to: clock.now).nanoseconds) }
+
+    /// Runs until shutdown completes.
+    func run() throws {
+        var poller = ZMQPoller()
+        let controllerIndex = poller.add(controllerSocket)
+        let invokerIndex = poller.add(invokerSocket)
+        let wakeIndex = poller.add(fileDescriptor: control.wake.fileDescriptor)
+        let tickNanoseconds = configuration.tickInterval.nanoseconds
+        var nextTick = now.nanoseconds + tickNanoseconds
+        var nextStats = configuration.statsInterval > .zero ? now + configuration.statsInterval : nil
+
+        while true {
+            let current = now.nanoseconds
+            let waitMilliseconds = nextTick > current ? Int((nextTick - current + 999_999) / 1_000_000) : 0
+            _ = try poller.poll(timeoutMilliseconds: waitMilliseconds)
+
+            if poller.isReadable(wakeIndex) {
+                control.wake.drain()
+            }
+            if control.shutdownRequested, case .running = phase {
+                startDraining()
+            }
+            // Drain both sockets in turns so neither side starves the other.
+            var more = true
+            while more {
+                more = false
+                if try drain(controllerSocket, endpoint: .controller, channel: .controllerToBroker) { more = true }
+                if try drain(invokerSocket, endpoint: .invoker, channel: .invokerToBroker) { more = true }
+            }
+            _ = (controllerIndex, invokerIndex)
+
+            let time = now
+            if time.nanoseconds >= nextTick {
+                process(.tick, at: time)
+                nextTick = time.nanoseconds + tickNanoseconds
+                control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
+            }
+            if let due = nextStats, time >= due {
+                logStats()
+                nextStats = time + configuration.statsInterval
+            }
+            if case .draining(let until) = phase, core.inFlightCount == 0 || time >= until {
+                process(.finishShutdown, at: time)
+                control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
+                break
+            }
+        }
+        let parked = core.parkedAnswerCount
+        if parked > 0 {
+            logger.warning("answers kept for absent controllers are lost at shutdown", metadata: ["count": "\(parked)"])
+        }
+        try? controllerSocket.setLinger(milliseconds: Int32(clamping: configuration.closeLinger.milliseconds))
+        try? invokerSocket.setLinger(milliseconds: Int32(clamping: configuration.closeLinger.milliseconds))
+    }
+
+    func startDraining() {
+        let until = now + configuration.shutdownGrace
+        phase = .draining(until: until)
+        logger.info("shutting down: refusing new activations, answering waiting work, grace for in-flight work",
+                    metadata: ["in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)",
+                               "grace": "\(configuration.shutdownGrace)"])
+        process(.beginShutdown, at: now)
+    }
+
+    /// Takes up to `batchSize` messages from `socket`. Returns true if it may have more.
+    func drain(_ socket: ZMQSocket, endpoint: Endpoint, channel: Channel) throws -> Bool {
+        var taken = 0
+        let time = now
+        while taken < configuration.batchSize {
+            guard let frames = try socket.receiveMultipart(flags: .dontWait) else { return false }
+            taken += 1
+            // A ROUTER always delivers the routing id first; anything after it is the peer's.
+            let route = RoutingID(frames[0].bytes)
+            let (decoded, opaque) = Wire.decode(frames.dropFirst(), channel: channel)
+            process(.received(endpoint, route, decoded, opaque: opaque), at: time)
+        }
+        return true
+    }
+
+    /// Runs one event through the core and executes the resulting actions, including the
+    /// follow-up events that failed sends produce.
+    func process(_ event: BrokerEvent<ZMQMessage>, at time: Timestamp) {
+        core.handle(event, now: time, into: &actions)
+        execute()
+        var rounds = 0
+        while !followUps.isEmpty && rounds < 64 {
+            rounds += 1
+            let pending = followUps
+            followUps.removeAll(keepingCapacity: true)
+            for followUp in pending {
+                core.handle(followUp, now: time, into: &actions)
+                execute()
+            }
+        }
+    }
+
+    func execute() {
+        for action in actions {
+            switch action {
+            case .send(let endpoint, let route, let message, let opaque):
+                send(message, opaque: opaque, to: route, on: endpoint)
+            case .notice(let notice):
+                log(notice)
+            }
+        }
+        actions.removeAll(keepingCapacity: true)
+    }
+
+    func send(_ message: Message, opaque: ZMQMessage?, to route: RoutingID, on endpoint: Endpoint) {
+        let socket = endpoint == .controller ? controllerSocket : invokerSocket
+        do {
+            try socket.send(message, opaque: opaque, to: route.bytes, flags: .dontWait)
+        } catch {
+            // EHOSTUNREACH: the connection is gone. EAGAIN: the peer's pipe is full.
+            switch message {
+            case .dispatch(let header):
+                followUps.append(.dispatchFailed(route, header, payload: opaque ?? ZMQMessage(), unreachable: !error.wouldBlock))
+            case .answer(let answer):
+                followUps.append(.answerUndeliverable(route, answer, result: opaque))
+            default:
+                controlMessagesDropped += 1
+                logger.debug("control message not delivered", metadata: [
+                    "endpoint": "\(endpoint.rawValue)", "route": "\(route)", "command": "\(message.command)", "error": "\(error)",
+                ])
+            }
+        }
+    }
+
+    func log(_ notice: BrokerNotice) {
+        switch notice {
+        case .controllerRegistered(let id, let reconnected, let parked):
+            logger.info("controller registered", metadata: ["controller": "\(id)", "reconnected": "\(reconnected)", "parked_answers": "\(parked)"])
+        case .controllerLost(let id):
+            logger.info("controller disconnected; its answers are kept until it returns", metadata: ["controller": "\(id)"])
+        case .invokerRegistered(let id, let memory, let slots, let replaced):
+            logger.info("invoker registered", metadata: ["invoker": "\(id)", "memory_mb": "\(memory)", "slots": "\(slots)", "replaced_connection": "\(replaced)"])
+        case .invokerLost(let id, let reason, let answered):
+            logger.warning("invoker lost", metadata: ["invoker": "\(id)", "reason": "\(reason)", "in_flight_answered_invoker_lost": "\(answered)"])
+        case .invokerHealthChanged(let id, let health):
+            logger.warning("invoker health changed", metadata: ["invoker": "\(id)", "health": "\(health)"])
+        case .strategyContractBroken(let strategy, let invoker):
+            logger.error("routing strategy chose an ineligible invoker", metadata: ["strategy": "\(strategy)", "invoker": "\(invoker)"])
+        case .parkedAnswersDropped(let controller, let count, let reason):
+            logger.warning("answers dropped for an absent controller", metadata: ["controller": "\(controller)", "count": "\(count)", "reason": "\(reason)"])
+        case .protocolError(let endpoint, let route, let code, let reason):
+            logger.notice("bad input from a peer", metadata: ["endpoint": "\(endpoint.rawValue)", "route": "\(route)", "code": "\(code)", "reason": "\(reason)"])
+        }
+    }
+
+    func logStats() {
+        var metadata: Logger.Metadata = [
+            "in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)", "invokers": "\(core.invokerCount)",
+            "controllers": "\(core.connectedControllerCount)",
+        ]
+        for (name, value) in core.counters.fields where value > 0 { metadata[name] = "\(value)" }
+        logger.info("stats", metadata: metadata)
+    }
+}

@@ -1,0 +1,49 @@
+import SluiceCore
+
+/// Settings of a broker node: the core's rules plus the shell's sockets and timings.
+public struct BrokerNodeConfiguration: Sendable, Equatable {
+    /// Where controllers connect (ZeroMQ endpoint; `tcp://127.0.0.1:*` picks a free port).
+    public var controllerEndpoint = "tcp://127.0.0.1:5671"
+    /// Where invokers connect.
+    public var invokerEndpoint = "tcp://127.0.0.1:5672"
+    /// The rules of the core (timeouts, bounds, health).
+    public var core = BrokerConfiguration()
+    /// Placement strategy by name.
+    public var strategy = "least-loaded"
+    /// How long in-flight work may finish after a shutdown signal.
+    public var shutdownGrace: Duration = .seconds(10)
+    /// How long sockets keep flushing answers after the loop stops.
+    public var closeLinger: Duration = .seconds(2)
+    /// Timer resolution of the loop (deadlines, heartbeats, liveness).
+    public var tickInterval: Duration = .milliseconds(20)
+    /// Messages taken from one socket per wake-up before the other gets its turn.
+    public var batchSize = 256
+    /// How often a one-line summary of the counters is logged (zero: never).
+    public var statsInterval: Duration = .seconds(60)
+    /// Send high-water mark per peer, messages.
+    public var sendHighWaterMark: Int32 = 100_000
+    public var receiveHighWaterMark: Int32 = 100_000
+
+    public init() {}
+
+    /// Throws naming the first bad key.
+    public func validate() throws(BrokerConfiguration.Invalid) {
+        try core.validate()
+        guard Strategies.names.contains(strategy) else {
+            throw .init(key: "strategy", problem: "unknown strategy '\(strategy)'; known: \(Strategies.names.joined(separator: ", "))")
+        }
+        for (key, endpoint) in [("controller-endpoint", controllerEndpoint), ("invoker-endpoint", invokerEndpoint)] {
+            guard endpoint.contains("://") else {
+                throw .init(key: key, problem: "'\(endpoint)' is not a ZeroMQ endpoint such as tcp://127.0.0.1:5671")
+            }
+        }
+        if controllerEndpoint == invokerEndpoint && !controllerEndpoint.hasSuffix(":*") {
+            throw .init(key: "invoker-endpoint", problem: "must differ from controller-endpoint")
+        }
+        if shutdownGrace < .zero { throw .init(key: "shutdown-grace", problem: "must not be negative") }
+        if tickInterval < .milliseconds(1) || tickInterval > .seconds(1) {
+            throw .init(key: "tick-interval", problem: "must be between 1 ms and 1 s")
+        }
+        if batchSize < 1 { throw .init(key: "batch-size", problem: "must be at least 1") }
+    }
+}

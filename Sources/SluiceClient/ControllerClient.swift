@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import SluiceProtocol
+import Synchronization
+import ZeroMQ
+
+/// The answer to one activation, as a controller receives it.
+public struct ControllerAnswer: Sendable, Equatable {
+    public var header: AnswerHeader
+    /// The invoker's result bytes, unchanged (empty for broker-made failures).
+    public var result: [UInt8]
+
+    public init(header: AnswerHeader, result: [UInt8]) {
+        self.header = header
+        self.result = result
+    }
+
+    public var activationID: String { header.activationID }
+    public var kind: AnswerKind { header.kind }
+}
+
+/// A controller's connection to a Sluice broker.
+///
+/// - `invoke(_:payload:)` sends one activation and suspends until its answer arrives.
+/// - `submit(_:)` sends many without waiting; their answers arrive on `answers`, in arrival
+///   order (the batch interface for throughput).
+///
+/// Every activation gets exactly one answer. If the broker does not answer within
+/// `answerTimeout` (default: the broker's own deadline plus a minute), the client makes a
+/// `timeout` answer itself and drops the broker's answer if it comes later. Thread-safe.
+public final class ControllerClient: Sendable {
+    public let controllerID: String
+    public let answers: AsyncStream<ControllerAnswer>
+    private let answersContinuation: AsyncStream<ControllerAnswer>.Continuation
+    private let connection: PeerConnection
+    private let pending = Locked<[String: Pending]>([:])
+    private let welcomed = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let answerTimeout: Duration?
+
+    private enum Waiter: Sendable {
+        case invoke(CheckedContinuation<ControllerAnswer, Never>)
+        case stream
+    }
+
+    private struct Pending: Sendable {
+        var waiter: Waiter
+        var deadline: ContinuousClock.Instant?
+    }
+
+    /// - Parameters:
+    ///   - id: the controller id (`[A-Za-z0-9._-]{1,128}`); answers follow this id across reconnects.
+    ///   - endpoint: the broker's controller endpoint.
+    ///   - answerTimeout: client-side safety net; nil uses the broker's formula plus 60 s.
+    public init(id: String, endpoint: String, context: ZMQContext? = nil, answerTimeout: Duration? = nil,
+                logger: Logger = Logger(label: "sluice.controller")) throws {
+        try Identifier.validate(id, field: "controller id")
+        controllerID = id
+        self.answerTimeout = answerTimeout
+        (answers, answersContinuation) = AsyncStream.makeStream(of: ControllerAnswer.self)
+        let pending = self.pending
+        let continuation = answersContinuation
+        let welcomed = self.welcomed
+        connection = try PeerConnection(
+            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, outbound: .controllerToBroker, inbound: .brokerToController),
+            context: context ?? ZMQContext(), logger: logger,
+            deliver: { message, opaque in
+                guard case .answer(let header) = message else { return }
+                let answer = ControllerAnswer(header: header, result: opaque?.bytes ?? [])
+                Self.resolve(answer, pending: pending, stream: continuation)
+            },
+            stateChange: { event in
+                switch event {
+                case .welcomed:
+                    let waiters = welcomed.withLock { state -> [CheckedContinuation<Void, Never>] in
+                        state.done = true
+                        defer { state.waiters.removeAll() }
+                        return state.waiters
+                    }
+                    for waiter in waiters { waiter.resume() }
+                case .error(let report) where !report.activationID.isEmpty:
+                    // The broker refused this activation outright (duplicate id, no session):
+                    // it was not run, and no ANSWER will come.
+                    let answer = ControllerAnswer(header: AnswerHeader(activationID: report.activationID, kind: .rejected,
+                                                                       reason: "broker error \(report.code.name): \(report.reason)"),
+                                                  result: [])
+                    Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true)
+                case .error, .reconnecting:
+                    break
+                }
+            },
+            idle: {
+                let now = ContinuousClock.now
+                let expired = pending.withLock { table -> [String] in
+                    table.compactMap { id, entry in (entry.deadline.map { $0 <= now } ?? false) ? id : nil }
+                }
+                for id in expired {
+                    Self.resolve(ControllerAnswer(header: AnswerHeader(activationID: id, kind: .timeout,
+                                                                       reason: "no answer from the broker in time (client-side timeout)"),
+                                                  result: []),
+                                 pending: pending, stream: continuation, onlyIfPending: true)
+                }
+            })
+    }
+
+    private static func resolve(_ answer: ControllerAnswer, pending: Locked<[String: Pending]>,
+                                stream: AsyncStream<ControllerAnswer>.Continuation, onlyIfPending: Bool = false) {
+        let entry = pending.withLock { $0.removeValue(forKey: answer.activationID) }
+        switch entry?.waiter {
+        case .invoke(let continuation):
+            continuation.resume(returning: answer)
+        case .stream:
+            stream.yield(answer)
+        case nil:
+            // Not ours (or already answered locally by the client-side timeout).
+            if !onlyIfPending { stream.yield(answer) }
+        }
+    }
+
+    /// Connects and says HELLO. Returns immediately; use `waitUntilWelcomed()` to wait.
+    public func start() {
+        connection.start()
+    }
+
+    /// Suspends until the broker has answered HELLO with WELCOME.
+    public func waitUntilWelcomed() async {
+        await withCheckedContinuation { continuation in
+            let done = welcomed.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    private func deadline(for header: RoutingHeader) -> ContinuousClock.Instant? {
+        let timeout = answerTimeout ?? (max(.milliseconds(Int64(header.timeLimitMilliseconds)), .seconds(60)) * 2 + .seconds(120))
+        return ContinuousClock.now + timeout
+    }
+
+    /// Sends one activation and returns its answer. Never throws: failures are answers
+    /// (`rejected`, `timeout`, `invokerLost`, ...).
+    public func invoke(_ header: RoutingHeader, payload: [UInt8]) async -> ControllerAnswer {
+        await withCheckedContinuation { continuation in
+            let accepted = pending.withLock { table -> Bool in
+                guard table[header.activationID] == nil else { return false }
+                table[header.activationID] = Pending(waiter: .invoke(continuation), deadline: deadline(for: header))
+                return true
+            }
+            guard accepted else {
+                continuation.resume(returning: ControllerAnswer(
+                    header: AnswerHeader(activationID: header.activationID, kind: .rejected,
+                                         reason: "activation id is already pending on this client"), result: []))
+                return
+            }
+            connection.send(.activate(header), opaque: payload)
+        }
+    }
+
+    /// Sends activations without waiting; each answer arrives once on `answers`.
+    /// Activations whose id is already pending here are answered `rejected` on `answers`.
+    public func submit(_ batch: [(RoutingHeader, [UInt8])]) {
+        var messages: [(Message, [UInt8]?)] = []
+        messages.reserveCapacity(batch.count)
+        var duplicates: [String] = []
+        pending.withLock { table in
+            for (header, payload) in batch {
+                if table[header.activationID] != nil { duplicates.append(header.activationID); continue }
+                table[header.activationID] = Pending(waiter: .stream, deadline: deadline(for: header))
+                messages.append((.activate(header), payload))
+            }
+        }
+        for id in duplicates {
+            answersContinuation.yield(ControllerAnswer(header: AnswerHeader(activationID: id, kind: .rejected,
+                                                                            reason: "activation id is already pending on this client"), result: []))
+        }
+        connection.send(batch: messages)
+    }
+
+    /// Activations sent and not yet answered.
+    public var pendingCount: Int { pending.withLock { $0.count } }
+
+    /// Says GOODBYE and stops. Pending activations keep their answers on the broker (it parks
+    /// them for this controller id).
+    public func close() {
+        connection.close()
+        answersContinuation.finish()
+    }
+}

@@ -1,0 +1,78 @@
+import Logging
+import SluiceProtocol
+import ZeroMQ
+
+/// One activation handed to an invoker.
+public struct Activation: Sendable {
+    public var header: RoutingHeader
+    /// The controller's payload bytes, unchanged (for OpenWhisk, the ActivationMessage JSON).
+    public var payload: [UInt8]
+}
+
+/// An invoker's connection to a Sluice broker.
+///
+/// Announces its capacity in HELLO (again after every reconnect or broker restart), receives
+/// activations through `onActivation` (called on the connection's thread: hand the work off,
+/// do not block), and reports back with `sendResult` (result only; the slot stays busy) and
+/// `complete` (frees the slot, optionally with the result: the combined form). Heartbeats are
+/// automatic. Thread-safe.
+public final class InvokerClient: Sendable {
+    public let invokerID: String
+    private let connection: PeerConnection
+    private let capacity: Locked<Capacity>
+
+    /// - Parameters:
+    ///   - id: the invoker id (`[A-Za-z0-9._-]{1,128}`).
+    ///   - endpoint: the broker's invoker endpoint.
+    ///   - memoryMB, slots: capacity; the broker never has more in flight here.
+    ///   - onActivation: called once per DISPATCH, on the connection's thread.
+    public init(id: String, endpoint: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [],
+                context: ZMQContext? = nil, logger: Logger = Logger(label: "sluice.invoker"),
+                onActivation: @escaping @Sendable (Activation) -> Void) throws {
+        try Identifier.validate(id, field: "invoker id")
+        invokerID = id
+        let capacity = Locked(Capacity(memoryMB: memoryMB, slots: slots))
+        self.capacity = capacity
+        connection = try PeerConnection(
+            options: .init(endpoint: endpoint, hello: {
+                // HELLO needs capacity >= 1 (§4.1): a drained invoker re-announces with at least 1/1.
+                let current = capacity.withLock { $0 }
+                return .invokerHello(InvokerHello(invokerID: id, memoryMB: max(current.memoryMB, 1), slots: max(current.slots, 1), tags: tags))
+            }, outbound: .invokerToBroker, inbound: .brokerToInvoker),
+            context: context ?? ZMQContext(), logger: logger,
+            deliver: { message, opaque in
+                guard case .dispatch(let header) = message else { return }
+                onActivation(Activation(header: header, payload: opaque?.bytes ?? []))
+            },
+            stateChange: { event in
+                if case .error(let report) = event, report.code != .notRegistered {
+                    logger.warning("broker reported an error", metadata: ["code": "\(report.code.name)", "activation": "\(report.activationID)", "reason": "\(report.reason)"])
+                }
+            })
+    }
+
+    /// Connects and says HELLO.
+    public func start() { connection.start() }
+
+    /// Sends the result of an activation; the slot stays busy until `complete`.
+    public func sendResult(activationID: String, outcome: Outcome = .success, result: [UInt8]) {
+        connection.send(.result(ResultHeader(activationID: activationID, outcome: outcome)), opaque: result)
+    }
+
+    /// Frees the activation's slot. With `result`, this is the combined form (result and
+    /// completion in one message). `systemError` counts against this invoker's health.
+    public func complete(activationID: String, result: (outcome: Outcome, bytes: [UInt8])? = nil, systemError: Bool = false) {
+        let header = CompletionHeader(activationID: activationID, includesResult: result != nil, systemError: systemError,
+                                      outcome: result?.outcome ?? .success)
+        connection.send(.completion(header), opaque: result?.bytes)
+    }
+
+    /// Announces a new total capacity; `0, 0` drains this invoker (no new work).
+    public func updateCapacity(memoryMB: UInt32, slots: UInt32) {
+        capacity.withLock { $0 = Capacity(memoryMB: memoryMB, slots: slots) }
+        connection.send(.capacity(Capacity(memoryMB: memoryMB, slots: slots)))
+    }
+
+    /// Says GOODBYE and stops. The broker answers this invoker's unfinished work `invokerLost`.
+    public func close() { connection.close() }
+}

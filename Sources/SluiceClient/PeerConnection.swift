@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import SluiceProtocol
+import SluiceTransport
+import Synchronization
+import ZeroMQ
+
+/// One peer's session with a broker: a DEALER owned by a dedicated thread that says HELLO,
+/// keeps heartbeats both ways, re-announces itself when the broker forgets it (restart,
+/// `notRegistered`) and reconnects when the broker falls silent. Shared by the controller and
+/// invoker clients. Thread-safe: `send` may be called from any thread; inbound messages are
+/// handed to `deliver` on the connection's thread.
+final class PeerConnection: Sendable {
+    struct Options: Sendable {
+        var endpoint: String
+        /// The HELLO to send, asked again on every (re)announcement so it carries current capacity.
+        var hello: @Sendable () -> Message
+        var outbound: Channel
+        var inbound: Channel
+        /// Heartbeat interval until WELCOME says otherwise.
+        var heartbeatInterval: Duration = .seconds(1)
+        var liveness = 3
+        var linger: Duration = .milliseconds(500)
+    }
+
+    typealias Deliver = @Sendable (Message, ZMQMessage?) -> Void
+    typealias StateChange = @Sendable (SessionEvent) -> Void
+    typealias Idle = @Sendable () -> Void
+
+    enum SessionEvent: Sendable {
+        case welcomed(Welcome)
+        case reconnecting(reason: String)
+        case error(ErrorReport)
+    }
+
+    private struct Outbound: Sendable {
+        var message: Message
+        var opaque: [UInt8]?
+    }
+
+    private struct Shared: Sendable {
+        var outbox: [Outbound] = []
+        var stopping = false
+        var stopped = false
+    }
+
+    let options: Options
+    let logger: Logger
+    private let context: ZMQContext
+    private let wake: WakeSignal
+    private let shared = Mutex(Shared())
+    private let deliver: Deliver
+    private let stateChange: StateChange
+    private let idle: Idle
+    private let done = DispatchSemaphore(value: 0)
+
+    init(options: Options, context: ZMQContext, logger: Logger, deliver: @escaping Deliver, stateChange: @escaping StateChange, idle: @escaping Idle = {}) throws {
+        self.options = options
+        self.context = context
+        self.logger = logger
+        self.deliver = deliver
+        self.stateChange = stateChange
+        self.idle = idle
+        self.wake = try WakeSignal()
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            do {
+                try runLoop()
+            } catch {
+                logger.error("connection loop failed", metadata: ["endpoint": "\(options.endpoint)", "error": "\(error)"])
+            }
+            shared.withLock { $0.stopped = true }
+            done.signal()
+        }
+        thread.name = "sluice-peer"
+        thread.start()
+    }
+
+    /// Queues a message for the broker. Never blocks; order is kept.
+    func send(_ message: Message, opaque: [UInt8]? = nil) {
+        shared.withLock { $0.outbox.append(Outbound(message: message, opaque: opaque)) }
+        wake.signal()
+    }
+
+    /// Queues many messages with one wake-up.
+    func send(batch: [(Message, [UInt8]?)]) {
+        shared.withLock { state in
+            for (message, opaque) in batch { state.outbox.append(Outbound(message: message, opaque: opaque)) }
+        }
+        wake.signal()
+    }
+
+    /// Says GOODBYE, flushes for up to the linger time, and stops the thread. Blocks until done.
+    func close() {
+        let alreadyStopped = shared.withLock { state -> Bool in
+            state.stopping = true
+            return state.stopped
+        }
+        wake.signal()
+        if !alreadyStopped { done.wait() }
+    }
+
+    private func makeSocket() throws(ZMQError) -> ZMQSocket {
+        let socket = try ZMQSocket(context, type: .dealer)
+        try socket.setLinger(milliseconds: Int32(clamping: options.linger.milliseconds))
+        try socket.setImmediate(true)
+        try socket.setReconnectInterval(milliseconds: 100, max: 2000)
+        try socket.setSendHighWaterMark(100_000)
+        try socket.setReceiveHighWaterMark(100_000)
+        try socket.connect(options.endpoint)
+        return socket
+    }
+
+    private func runLoop() throws {
+        let clock = ContinuousClock()
+        var socket = try makeSocket()
+        var heartbeat = options.heartbeatInterval
+        var lastHeard = clock.now
+        var lastSent = clock.now
+        var lastIdle = clock.now
+        var pending: [Outbound] = [Outbound(message: options.hello(), opaque: nil)]
+        var pendingIndex = 0
+
+        func flush() {
+            while pendingIndex < pending.count {
+                let item = pending[pendingIndex]
+                do {
+                    try socket.send(item.message, opaque: item.opaque.map { ZMQMessage(bytes: $0) }, flags: .dontWait)
+                    pendingIndex += 1
+                    lastSent = clock.now
+                } catch {
+                    // EAGAIN: not connected yet (ZMQ_IMMEDIATE) or the pipe is full; retry later.
+                    break
+                }
+            }
+            if pendingIndex == pending.count {
+                pending.removeAll(keepingCapacity: true)
+                pendingIndex = 0
+            }
+        }
+
+        while true {
+            var poller = ZMQPoller()
+            let socketIndex = poller.add(socket)
+            let wakeIndex = poller.add(fileDescriptor: wake.fileDescriptor)
+            let waitMilliseconds = pendingIndex < pending.count ? 10 : Int(max(heartbeat.milliseconds / 4, 1))
+            _ = try poller.poll(timeoutMilliseconds: waitMilliseconds)
+            if poller.isReadable(wakeIndex) { wake.drain() }
+
+            let (newMessages, stopping) = shared.withLock { state -> ([Outbound], Bool) in
+                defer { state.outbox.removeAll(keepingCapacity: true) }
+                return (state.outbox, state.stopping)
+            }
+            if stopping {
+                flush()
+                try? socket.send(.goodbye, flags: .dontWait)
+                return
+            }
+            pending.append(contentsOf: newMessages)
+
+            if poller.isReadable(socketIndex) || socket.isReadable {
+                while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    lastHeard = clock.now
+                    let (decoded, opaque) = Wire.decode(frames[...], channel: options.inbound)
+                    switch decoded {
+                    case .success(.welcome(let welcome)):
+                        heartbeat = .milliseconds(Int64(max(welcome.heartbeatMilliseconds, 10)))
+                        stateChange(.welcomed(welcome))
+                    case .success(.heartbeat):
+                        break
+                    case .success(.error(let report)):
+                        if report.code == .notRegistered {
+                            // The broker does not know this connection (it restarted, or
+                            // declared us dead): announce ourselves again, ahead of the queue.
+                            pending.insert(Outbound(message: options.hello(), opaque: nil), at: pendingIndex)
+                        }
+                        stateChange(.error(report))
+                    case .success(let message):
+                        deliver(message, opaque)
+                    case .failure(let error):
+                        logger.warning("undecodable message from broker", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            flush()
+
+            let now = clock.now
+            if lastIdle.duration(to: now) >= .milliseconds(250) {
+                lastIdle = now
+                idle()
+            }
+            if lastSent.duration(to: now) >= heartbeat {
+                try? socket.send(.heartbeat, flags: .dontWait)
+                lastSent = now
+            }
+            if lastHeard.duration(to: now) > heartbeat * options.liveness {
+                // The broker fell silent: start over on a fresh connection and say HELLO again.
+                stateChange(.reconnecting(reason: "no message from the broker for \(heartbeat * options.liveness)"))
+                logger.warning("broker silent; reconnecting", metadata: ["endpoint": "\(options.endpoint)"])
+                socket = try makeSocket()
+                pending.removeSubrange(0..<pendingIndex)
+                pendingIndex = 0
+                pending.insert(Outbound(message: options.hello(), opaque: nil), at: 0)
+                lastHeard = now
+            }
+        }
+    }
+}
