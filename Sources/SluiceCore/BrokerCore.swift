@@ -95,8 +95,14 @@ public struct BrokerCore<Payload: FrameBytes> {
         actions.append(.notice(.protocolError(endpoint, route, code: error.code.name, reason: error.reason)))
         // An ACTIVATE whose id was read gets a `rejected` answer, so the caller's request
         // completes, unless the id is taken (its owner keeps its single answer).
+        if endpoint == .controller, error.command == .activate, let id = error.activationID, isKnownActivation(id) {
+            reply(.controller, route, .duplicateActivation,
+                  "activation \(id) is already waiting or in flight; this ACTIVATE was also invalid: \(error.reason) (§7)",
+                  activationID: id, into: &actions)
+            return
+        }
         if endpoint == .controller, error.command == .activate, let id = error.activationID,
-           let controllerID = controllerIDByRoute[route], !isKnownActivation(id) {
+           let controllerID = controllerIDByRoute[route] {
             counters.activationsReceived += 1
             answer(AnswerHeader(activationID: id, kind: .rejected, reason: error.reason), result: nil,
                    to: controllerID, into: &actions)
@@ -142,7 +148,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         let item = WaitingActivation(header: header, payload: payload, enqueuedAt: now)
         // FIFO: while others wait, a newcomer queues behind them.
         if waiting.isEmpty {
-            switch decide(header) {
+            switch decide(header, into: &actions) {
             case .place(let invokerID):
                 dispatch(item, to: invokerID, into: &actions)
                 return
@@ -168,7 +174,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             }
             return nil
         }
-        if !invokers.isEmpty, let largest = invokers.values.map(\.memoryMB).max(), header.memoryMB > largest {
+        // Judged against invokers that take work; while all drain, work waits for them.
+        if let largest = invokers.values.lazy.filter({ !$0.draining }).map(\.memoryMB).max(), header.memoryMB > largest {
             return "needs \(header.memoryMB) MB; the largest invoker has \(largest) MB"
         }
         return nil
@@ -202,15 +209,22 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// Binds waiting work to invokers with room, oldest first (late binding, §6.1).
     ///
-    /// Stops at the first activation that any invoker could run but none has room for;
-    /// activations that wait for one specific invoker are skipped, up to `waitingLookahead`.
+    /// The oldest activation that fits goes first: one that does not fit anywhere is skipped
+    /// for younger ones that do, within a look-ahead of `waitingLookahead` activations. Once an
+    /// activation of M MB found no room, younger ones of M MB or more are skipped without
+    /// asking the strategy, and the scan stops when no invoker has a free slot at all.
     mutating func drainWaiting(into actions: inout [BrokerAction<Payload>]) {
         var index = 0
         var examined = 0
+        var smallestBlocked = UInt32.max
         while index < waiting.count && examined < waitingLookahead {
             examined += 1
             let header = waiting[index].header
-            switch decide(header) {
+            if header.targetInvoker.isEmpty && header.memoryMB >= smallestBlocked {
+                index += 1
+                continue
+            }
+            switch decide(header, into: &actions) {
             case .place(let invokerID):
                 let item = removeWaiting(at: index)
                 dispatch(item, to: invokerID, into: &actions)
@@ -219,14 +233,17 @@ public struct BrokerCore<Payload: FrameBytes> {
                 answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected, reason: reason),
                        result: nil, to: item.header.answerTo, into: &actions)
             case .wait:
-                if header.targetInvoker.isEmpty { return }
+                if header.targetInvoker.isEmpty {
+                    smallestBlocked = min(smallestBlocked, header.memoryMB)
+                    if !invokers.values.contains(where: { $0.canTake(memoryMB: 1) }) { return }
+                }
                 index += 1
             }
         }
     }
 
     /// Where `header` should run now, or why not.
-    mutating func decide(_ header: RoutingHeader) -> PlacementDecision {
+    mutating func decide(_ header: RoutingHeader, into actions: inout [BrokerAction<Payload>]) -> PlacementDecision {
         if !header.targetInvoker.isEmpty {
             guard let target = invokers[header.targetInvoker] else { return .wait }
             return target.canTake(memoryMB: header.memoryMB) ? .place(invokerID: target.id) : .wait
@@ -238,7 +255,9 @@ public struct BrokerCore<Payload: FrameBytes> {
         if eligible.isEmpty { return .wait }
         let decision = strategy.place(PlacementRequest(header: header), in: ClusterView(eligible: eligible, registeredCount: invokers.count))
         if case .place(let id) = decision, !(invokers[id]?.canTake(memoryMB: header.memoryMB) ?? false) {
-            // A strategy named an invoker that cannot take the work: keep it waiting.
+            // A strategy named an invoker that cannot take the work: a broken contract.
+            // Keep the work waiting and say so.
+            actions.append(.notice(.strategyContractBroken(strategy: strategyName, invokerID: id)))
             return .wait
         }
         return decision

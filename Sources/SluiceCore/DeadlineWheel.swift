@@ -2,41 +2,39 @@
 /// advancing costs the entries that are due plus the buckets passed.
 ///
 /// Deadlines further out than one revolution stay in their bucket until their round comes.
+/// The bucket of the current, partly elapsed tick is never marked done, so a deadline later
+/// in that same tick fires on the next advance, not a revolution later.
 public struct DeadlineWheel<Key: Hashable> {
     private var buckets: [[Key: UInt64]]
     private let granularity: UInt64
-    /// The last tick whose bucket has been processed.
+    /// Every tick up to and including this one has been fully processed.
     private var processedTick: UInt64
     public private(set) var count = 0
 
     /// - Parameters:
-    ///   - granularity: width of one bucket (deadlines fire up to this late).
+    ///   - granularity: width of one bucket.
     ///   - buckets: number of buckets in one revolution.
     public init(granularity: Duration = .milliseconds(50), buckets: Int = 4096, start: Timestamp = .zero) {
         self.granularity = max(granularity.nanoseconds, 1)
         self.buckets = Array(repeating: [:], count: max(buckets, 1))
-        processedTick = start.nanoseconds / self.granularity
+        let startTick = start.nanoseconds / self.granularity
+        processedTick = startTick > 0 ? startTick - 1 : 0
     }
 
+    /// The bucket an entry with this deadline lives in: its own tick's, or the first tick not
+    /// yet fully processed if the deadline is already past.
     private func bucket(for deadline: UInt64) -> Int {
-        Int((deadline / granularity) % UInt64(buckets.count))
+        let tick = max(deadline / granularity, processedTick + 1)
+        return Int(tick % UInt64(buckets.count))
     }
 
     public mutating func schedule(_ key: Key, at deadline: Timestamp) {
-        // A deadline in an already processed tick goes into the next bucket to be processed.
-        let due = max(deadline.nanoseconds, (processedTick + 1) * granularity)
-        if buckets[bucket(for: due)].updateValue(deadline.nanoseconds, forKey: key) == nil { count += 1 }
+        if buckets[bucket(for: deadline.nanoseconds)].updateValue(deadline.nanoseconds, forKey: key) == nil { count += 1 }
     }
 
+    /// Removes a scheduled entry. `deadline` must be the one it was scheduled with.
     public mutating func cancel(_ key: Key, deadline: Timestamp) {
-        let due = max(deadline.nanoseconds, (processedTick + 1) * granularity)
-        if buckets[bucket(for: due)].removeValue(forKey: key) != nil {
-            count -= 1
-        } else if let index = buckets.firstIndex(where: { $0[key] != nil }) {
-            // Scheduled while an earlier tick was current: look it up the slow way (rare).
-            buckets[index].removeValue(forKey: key)
-            count -= 1
-        }
+        if buckets[bucket(for: deadline.nanoseconds)].removeValue(forKey: key) != nil { count -= 1 }
     }
 
     /// Removes and returns every key whose deadline is at or before `now`.
@@ -56,6 +54,7 @@ public struct DeadlineWheel<Key: Hashable> {
             }
             tick += 1
         }
-        processedTick = nowTick
+        // The current tick is only partly over: visit its bucket again next time.
+        processedTick = nowTick - 1
     }
 }

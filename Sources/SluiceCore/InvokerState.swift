@@ -29,7 +29,8 @@ struct InvokerState {
         case .probing: if usedSlots > 0 { return false }
         case .unhealthy, .unresponsive: return false
         }
-        return usedSlots < slots && usedMemoryMB + needed <= memoryMB
+        // 64-bit sums: memory values are u32 from the wire and must not overflow (§7).
+        return usedSlots < slots && UInt64(usedMemoryMB) + UInt64(needed) <= UInt64(memoryMB)
     }
 
     var snapshot: InvokerSnapshot {

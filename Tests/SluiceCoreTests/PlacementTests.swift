@@ -283,13 +283,7 @@ struct PlacementTests {
 
     @Test("RoutingStrategy contract: a strategy naming an ineligible invoker is logged and the work waits")
     func brokenStrategyContract() {
-        struct Rogue: RoutingStrategy {
-            static let name = "rogue"
-            mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision {
-                .place(invokerID: "nobody")
-            }
-        }
-        var h = Harness(strategy: Rogue())
+        var h = Harness(strategy: RogueStrategy())
         h.controllerHello("c1")
         h.invokerHello("i1", memoryMB: 4096, slots: 1)
 
@@ -298,5 +292,13 @@ struct PlacementTests {
         #expect(observed.answers.isEmpty)
         #expect(h.core.waitingCount == 1)
         #expect(observed.notices.contains(.strategyContractBroken(strategy: "rogue", invokerID: "nobody")))
+    }
+}
+
+/// A strategy that breaks its contract: it names an invoker that is not eligible.
+private struct RogueStrategy: RoutingStrategy {
+    static var name: String { "rogue" }
+    mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision {
+        .place(invokerID: "nobody")
     }
 }

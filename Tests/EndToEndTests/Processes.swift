@@ -1,0 +1,151 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// Where SwiftPM put the executables this test bundle depends on.
+enum Products {
+    static let directory: URL = {
+        var candidates: [URL] = []
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent())
+        if let executable = Bundle.main.executableURL { candidates.append(executable.deletingLastPathComponent()) }
+        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        candidates.append(root.appendingPathComponent(".build/debug"))
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("sluice").path) {
+            return candidate
+        }
+        return candidates.last!
+    }()
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
+
+/// Collects a child process's output as it arrives and lets a test wait for a line.
+final class OutputCollector: Sendable {
+    private let text = Mutex("")
+    private let condition = NSCondition()
+
+    init(_ handle: FileHandle) {
+        let thread = Thread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                condition.lock()
+                text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+                condition.broadcast()
+                condition.unlock()
+            }
+        }
+        thread.start()
+    }
+
+    var current: String { text.withLock { $0 } }
+
+    /// Waits until the output contains `needle`; returns the output, or nil on timeout.
+    func wait(for needle: String, timeout: Duration) -> String? {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let now = current
+            if now.contains(needle) { return now }
+            if !condition.wait(until: deadline) { return current.contains(needle) ? current : nil }
+        }
+    }
+}
+
+/// A child process with its output collected.
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let output: OutputCollector
+    let errors: OutputCollector
+    private let exited = DispatchSemaphore(value: 0)
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        output = OutputCollector(out.fileHandleForReading)
+        errors = OutputCollector(err.fileHandleForReading)
+        let exited = self.exited
+        process.terminationHandler = { _ in exited.signal() }
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+    /// Waits for exit; returns the exit status, or nil on timeout.
+    func waitForExit(timeout: Duration) -> Int32? {
+        let seconds = Double(timeout.components.seconds)
+        guard exited.wait(timeout: .now() + seconds) == .success else { return nil }
+        exited.signal()
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// A `sluice broker` process on free loopback ports.
+final class BrokerProcess: Sendable {
+    let child: ChildProcess
+    let controllerEndpoint: String
+    let invokerEndpoint: String
+
+    init(_ extraArguments: [String] = []) throws {
+        child = try ChildProcess(Products.path("sluice"), [
+            "broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+            "--log-level", "warning", "--stats-interval", "0s",
+        ] + extraArguments)
+        guard let text = child.output.wait(for: "listening controllers=", timeout: .seconds(30)),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening controllers=") }) else {
+            throw TestFailure("broker did not report its endpoints; stderr: \(child.errors.current)")
+        }
+        var fields: [String: String] = [:]
+        for part in line.split(separator: " ") {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+        }
+        controllerEndpoint = fields["controllers"] ?? ""
+        invokerEndpoint = fields["invokers"] ?? ""
+    }
+
+    var isRunning: Bool { child.process.isRunning }
+
+    /// SIGTERM, wait for a clean exit, and return the counters from the exit summary.
+    func stop() throws -> [String: Int] {
+        child.signal(SIGTERM)
+        guard let status = child.waitForExit(timeout: .seconds(30)) else {
+            child.signal(SIGKILL)
+            throw TestFailure("broker did not exit within 30 s of SIGTERM")
+        }
+        guard status == 0 else { throw TestFailure("broker exited \(status); stderr: \(child.errors.current)") }
+        guard let text = child.output.wait(for: "\nsummary ", timeout: .seconds(5)),
+              let line = text.split(separator: "\n").last(where: { $0.hasPrefix("summary ") }) else {
+            throw TestFailure("no summary line in broker output")
+        }
+        var counters: [String: Int] = [:]
+        for part in line.dropFirst("summary ".count).split(separator: " ") {
+            let pair = part.split(separator: "=")
+            if pair.count == 2, let value = Int(pair[1]) { counters[String(pair[0])] = value }
+        }
+        return counters
+    }
+}
+
+/// A `sluice-example-invoker` process.
+func startInvoker(_ broker: BrokerProcess, id: String, slots: Int, duration: String) throws -> ChildProcess {
+    try ChildProcess(Products.path("sluice-example-invoker"), [
+        "--endpoint", broker.invokerEndpoint, "--id", id, "--slots", "\(slots)", "--duration", duration,
+    ])
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,228 @@
+import Testing
+import SluiceCore
+import SluicePluginAPI
+import SluiceProtocol
+
+// Answers: docs/PROTOCOL.md §3.3 (controller reconnect), §4.6 (answer-to, duplicates), §4.9,
+// §4.10, §4.11, §6.3 (exactly one answer), §6.4 (absent controllers), shutdown (§6.2).
+
+@Suite("Answers (§4.6, §6)")
+struct AnswerTests {
+    @Test("§3.3/§6.4 a controller reconnecting from a new connection receives its answers there")
+    func controllerReconnectNewConnection() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "c1-a")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        #expect(h.activate("a1").placements == ["a1->i1"])
+
+        let hello = h.controllerHello("c1", connection: "c1-b")
+        #expect(hello.welcomes(to: "c1-b").count == 1)
+
+        let done = h.complete("a1", on: "i1", result: bytes("r1"))
+        #expect(done.answers(to: "c1-b").map(\.activationID) == ["a1"])
+        #expect(done.answers(to: "c1-b").first?.result == bytes("r1"))
+        #expect(done.answers(to: "c1-a").isEmpty)
+
+        // The replaced connection no longer has a session.
+        let stale = h.activate("a2", connection: "c1-a")
+        #expect(stale.errors(to: "c1-a").map(\.code) == [.notRegistered])
+        #expect(stale.dispatches.isEmpty)
+        #expect(stale.answers.isEmpty)
+    }
+
+    @Test("§4.4/§6.4 an answer produced after the controller's GOODBYE is kept and delivered after its next HELLO")
+    func answerParkedAfterGoodbye() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "c1-a")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.activate("a1")
+        h.controllerGoodbye("c1")
+
+        let done = h.complete("a1", on: "i1", result: bytes("r1"))
+        #expect(done.answers.isEmpty)
+        #expect(h.core.counters.answersParked == 1)
+
+        let back = h.controllerHello("c1", connection: "c1-b")
+        #expect(back.answers.map(\.route) == ["c1-b"])
+        #expect(back.answers.first?.activationID == "a1")
+        #expect(back.answers.first?.kind == .success)
+        #expect(back.answers.first?.result == bytes("r1"))
+        // WELCOME first, then the kept answers.
+        let welcome = back.indexOfSend(to: "c1-b") { if case .welcome = $0 { true } else { false } }
+        let answer = back.indexOfSend(to: "c1-b") { if case .answer = $0 { true } else { false } }
+        #expect(welcome != nil && answer != nil)
+        if let welcome, let answer { #expect(welcome < answer) }
+        #expect(h.log.answers(for: "a1").count == 1)
+    }
+
+    @Test("§5/§6.4 answers produced while a controller is declared dead are kept, in order, until its HELLO")
+    func answersParkedAfterControllerDeath() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "c1-a")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.activate("a1")
+        h.activate("a2")
+
+        h.stopHeartbeats("c1-a")
+        let silence = h.advance(toSeconds: 4)
+        #expect(silence.notices.contains(.controllerLost(id: "c1")))
+        #expect(h.core.connectedControllerCount == 0)
+
+        #expect(h.complete("a1", on: "i1", result: bytes("r1")).answers.isEmpty)
+        #expect(h.complete("a2", on: "i1", result: bytes("r2")).answers.isEmpty)
+
+        let back = h.controllerHello("c1", connection: "c1-b")
+        #expect(back.answers(to: "c1-b").map(\.activationID) == ["a1", "a2"])
+        #expect(back.answers(to: "c1-b").map(\.result) == [bytes("r1"), bytes("r2")])
+        #expect(h.log.answers(to: "c1-a").isEmpty)
+    }
+
+    @Test("§4.6 answer-to sends the ANSWER to the named controller, not the sender; §4.9 DISPATCH carries it")
+    func answerToOtherController() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.controllerHello("c2")
+        h.invokerHello("i1", memoryMB: 4096, slots: 4)
+
+        let a1 = h.activate("a1", from: "c1", answerTo: "c2")
+        #expect(a1.dispatches.first?.header.answerTo == "c2")
+        let done = h.complete("a1", on: "i1", result: bytes("r1"))
+        #expect(done.answers(to: "c2").map(\.activationID) == ["a1"])
+        #expect(done.answers(to: "c1").isEmpty)
+
+        // Empty answer-to: the DISPATCH names the sender; header and payload otherwise unchanged.
+        let a2 = h.activate("a2", from: "c1", payload: bytes("{\"x\":[1,2]}"))
+        let expected = RoutingHeader(activationID: "a2", namespace: "guest", action: "guest/echo", revision: "1-abc",
+                                     memoryMB: 256, timeLimitMilliseconds: 60_000, answerTo: "c1")
+        #expect(a2.dispatches.first?.header == expected)
+        #expect(a2.dispatches.first?.payload == bytes("{\"x\":[1,2]}"))
+
+        // answer-to naming a controller that has not said HELLO yet: kept until it does.
+        h.activate("a3", from: "c1", answerTo: "c3")
+        #expect(h.complete("a3", on: "i1").answers.isEmpty)
+        let c3 = h.controllerHello("c3")
+        #expect(c3.answers(to: "c3").map(\.activationID) == ["a3"])
+    }
+
+    @Test("§6.3/§4.10 RESULT then COMPLETION: one answer (the RESULT's); the slot is freed only at COMPLETION")
+    func resultThenCompletion() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        h.activate("a1")
+        #expect(h.activate("a2").dispatches.isEmpty)
+
+        let result = h.result("a1", on: "i1", bytes("{\"error\":\"boom\"}"), outcome: .applicationError)
+        #expect(result.answers(to: "c1").map(\.activationID) == ["a1"])
+        #expect(result.answers.first?.kind == .applicationError)
+        #expect(result.answers.first?.result == bytes("{\"error\":\"boom\"}"))
+        #expect(result.answers.first?.header.invokerID == "i1")
+        #expect(result.dispatches.isEmpty) // the slot stays busy
+
+        let completion = h.complete("a1", on: "i1")
+        #expect(completion.answers.isEmpty) // no second answer
+        #expect(completion.placements == ["a2->i1"]) // now the slot is free
+
+        // A combined COMPLETION after a RESULT does not answer again either.
+        h.result("a2", on: "i1", bytes("first"))
+        let combined = h.complete("a2", on: "i1", result: bytes("second"))
+        #expect(combined.answers.isEmpty)
+        #expect(h.log.answers(for: "a2").map(\.result) == [bytes("first")])
+        #expect(h.core.counters.answered == 2)
+    }
+
+    @Test("§4.11 COMPLETION without a result and no RESULT before: success, empty result, 'completed without a result'")
+    func completionWithoutResult() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.activate("a1")
+        h.activate("a2")
+
+        let bare = h.complete("a1", on: "i1")
+        #expect(bare.answers.count == 1)
+        let answer = bare.answers.first
+        #expect(answer?.activationID == "a1")
+        #expect(answer?.kind == .success)
+        #expect(answer?.result == [])
+        #expect(answer?.header.reason == "completed without a result")
+        #expect(answer?.header.invokerID == "i1")
+
+        // With the system-error bit: kind systemError, same reason.
+        let sys = h.complete("a2", on: "i1", systemError: true)
+        #expect(sys.answers.map(\.kind) == [.systemError])
+        #expect(sys.answers.first?.header.reason == "completed without a result")
+        #expect(sys.answers.first?.result == [])
+
+        // The combined form answers with its own result and outcome.
+        h.activate("a3")
+        let combined = h.complete("a3", on: "i1", result: bytes("{\"ok\":1}"), outcome: .success)
+        #expect(combined.answers.map(\.kind) == [.success])
+        #expect(combined.answers.first?.result == bytes("{\"ok\":1}"))
+    }
+
+    @Test("§4.6 a duplicate activation id while waiting or in flight gets ERROR duplicateActivation; the original keeps its single answer")
+    func duplicateActivation() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        h.activate("a1")
+
+        let dup = h.activate("a1", payload: bytes("impostor"))
+        #expect(dup.errors(to: "c1").map(\.code) == [.duplicateActivation])
+        #expect(dup.errors.first?.activationID == "a1")
+        #expect(dup.errors.first?.endpoint == .controller)
+        #expect(dup.answers.isEmpty)
+        #expect(dup.dispatches.isEmpty)
+
+        #expect(h.activate("a2").dispatches.isEmpty) // waits
+        let dupWaiting = h.activate("a2", payload: bytes("impostor"))
+        #expect(dupWaiting.errors(to: "c1").map(\.code) == [.duplicateActivation])
+        #expect(dupWaiting.answers.isEmpty)
+        #expect(h.core.waitingCount == 1)
+
+        let first = h.complete("a1", on: "i1", result: bytes("r1"))
+        #expect(first.answers.map(\.activationID) == ["a1"])
+        #expect(first.answers.first?.result == bytes("r1"))
+        #expect(first.dispatches.map(\.payload) == [Harness.payload(for: "a2")]) // the original a2
+        h.complete("a2", on: "i1")
+
+        #expect(h.log.answers(for: "a1").count == 1)
+        #expect(h.log.answers(for: "a2").count == 1)
+        #expect(h.log.dispatchedIDs == ["a1", "a2"])
+        #expect(h.core.counters.protocolErrors(.duplicateActivation) == 2)
+    }
+
+    @Test("§6.2 shutdown: waiting work and new ACTIVATEs are answered overloaded; in-flight completes; finish answers the rest timeout")
+    func shutdown() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        for n in 1...4 { h.activate("a\(n)") }
+        #expect(h.log.dispatchedIDs == ["a1", "a2"])
+
+        let begin = h.handle(.beginShutdown)
+        #expect(begin.answers(to: "c1").map(\.activationID) == ["a3", "a4"])
+        #expect(begin.answers.allSatisfy { $0.kind == .overloaded && $0.result == [] })
+        #expect(begin.dispatches.isEmpty)
+        #expect(h.core.waitingCount == 0)
+
+        let a5 = h.activate("a5")
+        #expect(a5.answers.map(\.activationID) == ["a5"])
+        #expect(a5.answers.first?.kind == .overloaded)
+        #expect(a5.dispatches.isEmpty)
+
+        let done = h.complete("a1", on: "i1", result: bytes("r1"))
+        #expect(done.answers.map(\.kind) == [.success])
+        #expect(done.answers.first?.result == bytes("r1"))
+        #expect(done.dispatches.isEmpty)
+
+        let finish = h.handle(.finishShutdown)
+        #expect(finish.answers.map(\.activationID) == ["a2"])
+        #expect(finish.answers.first?.kind == .timeout)
+        #expect(h.core.inFlightCount == 0)
+
+        for n in 1...5 { #expect(h.log.answers(for: "a\(n)").count == 1, "a\(n)") }
+        #expect(h.complete("a2", on: "i1").answers.isEmpty)
+    }
+}

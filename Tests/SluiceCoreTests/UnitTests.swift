@@ -1,0 +1,141 @@
+import Testing
+import SluiceCore
+
+// Building blocks of the core: the deadline wheel behind the circuit breaker (§5) and the
+// configuration check.
+
+private func at(ms: Int64) -> Timestamp { Timestamp.zero + .milliseconds(ms) }
+
+@Suite("DeadlineWheel (§5 circuit-breaker deadlines)")
+struct DeadlineWheelTests {
+    @Test("schedule, cancel, and advance across more than one revolution")
+    func scheduleCancelAdvance() {
+        // 8 buckets of 10 ms: one revolution is 80 ms.
+        var wheel = DeadlineWheel<String>(granularity: .milliseconds(10), buckets: 8, start: .zero)
+        wheel.schedule("a", at: at(ms: 30))
+        wheel.schedule("b", at: at(ms: 250)) // three revolutions out, same bucket as "d"
+        wheel.schedule("c", at: at(ms: 50))
+        wheel.schedule("d", at: at(ms: 90))
+        #expect(wheel.count == 4)
+
+        wheel.cancel("c", deadline: at(ms: 50))
+        #expect(wheel.count == 3)
+
+        var fired: [String] = []
+        wheel.advance(to: at(ms: 29), into: &fired)
+        #expect(fired.isEmpty)
+        wheel.advance(to: at(ms: 30), into: &fired)
+        #expect(fired == ["a"])
+
+        fired = []
+        wheel.advance(to: at(ms: 89), into: &fired)
+        #expect(fired.isEmpty) // "c" was cancelled
+        wheel.advance(to: at(ms: 90), into: &fired)
+        #expect(fired == ["d"]) // "b" shares the bucket but is not due
+
+        fired = []
+        wheel.advance(to: at(ms: 249), into: &fired)
+        #expect(fired.isEmpty)
+        wheel.advance(to: at(ms: 250), into: &fired)
+        #expect(fired == ["b"])
+        #expect(wheel.count == 0)
+
+        // One jump of many revolutions fires everything due.
+        wheel.schedule("e", at: at(ms: 400))
+        wheel.schedule("f", at: at(ms: 1_000))
+        wheel.schedule("g", at: at(ms: 5_000))
+        fired = []
+        wheel.advance(to: at(ms: 2_000), into: &fired)
+        #expect(Set(fired) == ["e", "f"])
+        #expect(wheel.count == 1)
+
+        // A deadline already in the past fires at the next advance.
+        wheel.schedule("late", at: at(ms: 100))
+        fired = []
+        wheel.advance(to: at(ms: 2_010), into: &fired)
+        #expect(fired == ["late"])
+
+        wheel.cancel("g", deadline: at(ms: 5_000))
+        fired = []
+        wheel.advance(to: at(ms: 10_000), into: &fired)
+        #expect(fired.isEmpty)
+        #expect(wheel.count == 0)
+    }
+
+    @Test("a deadline later in a bucket that an earlier advance already visited still fires")
+    func deadlineInPartlyProcessedBucket() {
+        var wheel = DeadlineWheel<String>(granularity: .milliseconds(10), buckets: 8, start: .zero)
+        wheel.schedule("x", at: at(ms: 25))
+        var fired: [String] = []
+        wheel.advance(to: at(ms: 21), into: &fired) // same 10 ms bucket, before the deadline
+        #expect(fired.isEmpty)
+        wheel.advance(to: at(ms: 30), into: &fired)
+        #expect(fired == ["x"])
+    }
+}
+
+@Suite("BrokerConfiguration")
+struct ConfigurationTests {
+    private func invalidKey(_ configuration: BrokerConfiguration) -> String? {
+        do {
+            try configuration.validate()
+            return nil
+        } catch {
+            return error.key
+        }
+    }
+
+    @Test("defaults are valid and match docs/PROTOCOL.md")
+    func defaults() {
+        let config = BrokerConfiguration()
+        #expect(invalidKey(config) == nil)
+        #expect(config.heartbeatInterval == .seconds(1))
+        #expect(config.liveness == 3)
+        #expect(config.livenessWindow == .seconds(3))
+        #expect(config.maxWaiting == 10_000)
+        #expect(config.maxWaitingAge == .seconds(60))
+        #expect(config.healthCooldown == .seconds(10))
+        #expect(config.maxParkedAnswersPerController == 10_000)
+        #expect(config.maxParkedAnswerAge == .seconds(300))
+    }
+
+    @Test("validate() names the bad key")
+    func validateNamesKey() {
+        var config = BrokerConfiguration()
+        config.liveness = 0
+        #expect(invalidKey(config) == "liveness")
+
+        config = BrokerConfiguration()
+        config.brokerID = "no spaces"
+        #expect(invalidKey(config) == "broker-id")
+
+        config = BrokerConfiguration()
+        config.heartbeatInterval = .milliseconds(1)
+        #expect(invalidKey(config) == "heartbeat-interval")
+
+        config = BrokerConfiguration()
+        config.maxWaitingAge = .zero
+        #expect(invalidKey(config) == "max-waiting-age")
+
+        config = BrokerConfiguration()
+        config.maxWaiting = -1
+        #expect(invalidKey(config) == "max-waiting")
+
+        config = BrokerConfiguration()
+        config.completionTimeoutMultiplier = 0
+        #expect(invalidKey(config) == "completion-timeout")
+
+        config = BrokerConfiguration()
+        config.healthWindow = 0
+        #expect(invalidKey(config) == "health-window")
+
+        config = BrokerConfiguration()
+        config.liveness = 0
+        do {
+            try config.validate()
+            Issue.record("validate() accepted liveness = 0")
+        } catch {
+            #expect(error.description.contains("liveness"))
+        }
+    }
+}

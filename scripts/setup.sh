@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what Sluice needs to build on a Debian/Ubuntu machine with Swift 6.1+:
+# libzmq (libzmq3-dev) and pkg-config. Safe to run again: it installs only what is missing.
+set -euo pipefail
+
+need=()
+if ! pkg-config --exists libzmq 2>/dev/null && [ ! -f /usr/include/zmq.h ]; then
+  need+=(libzmq3-dev)
+fi
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]} (apt-get)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "setup: need root or sudo to install ${need[*]}" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH; install Swift 6.1 or later" >&2; exit 1; }
+echo "setup: libzmq $(pkg-config --modversion libzmq 2>/dev/null || echo '(headers present)'), $(swift --version 2>/dev/null | head -1)"
