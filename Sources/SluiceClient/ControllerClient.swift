@@ -121,6 +121,35 @@ public final class ControllerClient: Sendable {
         connection.start()
     }
 
+    /// Suspends until the broker has answered HELLO with WELCOME, or `timeout` passes.
+    /// Returns whether the broker welcomed this controller.
+    @discardableResult
+    public func waitUntilWelcomed(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.waitUntilWelcomed()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            if !first { self.releaseWelcomeWaiters() }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Wakes everyone waiting for WELCOME without one (used by the timeout).
+    private func releaseWelcomeWaiters() {
+        let waiters = welcomed.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
     /// Suspends until the broker has answered HELLO with WELCOME.
     public func waitUntilWelcomed() async {
         await withCheckedContinuation { continuation in

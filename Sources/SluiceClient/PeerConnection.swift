@@ -93,13 +93,18 @@ final class PeerConnection: Sendable {
     }
 
     /// Says GOODBYE, flushes for up to the linger time, and stops the thread. Blocks until done.
+    /// Safe to call more than once, from several threads at once.
     func close() {
         let alreadyStopped = shared.withLock { state -> Bool in
             state.stopping = true
             return state.stopped
         }
         wake.signal()
-        if !alreadyStopped { done.wait() }
+        if !alreadyStopped {
+            done.wait()
+            // Pass the signal on: another thread may be closing at the same time.
+            done.signal()
+        }
     }
 
     private func makeSocket() throws(ZMQError) -> ZMQSocket {

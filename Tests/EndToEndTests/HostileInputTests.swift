@@ -8,8 +8,9 @@ let signature: [UInt8] = Array("SLU".utf8) + [1]
 
 /// docs/PROTOCOL.md §7 with a live broker: bad input gets an ERROR (or a `rejected` answer),
 /// is counted, and never disturbs other peers' work.
-@Suite("Hostile input", .serialized)
-struct HostileInputTests {
+// Part of the serialized "End to end" suite: these tests start processes and block on
+// sockets, so they must not run beside each other.
+extension BrokerEndToEndTests {
     @Test("Malformed frames on both endpoints while normal traffic runs: traffic all answered, broker up, counters rise")
     func malformedFramesDuringTraffic() async throws {
         let broker = try BrokerProcess(["--max-message-bytes", "65536"])
@@ -37,7 +38,7 @@ struct HostileInputTests {
         // Normal traffic, while the controller endpoint is attacked.
         let controller = try ControllerClient(id: "honest", endpoint: broker.controllerEndpoint)
         controller.start()
-        await controller.waitUntilWelcomed()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)), "WELCOME from the broker")
         async let load = drive(controller, prefix: "honest", count: 2_000, window: 32, timeout: .seconds(60))
 
         let raw = try RawPeer(context: context, endpoint: broker.controllerEndpoint, inbound: .brokerToController)
@@ -82,7 +83,7 @@ struct HostileInputTests {
         // Still serving after the attack.
         let after = try ControllerClient(id: "after", endpoint: broker.controllerEndpoint)
         after.start()
-        await after.waitUntilWelcomed()
+        #expect(await after.waitUntilWelcomed(timeout: .seconds(10)), "WELCOME from the broker")
         let answer = await after.invoke(RoutingHeader(activationID: "after-1", namespace: "guest", action: "guest/after"), payload: Array("x".utf8))
         #expect(answer.kind == .success)
         #expect(answer.result == Array("result-of:after-1:x".utf8))
