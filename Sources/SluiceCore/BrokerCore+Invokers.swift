@@ -201,13 +201,14 @@ extension BrokerCore {
         release(header.activationID)
         counters.dispatched -= 1
         counters.dispatchRetries += 1
-        let item = WaitingActivation(header: record.header, payload: payload, enqueuedAt: now)
+        let item = WaitingActivation(header: record.header, payload: payload, enqueuedAt: record.enqueuedAt)
         waiting.prepend(item)
         waitingIDs.insert(header.activationID)
         waitingBytes += payload.count
-        if unreachable {
-            removeInvoker(record.invokerID, reason: "connection is gone", into: &actions)
-        }
+        // Either way the invoker cannot take work: its connection is gone, or it left a pipe of
+        // 100,000 messages unread although it never has more than its slots in flight.
+        removeInvoker(record.invokerID, reason: unreachable ? "connection is gone" : "stopped reading (its pipe is full)",
+                      into: &actions)
         drainWaiting(into: &actions)
     }
 }

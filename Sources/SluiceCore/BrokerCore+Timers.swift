@@ -40,7 +40,9 @@ extension BrokerCore {
         var probing = false
         for (id, invoker) in invokers {
             if now.since(invoker.lastSeen) > window { dead.append(id) }
-            if (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil {
+            // A probe must be the only work on the invoker, so its outcome is the probe's.
+            if (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil
+                && invoker.inFlight.isEmpty {
                 invokers[id]?.health = .probing
                 actions.append(.notice(.invokerHealthChanged(id: id, health: "probing")))
                 probing = true

@@ -272,7 +272,8 @@ public struct BrokerCore<Payload: FrameBytes> {
         invoker.inFlight.insert(header.activationID)
         let route = invoker.route
         invokers[invokerID] = invoker
-        inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline)
+        inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline,
+                                                           enqueuedAt: item.enqueuedAt)
         deadlines.schedule(header.activationID, at: deadline)
         counters.dispatched += 1
         actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
@@ -314,6 +315,8 @@ struct InFlightActivation {
     var header: RoutingHeader
     var invokerID: String
     var deadline: Timestamp
+    /// When it arrived, kept so a DISPATCH that could not be sent waits with its real age.
+    var enqueuedAt: Timestamp
     /// A RESULT (or combined COMPLETION) already produced its answer.
     var answered = false
 }

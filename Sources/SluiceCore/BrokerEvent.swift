@@ -14,7 +14,8 @@ public enum BrokerEvent<Payload: FrameBytes> {
     /// Time passed: fire deadlines, heartbeats, liveness checks and expiry.
     case tick
     /// The shell could not hand a DISPATCH to its invoker (`unreachable`: the connection is
-    /// gone; otherwise its pipe was full). The payload comes back unsent.
+    /// gone; otherwise its pipe was full). The payload comes back unsent; the activation goes
+    /// back to the head of the queue and the invoker's session ends.
     case dispatchFailed(RoutingID, RoutingHeader, payload: Payload, unreachable: Bool)
     /// The shell could not deliver an ANSWER: the controller's connection is gone or full.
     case answerUndeliverable(RoutingID, AnswerHeader, result: Payload?)

@@ -97,9 +97,10 @@ final class BrokerProcess: Sendable {
     let controllerEndpoint: String
     let invokerEndpoint: String
 
-    init(_ extraArguments: [String] = []) throws {
+    init(_ extraArguments: [String] = [], controllerEndpoint: String = "tcp://127.0.0.1:*",
+         invokerEndpoint: String = "tcp://127.0.0.1:*") throws {
         child = try ChildProcess(Products.path("sluice"), [
-            "broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+            "broker", "--controller-endpoint", controllerEndpoint, "--invoker-endpoint", invokerEndpoint,
             "--log-level", "warning", "--stats-interval", "0s",
         ] + extraArguments)
         guard let text = child.output.wait(for: "listening controllers=", timeout: .seconds(30)),

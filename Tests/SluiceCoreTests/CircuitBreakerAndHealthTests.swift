@@ -194,3 +194,33 @@ struct HealthTests {
         #expect(hello.placements == ["a1->i1-restarted"])
     }
 }
+
+@Suite("Health probes wait for older work")
+struct ProbeIsolationTests {
+    @Test("§5 the probe is sent only once nothing else is in flight, so an older clean completion does not heal the invoker")
+    func probeWaitsForOlderWork() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        // Two activations in flight; then four system errors make it unhealthy while "slow"
+        // is still running there.
+        #expect(h.activate("slow").placements == ["slow->i1"])
+        for n in 1...4 {
+            #expect(h.activate("e\(n)").placements == ["e\(n)->i1"])
+            h.complete("e\(n)", on: "i1", systemError: true)
+        }
+        #expect(h.core.invoker("i1")?.health == .unhealthy)
+        h.activate("next")
+        // Cool-down over, but "slow" still runs: no probe yet.
+        let early = h.advance(toSeconds: 12)
+        #expect(early.dispatches.isEmpty)
+        #expect(h.core.invoker("i1")?.health == .unhealthy)
+        // "slow" completes cleanly: that is not a probe, so the invoker stays sick...
+        h.complete("slow", on: "i1")
+        #expect(h.core.invoker("i1")?.health == .unhealthy)
+        // ...until the next tick makes it probing and it gets exactly one activation.
+        let probe = h.advance(toSeconds: 13)
+        #expect(probe.placements == ["next->i1"])
+        #expect(h.core.invoker("i1")?.health == .probing)
+    }
+}

@@ -140,3 +140,24 @@ struct InvokerLossTests {
         #expect(h.log.dispatches.filter { $0.activationID == "a3" && $0.route != "i1" }.count == 1)
     }
 }
+
+@Suite("Dispatch to a full pipe")
+struct FullPipeTests {
+    @Test("§1 dispatchFailed with a full pipe: the work goes to another invoker once, and the stalled invoker gets no more")
+    func dispatchFailedFullPipe() throws {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 4)
+        h.invokerHello("i2", memoryMB: 4096, slots: 4)
+        #expect(h.activate("a1").placements == ["a1->i1"])
+        let sent = try #require(h.activate("a2").dispatches.first)
+        #expect(sent.route == "i2")
+        let failed = h.handle(.dispatchFailed(route("i2"), sent.header, payload: sent.payload, unreachable: false))
+        #expect(failed.placements == ["a2->i1"])
+        #expect(h.core.invoker("i2") == nil, "an invoker that stopped reading is not offered work again")
+        #expect(h.core.counters.dispatched == 2)
+        #expect(h.core.counters.dispatchRetries == 1)
+        // No answer yet: a2 was never handed over, so it is not lost.
+        #expect(failed.answers.isEmpty)
+    }
+}

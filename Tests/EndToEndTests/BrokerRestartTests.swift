@@ -1,0 +1,75 @@
+import Foundation
+import SluiceClient
+import SluiceProtocol
+import Testing
+
+extension BrokerEndToEndTests {
+    @Test("Broker restart: invoker and controller clients re-announce themselves and work flows again")
+    func brokerRestart() async throws {
+        let first = try BrokerProcess(["--heartbeat-interval", "200ms"])
+        // The second broker must listen where the clients already point.
+        let controllerEndpoint = first.controllerEndpoint
+        let invokerEndpoint = first.invokerEndpoint
+
+        let received = Locked<[String]>([])
+        let holder = InvokerHolder()
+        let invoker = try InvokerClient(id: "restart-invoker", endpoint: invokerEndpoint, memoryMB: 1024, slots: 4) { activation in
+            received.withLock { $0.append(activation.header.activationID) }
+            holder.client?.complete(activationID: activation.header.activationID,
+                                    result: (.success, Array("ran:\(activation.header.activationID)".utf8)))
+        }
+        holder.client = invoker
+        invoker.start()
+        defer { invoker.close() }
+        let controller = try ControllerClient(id: "restart-controller", endpoint: controllerEndpoint, answerTimeout: .seconds(5))
+        controller.start()
+        defer { controller.close() }
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+
+        let before = await controller.invoke(RoutingHeader(activationID: "before", namespace: "guest", action: "guest/a"), payload: [1])
+        #expect(before.kind == .success)
+        #expect(before.result == Array("ran:before".utf8))
+
+        // The broker dies without a word; a new one comes up on the same endpoints.
+        first.child.signal(SIGKILL)
+        #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
+        let second = try BrokerProcess(["--heartbeat-interval", "200ms"],
+                                       controllerEndpoint: controllerEndpoint, invokerEndpoint: invokerEndpoint)
+
+        // Neither client is known to the new broker. They must say HELLO again by themselves
+        // (on `notRegistered`, or when the old broker's silence ends the session), and then an
+        // activation runs on the invoker. The first attempts may be refused while the clients
+        // re-announce; each is answered, never lost.
+        var after: ControllerAnswer?
+        for attempt in 0..<50 {
+            let answer = await controller.invoke(
+                RoutingHeader(activationID: "after-\(attempt)", namespace: "guest", action: "guest/a"), payload: [2])
+            if answer.kind == .success { after = answer; break }
+            #expect([.rejected, .timeout].contains(answer.kind), "attempt \(attempt): \(answer.kind) \(answer.header.reason)")
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let success = try #require(after, "no activation succeeded after the broker restart")
+        #expect(success.header.invokerID == "restart-invoker")
+        #expect(success.result == Array("ran:\(success.activationID)".utf8))
+        #expect(received.withLock { $0.contains(success.activationID) })
+
+        let counters = try second.stop()
+        #expect((counters["answered_success"] ?? 0) >= 1)
+    }
+}
+
+final class InvokerHolder: @unchecked Sendable {
+    // Written once before start(); read afterwards on the client's thread.
+    var client: InvokerClient?
+}
+
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private var value: Value
+    private let lock = NSLock()
+    init(_ value: Value) { self.value = value }
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
