@@ -112,8 +112,8 @@ final class BrokerProcess: Sendable {
             let pair = part.split(separator: "=", maxSplits: 1)
             if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
         }
-        controllerEndpoint = fields["controllers"] ?? ""
-        invokerEndpoint = fields["invokers"] ?? ""
+        self.controllerEndpoint = fields["controllers"] ?? ""
+        self.invokerEndpoint = fields["invokers"] ?? ""
     }
 
     var isRunning: Bool { child.process.isRunning }
