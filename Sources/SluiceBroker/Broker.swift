@@ -125,3 +125,14 @@ public struct BrokerService: Service {
 public struct BrokerFailure: Error, CustomStringConvertible {
     public var description: String
 }
+
+/// An endpoint could not be bound: names the option, the endpoint and libzmq's reason.
+public struct BindFailure: Error, CustomStringConvertible {
+    public var key: String
+    public var endpoint: String
+    public var error: ZMQError
+
+    public var description: String {
+        "cannot listen on \(key) \(endpoint): \(error.message) (errno \(error.errno)); is the address local and the port free?"
+    }
+}

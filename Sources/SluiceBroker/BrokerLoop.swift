@@ -35,8 +35,14 @@ final class BrokerLoop {
         core = BrokerCore(configuration: configuration.core, strategy: strategy, start: .zero)
         controllerSocket = try Self.makeRouter(context, configuration)
         invokerSocket = try Self.makeRouter(context, configuration)
-        try controllerSocket.bind(configuration.controllerEndpoint)
-        try invokerSocket.bind(configuration.invokerEndpoint)
+        for (socket, key, endpoint) in [(controllerSocket, "controller-endpoint", configuration.controllerEndpoint),
+                                        (invokerSocket, "invoker-endpoint", configuration.invokerEndpoint)] {
+            do {
+                try socket.bind(endpoint)
+            } catch {
+                throw BindFailure(key: key, endpoint: endpoint, error: error)
+            }
+        }
         actions.reserveCapacity(1024)
     }
 
@@ -48,6 +54,9 @@ final class BrokerLoop {
         try socket.setSendHighWaterMark(configuration.sendHighWaterMark)
         try socket.setReceiveHighWaterMark(configuration.receiveHighWaterMark)
         try socket.setBacklog(1024)
+        switch configuration.security {
+        case .none: break
+        }
         return socket
     }
 

@@ -23,6 +23,8 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     /// Send high-water mark per peer, messages.
     public var sendHighWaterMark: Int32 = 100_000
     public var receiveHighWaterMark: Int32 = 100_000
+    /// Transport security of both endpoints (applied in `BrokerLoop.makeRouter`).
+    public var security = TransportSecurity.none
 
     public init() {}
 
@@ -46,4 +48,10 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
         }
         if batchSize < 1 { throw .init(key: "batch-size", problem: "must be at least 1") }
     }
+}
+
+/// How the broker's endpoints are secured. Only plaintext exists today; CURVE encryption with
+/// a ZAP key allow-list is planned and slots in here without touching the frames (§8).
+public enum TransportSecurity: Sendable, Equatable {
+    case none
 }

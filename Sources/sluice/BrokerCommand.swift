@@ -135,6 +135,9 @@ struct BrokerCommand: AsyncParsableCommand {
         ))
         do {
             try await group.run()
+        } catch let failure as BindFailure {
+            FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+            throw ExitCode.failure
         } catch {
             printSummary(broker.status)
             logger.critical("broker stopped on an error", metadata: ["error": "\(error)"])

@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+extension BrokerEndToEndTests {
+    @Test("Wrong configuration values are refused at start-up with a message naming the option", arguments: [
+        (["--liveness", "0"], "'liveness'"),
+        (["--strategy", "fastest"], "unknown strategy 'fastest'"),
+        (["--heartbeat-interval", "soon"], "--heartbeat-interval"),
+        (["--controller-endpoint", "localhost:1"], "'controller-endpoint'"),
+        (["--max-waiting-age", "0s"], "'max-waiting-age'"),
+        (["--log-level", "loud"], "--log-level"),
+    ])
+    func badConfiguration(arguments: [String], named: String) throws {
+        let broker = try ChildProcess(Products.path("sluice"), ["broker"] + arguments)
+        let status = try #require(broker.waitForExit(timeout: .seconds(20)), "sluice broker \(arguments) did not exit")
+        #expect(status == 64, "usage errors exit 64 (EX_USAGE)")
+        #expect(broker.errors.wait(for: named, timeout: .seconds(5)) != nil, "stderr names \(named): \(broker.errors.current)")
+        #expect(!broker.output.current.contains("listening"))
+    }
+
+    @Test("An endpoint already in use: exit 1 with a message naming the option and the endpoint")
+    func endpointInUse() throws {
+        let first = try BrokerProcess()
+        let second = try ChildProcess(Products.path("sluice"), [
+            "broker", "--controller-endpoint", first.controllerEndpoint, "--invoker-endpoint", "tcp://127.0.0.1:*",
+        ])
+        let status = try #require(second.waitForExit(timeout: .seconds(20)))
+        #expect(status == 1)
+        #expect(second.errors.wait(for: "cannot listen on controller-endpoint \(first.controllerEndpoint)", timeout: .seconds(5)) != nil,
+                "stderr: \(second.errors.current)")
+        _ = try first.stop()
+    }
+}
