@@ -71,8 +71,9 @@ final class BrokerLoop {
     /// Runs until shutdown completes.
     func run() throws {
         var poller = ZMQPoller()
-        let controllerIndex = poller.add(controllerSocket)
-        let invokerIndex = poller.add(invokerSocket)
+        // Both sockets are drained on every wake-up, so only the wake fd's index matters.
+        _ = poller.add(controllerSocket)
+        _ = poller.add(invokerSocket)
         let wakeIndex = poller.add(fileDescriptor: control.wake.fileDescriptor)
         let tickNanoseconds = configuration.tickInterval.nanoseconds
         var nextTick = now.nanoseconds + tickNanoseconds
@@ -96,7 +97,6 @@ final class BrokerLoop {
                 if try drain(controllerSocket, endpoint: .controller, channel: .controllerToBroker) { more = true }
                 if try drain(invokerSocket, endpoint: .invoker, channel: .invokerToBroker) { more = true }
             }
-            _ = (controllerIndex, invokerIndex)
 
             let time = now
             if time.nanoseconds >= nextTick {
