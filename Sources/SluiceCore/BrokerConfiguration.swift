@@ -1,3 +1,4 @@
+import SluicePluginAPI
 import SluiceProtocol
 
 /// Everything the broker core can be told, with the defaults docs/PROTOCOL.md states.
@@ -36,6 +37,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var maxParkedAnswersPerController = 10_000
     public var maxParkedAnswerAge: Duration = .seconds(300)
 
+    /// The managed/blackbox split of invoker positions (§6.1).
+    public var eligibility = EligibilityPolicy()
+
     public init() {}
 
     /// The circuit-breaker deadline for an activation with this time limit.
@@ -73,6 +77,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
         }
         if healthWindow < 1 { throw Invalid(key: "health-window", problem: "must be at least 1") }
         if maxSystemErrors < 0 || maxTimeouts < 0 { throw Invalid(key: "health-thresholds", problem: "must not be negative") }
+        for (key, value) in [("routing.managed-fraction", eligibility.managedFraction), ("routing.blackbox-fraction", eligibility.blackboxFraction)]
+        where !(value > 0 && value <= 1) {
+            throw Invalid(key: key, problem: "must be greater than 0 and at most 1; got \(value)")
+        }
         if maxParkedAnswersPerController < 0 { throw Invalid(key: "max-parked-answers", problem: "must not be negative") }
     }
 }

@@ -17,12 +17,14 @@ extension BrokerCore {
         switch message {
         case .heartbeat:
             break
+        case .invokerHeartbeat(let report):
+            updateWarm(invokerID, report)
         case .goodbye:
             removeInvoker(invokerID, reason: "said goodbye", into: &actions)
         case .capacity(let capacity):
             invoker.memoryMB = capacity.memoryMB
             invoker.slots = capacity.slots
-            invokers[invokerID] = invoker
+            store(invoker)
             strategy.invokerChanged(invoker.snapshot)
             drainWaiting(into: &actions)
         case .result(let result):
@@ -48,7 +50,10 @@ extension BrokerCore {
                 existing.slots = hello.slots
                 existing.tags = hello.tags
                 existing.lastSeen = now
-                invokers[hello.invokerID] = existing
+                countDedicated(existing.dedicatedNamespaces, by: -1)
+                existing.dedicatedNamespaces = hello.dedicatedNamespaces
+                countDedicated(existing.dedicatedNamespaces, by: 1)
+                store(existing)
                 strategy.invokerChanged(existing.snapshot)
                 actions.append(.send(.invoker, route, .welcome(welcome), opaque: nil))
                 drainWaiting(into: &actions)
@@ -59,14 +64,51 @@ extension BrokerCore {
             removeInvoker(hello.invokerID, reason: "reconnected on a new connection", into: &actions)
             replaced = true
         }
-        let invoker = InvokerState(id: hello.invokerID, route: route, memoryMB: hello.memoryMB, slots: hello.slots,
-                                   tags: hello.tags, lastSeen: now)
-        invokers[hello.invokerID] = invoker
+        var invoker = InvokerState(id: hello.invokerID, position: takePosition(for: hello.invokerID), route: route,
+                                   memoryMB: hello.memoryMB, slots: hello.slots, tags: hello.tags, lastSeen: now)
+        invoker.dedicatedNamespaces = hello.dedicatedNamespaces
+        countDedicated(invoker.dedicatedNamespaces, by: 1)
+        store(invoker)
         invokerIDByRoute[route] = hello.invokerID
         strategy.invokerJoined(invoker.snapshot)
         actions.append(.notice(.invokerRegistered(id: hello.invokerID, memoryMB: hello.memoryMB, slots: hello.slots, replacedConnection: replaced)))
         actions.append(.send(.invoker, route, .welcome(welcome), opaque: nil))
         drainWaiting(into: &actions)
+    }
+
+    /// The invoker's own position if it is free, else the lowest free one, else a new one.
+    mutating func takePosition(for id: String) -> Int {
+        if let previous = positionByID[id], cluster[previous] == nil { return previous }
+        let position = cluster.firstIndex(where: { $0 == nil }) ?? cluster.count
+        if position == cluster.count { cluster.append(nil) }
+        positionByID[id] = position
+        return position
+    }
+
+    mutating func countDedicated(_ namespaces: [String], by delta: Int) {
+        for namespace in namespaces {
+            let count = dedicatedCounts[namespace, default: 0] + delta
+            dedicatedCounts[namespace] = count > 0 ? count : nil
+        }
+    }
+
+    /// Replaces an invoker's warm containers with `report` (§4.12) and keeps the index of
+    /// warm positions per action current.
+    mutating func updateWarm(_ invokerID: String, _ report: WarmReport) {
+        guard var invoker = invokers[invokerID] else { return }
+        var warm: [String: WarmReport.Entry] = [:]
+        warm.reserveCapacity(report.entries.count)
+        for entry in report.entries { warm[entry.action] = entry }
+        for action in invoker.warm.keys where warm[action] == nil {
+            warmPositions[action]?.remove(invoker.position)
+            if warmPositions[action]?.isEmpty == true { warmPositions[action] = nil }
+        }
+        for action in warm.keys where invoker.warm[action] == nil {
+            warmPositions[action, default: []].insert(invoker.position)
+        }
+        invoker.warm = warm
+        store(invoker)
+        strategy.invokerChanged(invoker.snapshot)
     }
 
     var welcome: Welcome {
@@ -108,6 +150,7 @@ extension BrokerCore {
     mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String, route: RoutingID,
                                     into actions: inout [BrokerAction<Payload>]) {
         let id = completion.activationID
+        if let report = completion.warm { updateWarm(invokerID, report) }
         guard let record = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
         release(id)
         if !record.answered {
@@ -150,7 +193,7 @@ extension BrokerCore {
                 }
             }
         }
-        invokers[invokerID] = invoker
+        store(invoker)
         if invoker.health != before {
             strategy.invokerChanged(invoker.snapshot)
             actions.append(.notice(.invokerHealthChanged(id: invokerID, health: invoker.health.rawValue)))
@@ -174,10 +217,14 @@ extension BrokerCore {
                        result: nil, to: record.header.answerTo, into: &actions)
             }
         }
+        let snapshot = invoker.snapshot
+        updateWarm(invokerID, WarmReport([]))
+        countDedicated(invoker.dedicatedNamespaces, by: -1)
         invokers.removeValue(forKey: invokerID)
+        cluster[invoker.position] = nil
         if invokerIDByRoute[invoker.route] == invokerID { invokerIDByRoute.removeValue(forKey: invoker.route) }
         counters.invokersLost += 1
-        strategy.invokerLeft(id: invokerID)
+        strategy.invokerLeft(snapshot)
         actions.append(.notice(.invokerLost(id: invokerID, reason: reason, inFlightAnswered: answered)))
         // Work that waited for exactly this invoker can no longer be placed.
         var index = 0

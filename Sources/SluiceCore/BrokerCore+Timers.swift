@@ -43,7 +43,10 @@ extension BrokerCore {
             // A probe must be the only work on the invoker, so its outcome is the probe's.
             if (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil
                 && invoker.inFlight.isEmpty {
-                invokers[id]?.health = .probing
+                var updated = invoker
+                updated.health = .probing
+                store(updated)
+                strategy.invokerChanged(updated.snapshot)
                 actions.append(.notice(.invokerHealthChanged(id: id, health: "probing")))
                 probing = true
             }

@@ -21,6 +21,12 @@ public struct BrokerCore<Payload: FrameBytes> {
     var controllerIDByRoute: [RoutingID: String] = [:]
     var invokers: [String: InvokerState] = [:]
     var invokerIDByRoute: [RoutingID: String] = [:]
+    /// What strategies see, by position; kept equal to `invokers` by `store`.
+    var cluster: [InvokerSnapshot?] = []
+    /// Last position of every invoker id ever registered (§6.1).
+    var positionByID: [String: Int] = [:]
+    var dedicatedCounts: [String: Int] = [:]
+    var warmPositions: [String: Set<Int>] = [:]
 
     // Activations.
     var inFlight: [String: InFlightActivation] = [:]
@@ -52,6 +58,26 @@ public struct BrokerCore<Payload: FrameBytes> {
     public var invokerCount: Int { invokers.count }
     public var connectedControllerCount: Int { controllers.values.count(where: { $0.route != nil }) }
     public var strategyName: String { type(of: strategy).name }
+
+    /// The view strategies decide on. Shares storage with the core: building it copies nothing.
+    public var clusterView: ClusterView {
+        ClusterView(invokers: cluster, registeredCount: invokers.count, totalInFlight: inFlight.count,
+                    policy: configuration.eligibility, dedicatedNamespaceCounts: dedicatedCounts, warmPositions: warmPositions)
+    }
+
+    /// Replaces the routing strategy between two events. The new strategy learns every
+    /// registered invoker through `invokerJoined` first; work in flight is not touched.
+    public mutating func replaceStrategy(_ newStrategy: any RoutingStrategy) {
+        strategy = newStrategy
+        for invoker in cluster.compactMap({ $0 }) { strategy.invokerJoined(invoker) }
+        counters.strategySwaps += 1
+    }
+
+    /// Writes an invoker's state and its snapshot in the view.
+    mutating func store(_ invoker: InvokerState) {
+        invokers[invoker.id] = invoker
+        cluster[invoker.position] = invoker.snapshot
+    }
 
     /// A snapshot of one invoker, as strategies see it.
     public func invoker(_ id: String) -> InvokerSnapshot? { invokers[id]?.snapshot }
@@ -152,6 +178,10 @@ public struct BrokerCore<Payload: FrameBytes> {
             case .place(let invokerID):
                 dispatch(item, to: invokerID, into: &actions)
                 return
+            case .force(let invokerID):
+                counters.forcedPlacements += 1
+                dispatch(item, to: invokerID, into: &actions)
+                return
             case .reject(let reason):
                 answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, into: &actions)
                 return
@@ -220,7 +250,11 @@ public struct BrokerCore<Payload: FrameBytes> {
         while index < waiting.count && examined < waitingLookahead {
             examined += 1
             let header = waiting[index].header
-            if header.targetInvoker.isEmpty && header.memoryMB >= smallestBlocked {
+            // Plain requests differ only in memory, so one that found no room blocks every
+            // later plain one that needs as much or more.
+            let plain = header.targetInvoker.isEmpty && header.requiredTags.isEmpty && !header.blackbox
+                && dedicatedCounts[header.namespace] == nil
+            if plain && header.memoryMB >= smallestBlocked {
                 index += 1
                 continue
             }
@@ -228,15 +262,17 @@ public struct BrokerCore<Payload: FrameBytes> {
             case .place(let invokerID):
                 let item = removeWaiting(at: index)
                 dispatch(item, to: invokerID, into: &actions)
+            case .force(let invokerID):
+                counters.forcedPlacements += 1
+                let item = removeWaiting(at: index)
+                dispatch(item, to: invokerID, into: &actions)
             case .reject(let reason):
                 let item = removeWaiting(at: index)
                 answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected, reason: reason),
                        result: nil, to: item.header.answerTo, into: &actions)
             case .wait:
-                if header.targetInvoker.isEmpty {
-                    smallestBlocked = min(smallestBlocked, header.memoryMB)
-                    if !invokers.values.contains(where: { $0.canTake(memoryMB: 1) }) { return }
-                }
+                if plain { smallestBlocked = min(smallestBlocked, header.memoryMB) }
+                if header.targetInvoker.isEmpty && !invokers.values.contains(where: { $0.canTake(memoryMB: 1) }) { return }
                 index += 1
             }
         }
@@ -245,22 +281,32 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// Where `header` should run now, or why not.
     mutating func decide(_ header: RoutingHeader, into actions: inout [BrokerAction<Payload>]) -> PlacementDecision {
         if !header.targetInvoker.isEmpty {
+            // The controller chose: honour it when that invoker is healthy and has room.
             guard let target = invokers[header.targetInvoker] else { return .wait }
             return target.canTake(memoryMB: header.memoryMB) ? .place(invokerID: target.id) : .wait
         }
-        var eligible: [InvokerSnapshot] = []
-        for invoker in invokers.values where invoker.canTake(memoryMB: header.memoryMB) {
-            eligible.append(invoker.snapshot)
+        if invokers.isEmpty { return .wait }
+        let request = PlacementRequest(header: header)
+        let view = clusterView
+        let decision = strategy.place(request, in: view)
+        switch decision {
+        case .place(let id):
+            if let position = invokers[id]?.position, view.isEligible(position, for: request) { return decision }
+        case .force(let id):
+            if let snapshot = invokers[id]?.snapshot, view.isAllowed(snapshot, for: request) { return decision }
+        case .wait, .reject:
+            return decision
         }
-        if eligible.isEmpty { return .wait }
-        let decision = strategy.place(PlacementRequest(header: header), in: ClusterView(eligible: eligible, registeredCount: invokers.count))
-        if case .place(let id) = decision, !(invokers[id]?.canTake(memoryMB: header.memoryMB) ?? false) {
-            // A strategy named an invoker that cannot take the work: a broken contract.
-            // Keep the work waiting and say so.
-            actions.append(.notice(.strategyContractBroken(strategy: strategyName, invokerID: id)))
-            return .wait
+        // A strategy named an invoker that may not take the work: a broken contract.
+        // Keep the work waiting and say so.
+        counters.strategyContractBroken += 1
+        let named: String
+        switch decision {
+        case .place(let id), .force(let id): named = id
+        default: named = ""
         }
-        return decision
+        actions.append(.notice(.strategyContractBroken(strategy: strategyName, invokerID: named)))
+        return .wait
     }
 
     mutating func dispatch(_ item: WaitingActivation<Payload>, to invokerID: String, into actions: inout [BrokerAction<Payload>]) {
@@ -271,7 +317,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         invoker.usedMemoryMB += header.memoryMB
         invoker.inFlight.insert(header.activationID)
         let route = invoker.route
-        invokers[invokerID] = invoker
+        store(invoker)
         inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline,
                                                            enqueuedAt: item.enqueuedAt)
         deadlines.schedule(header.activationID, at: deadline)
@@ -288,7 +334,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             invoker.usedSlots -= 1
             invoker.usedMemoryMB -= record.header.memoryMB
             invoker.inFlight.remove(id)
-            invokers[record.invokerID] = invoker
+            store(invoker)
         }
         strategy.activationCompleted(record.header, invokerID: record.invokerID)
         return record

@@ -13,6 +13,12 @@ public struct BrokerCounters: Sendable, Equatable {
     public var protocolErrorsByCode: [UInt16: Int] = [:]
     public var invokersLost = 0
     public var dispatchRetries = 0
+    /// Placements a strategy forced onto a full invoker (`PlacementDecision.force`).
+    public var forcedPlacements = 0
+    /// Decisions refused because the strategy broke its contract.
+    public var strategyContractBroken = 0
+    /// Times the routing strategy was replaced while running.
+    public var strategySwaps = 0
 
     public init() {}
 
@@ -36,6 +42,9 @@ public struct BrokerCounters: Sendable, Equatable {
             ("late_completions", lateCompletions),
             ("invokers_lost", invokersLost),
             ("dispatch_retries", dispatchRetries),
+            ("forced_placements", forcedPlacements),
+            ("strategy_contract_broken", strategyContractBroken),
+            ("strategy_swaps", strategySwaps),
             ("protocol_errors", protocolErrors),
         ]
         for code in ErrorCode.known where protocolErrors(code) > 0 {

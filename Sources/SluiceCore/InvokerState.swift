@@ -6,10 +6,14 @@ struct InvokerState {
     enum Sample { case ok, systemError, timeout }
 
     let id: String
+    /// Stable position in the cluster view (§6.1).
+    let position: Int
     var route: RoutingID
     var memoryMB: UInt32
     var slots: UInt32
     var tags: [String]
+    var dedicatedNamespaces: [String] = []
+    var warm: [String: WarmReport.Entry] = [:]
     var usedMemoryMB: UInt32 = 0
     var usedSlots: UInt32 = 0
     var inFlight: Set<String> = []
@@ -21,8 +25,8 @@ struct InvokerState {
 
     var draining: Bool { memoryMB == 0 && slots == 0 }
 
-    /// Eligibility (applied before any strategy): healthy, or probing with nothing in flight;
-    /// a free slot; enough free memory.
+    /// Health and room only: used for activations that name their invoker, and to tell whether
+    /// any invoker has room at all. Strategies get the full rule from `ClusterView`.
     func canTake(memoryMB needed: UInt32) -> Bool {
         switch health {
         case .healthy: break
@@ -34,10 +38,11 @@ struct InvokerState {
     }
 
     var snapshot: InvokerSnapshot {
-        InvokerSnapshot(id: id, memoryMB: memoryMB, slots: slots,
+        InvokerSnapshot(id: id, position: position, memoryMB: memoryMB, slots: slots,
                         freeMemoryMB: memoryMB > usedMemoryMB ? memoryMB - usedMemoryMB : 0,
                         freeSlots: slots > usedSlots ? slots - usedSlots : 0,
-                        inFlight: inFlight.count, health: health, tags: tags)
+                        inFlight: inFlight.count, health: health, draining: draining, tags: tags,
+                        dedicatedNamespaces: dedicatedNamespaces, warm: warm)
     }
 }
 

@@ -6,26 +6,14 @@ public struct PlacementRequest: Sendable {
     public init(header: RoutingHeader) { self.header = header }
 }
 
-/// The invokers a strategy may choose from for one request.
-///
-/// The broker applies eligibility once, before any strategy runs (healthy or probing, not
-/// draining, a free slot and enough free memory for this request), so every invoker in
-/// `eligible` can take the request now. An empty list means nobody has room.
-public struct ClusterView: Sendable {
-    public var eligible: [InvokerSnapshot]
-    /// All registered invokers, count only (eligible or not).
-    public var registeredCount: Int
-
-    public init(eligible: [InvokerSnapshot], registeredCount: Int) {
-        self.eligible = eligible
-        self.registeredCount = registeredCount
-    }
-}
-
 /// A strategy's answer for one request.
 public enum PlacementDecision: Sendable, Equatable {
-    /// Bind the activation to this invoker now. It must be one of `ClusterView.eligible`.
+    /// Bind the activation to this invoker now. It must be eligible (`ClusterView.isEligible`).
     case place(invokerID: String)
+    /// Bind it to this invoker even though it is full (OpenWhisk's forced placement when every
+    /// invoker is full). It must pass `ClusterView.isAllowed`. This over-commits the invoker,
+    /// which breaks Sluice's late-binding promise; only strategies that emulate OpenWhisk use it.
+    case force(invokerID: String)
     /// Nobody suitable has room: keep the activation in the shared waiting queue.
     case wait
     /// Never placeable: answer `rejected` with this reason.
@@ -34,29 +22,33 @@ public enum PlacementDecision: Sendable, Equatable {
 
 /// Decides where activations run.
 ///
-/// Contract:
-/// - `place` is called on the broker's loop thread, once per placement attempt, and must
-///   return quickly: O(1) or O(log n) in the number of invokers beyond reading `eligible`.
-/// - A `.place` decision must name an invoker from `cluster.eligible`; the broker treats any
-///   other id as a broken contract, logs it and keeps the activation waiting.
+/// Contract (checked for every strategy by `SluiceTestKit`):
+/// - `place` runs on the broker's loop thread, once per placement attempt, and must return
+///   quickly: it should look at O(1) or O(log n) positions of the view, and never at more
+///   than O(n).
+/// - `.place` names an invoker that `cluster.isEligible` accepts; `.force` one that
+///   `cluster.isAllowed` accepts. The broker checks: any other answer is a broken contract,
+///   reported as a notice, and the activation keeps waiting.
+/// - `.wait` when no eligible invoker has room. The same inputs and the same seed give the
+///   same decisions.
 /// - Strategies never see payloads and never perform I/O.
-/// - Notifications are advisory (for strategies that keep their own index); their default
-///   implementations do nothing.
+/// - Notifications arrive on the same thread, after the change is visible in later views;
+///   their default implementations do nothing.
 public protocol RoutingStrategy {
-    /// The name used in configuration (`--strategy least-loaded`).
+    /// The name used in configuration (`routing.strategy: least-loaded`).
     static var name: String { get }
 
     mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision
 
     mutating func invokerJoined(_ invoker: InvokerSnapshot)
-    mutating func invokerLeft(id: String)
+    mutating func invokerLeft(_ invoker: InvokerSnapshot)
     mutating func invokerChanged(_ invoker: InvokerSnapshot)
     mutating func activationCompleted(_ header: RoutingHeader, invokerID: String)
 }
 
 extension RoutingStrategy {
     public mutating func invokerJoined(_ invoker: InvokerSnapshot) {}
-    public mutating func invokerLeft(id: String) {}
+    public mutating func invokerLeft(_ invoker: InvokerSnapshot) {}
     public mutating func invokerChanged(_ invoker: InvokerSnapshot) {}
     public mutating func activationCompleted(_ header: RoutingHeader, invokerID: String) {}
 }

@@ -17,7 +17,26 @@ public enum Codec {
     public static func encode(_ message: Message, opaque: [UInt8]) -> [[UInt8]] {
         var frames = encode(message)
         if message.hasOpaqueFrame { frames.append(opaque) }
+        if let trailer = encodeTrailer(message) { frames.append(trailer) }
         return frames
+    }
+
+    /// The frame that follows the opaque frame (a COMPLETION's warm report), if any.
+    public static func encodeTrailer(_ message: Message) -> [UInt8]? {
+        guard let report = message.trailingWarmReport else { return nil }
+        var writer = ByteWriter()
+        encode(report, into: &writer)
+        return writer.bytes
+    }
+
+    static func encode(_ report: WarmReport, into writer: inout ByteWriter) {
+        precondition(report.entries.count <= WarmReport.maxEntries, "warm report with more than \(WarmReport.maxEntries) entries")
+        writer.u16(UInt16(report.entries.count))
+        for entry in report.entries {
+            writer.longString(entry.action)
+            writer.u16(entry.idle)
+            writer.u16(entry.total)
+        }
     }
 
     /// The header frame of `message`, or nil for commands without one.
@@ -26,6 +45,8 @@ public enum Codec {
         switch message {
         case .heartbeat, .goodbye:
             return nil
+        case .invokerHeartbeat(let report):
+            encode(report, into: &writer)
         case .controllerHello(let controllerID):
             writer.shortString(controllerID)
         case .invokerHello(let hello):
@@ -35,6 +56,9 @@ public enum Codec {
             precondition(hello.tags.count <= ProtocolConstants.maxTags, "more than \(ProtocolConstants.maxTags) tags")
             writer.u8(UInt8(hello.tags.count))
             for tag in hello.tags { writer.shortString(tag) }
+            precondition(hello.dedicatedNamespaces.count <= ProtocolConstants.maxTags, "more than \(ProtocolConstants.maxTags) dedicated namespaces")
+            writer.u8(UInt8(hello.dedicatedNamespaces.count))
+            for namespace in hello.dedicatedNamespaces { writer.shortString(namespace) }
         case .welcome(let welcome):
             writer.shortString(welcome.brokerID)
             writer.u32(welcome.heartbeatMilliseconds)
@@ -58,7 +82,7 @@ public enum Codec {
             writer.u8(result.outcome.rawValue)
         case .completion(let completion):
             writer.shortString(completion.activationID)
-            writer.u8((completion.includesResult ? 1 : 0) | (completion.systemError ? 2 : 0))
+            writer.u8((completion.includesResult ? 1 : 0) | (completion.systemError ? 2 : 0) | (completion.warm != nil ? 4 : 0))
             writer.u8(completion.includesResult ? completion.outcome.rawValue : 0)
         }
         return writer.bytes
@@ -74,6 +98,9 @@ public enum Codec {
         writer.u8((header.blocking ? 1 : 0) | (header.blackbox ? 2 : 0))
         writer.shortString(header.targetInvoker)
         writer.shortString(header.answerTo)
+        precondition(header.requiredTags.count <= ProtocolConstants.maxTags, "more than \(ProtocolConstants.maxTags) required tags")
+        writer.u8(UInt8(header.requiredTags.count))
+        for tag in header.requiredTags { writer.shortString(tag) }
     }
 
     // MARK: Decoding
@@ -157,6 +184,11 @@ public enum Codec {
         let count = frames.count
         switch command {
         case .heartbeat:
+            if count == 3 && channel == .invokerToBroker {
+                return .invokerHeartbeat(try withReader(frames[2], "HEARTBEAT warm report") { (reader: inout ByteReader) throws(ProtocolError) in
+                    try decodeWarmReport(&reader)
+                })
+            }
             try expectFrames(count, 2, command)
             return .heartbeat
         case .goodbye:
@@ -223,13 +255,13 @@ public enum Codec {
                 return ResultHeader(activationID: id, outcome: try readOutcome(&reader, id))
             })
         case .completion:
-            let header = try withReader(frames[2 < count ? 2 : 0], "COMPLETION header") { (reader: inout ByteReader) throws(ProtocolError) in
+            let completionHeader = try withReader(frames[2 < count ? 2 : 0], "COMPLETION header") { (reader: inout ByteReader) throws(ProtocolError) in
                 guard count >= 3 else {
                     throw ProtocolError(.malformed, "COMPLETION takes 3 or 4 frames; got \(count) (§4.11)")
                 }
                 let id = try reader.id("activation id")
                 let flags = try reader.u8("completion-flags")
-                guard flags & ~0b11 == 0 else {
+                guard flags & ~0b111 == 0 else {
                     throw ProtocolError(.malformed, "COMPLETION flags 0x\(String(flags, radix: 16)) set reserved bits (§4.11)", activationID: id)
                 }
                 let outcome = try readOutcome(&reader, id)
@@ -237,12 +269,26 @@ public enum Codec {
                 if !includesResult && outcome != .success {
                     throw ProtocolError(.malformed, "COMPLETION without a result must carry outcome 0 (§4.11)", activationID: id)
                 }
-                return CompletionHeader(activationID: id, includesResult: includesResult, systemError: flags & 2 != 0, outcome: outcome)
+                var header = CompletionHeader(activationID: id, includesResult: includesResult, systemError: flags & 2 != 0, outcome: outcome)
+                // Marks that a warm report follows; decoded below.
+                if flags & 4 != 0 { header.warm = WarmReport([]) }
+                return header
             }
-            let expected = header.includesResult ? 4 : 3
+            var header = completionHeader
+            let expected = 3 + (header.includesResult ? 1 : 0) + (header.warm != nil ? 1 : 0)
             guard count == expected else {
-                throw ProtocolError(.malformed, "COMPLETION \(header.includesResult ? "with" : "without") a result takes \(expected) frames; got \(count) (§4.11)",
+                throw ProtocolError(.malformed, "COMPLETION \(header.includesResult ? "with" : "without") a result\(header.warm != nil ? " and with a warm report" : "") takes \(expected) frames; got \(count) (§4.11)",
                                     activationID: header.activationID)
+            }
+            if header.warm != nil {
+                do throws(ProtocolError) {
+                    header.warm = try withReader(frames[count - 1], "COMPLETION warm report") { (reader: inout ByteReader) throws(ProtocolError) in
+                        try decodeWarmReport(&reader)
+                    }
+                } catch var error {
+                    error.activationID = header.activationID
+                    throw error
+                }
             }
             return .completion(header)
         }
@@ -256,6 +302,46 @@ public enum Codec {
         return outcome
     }
 
+    static func decodeWarmReport(_ reader: inout ByteReader) throws(ProtocolError) -> WarmReport {
+        let count = Int(try reader.u16("entry-count"))
+        guard count <= WarmReport.maxEntries else {
+            throw ProtocolError(.oversize, "warm report has \(count) entries; at most \(WarmReport.maxEntries) (§4.12)")
+        }
+        var entries: [WarmReport.Entry] = []
+        entries.reserveCapacity(count)
+        for _ in 0..<count {
+            let action = try reader.longString("action")
+            guard !action.isEmpty, action.utf8.count <= ProtocolConstants.maxActionLength else {
+                throw ProtocolError(.malformed, "warm report action must be 1..\(ProtocolConstants.maxActionLength) bytes (§4.12)")
+            }
+            let idle = try reader.u16("idle")
+            let total = try reader.u16("total")
+            guard total >= 1, idle <= total else {
+                throw ProtocolError(.malformed, "warm report for '\(action)': need total >= 1 and idle <= total; got idle \(idle), total \(total) (§4.12)")
+            }
+            entries.append(WarmReport.Entry(action: action, idle: idle, total: total))
+        }
+        return WarmReport(entries)
+    }
+
+    /// A list of tags or namespaces: count u8 (at most 32), then short strings of 1..`maxLength` bytes.
+    static func decodeNames(_ reader: inout ByteReader, what: String, maxLength: Int, section: String) throws(ProtocolError) -> [String] {
+        let count = Int(try reader.u8("\(what) count"))
+        guard count <= ProtocolConstants.maxTags else {
+            throw ProtocolError(.oversize, "\(count) \(what)s; at most \(ProtocolConstants.maxTags) (\(section))")
+        }
+        var names: [String] = []
+        for _ in 0..<count {
+            let name = try reader.shortString(what)
+            guard !name.isEmpty else { throw ProtocolError(.malformed, "\(what)s must not be empty (\(section))") }
+            guard name.utf8.count <= maxLength else {
+                throw ProtocolError(.oversize, "\(what) is \(name.utf8.count) bytes; at most \(maxLength) (\(section))")
+            }
+            names.append(name)
+        }
+        return names
+    }
+
     static func decodeInvokerHello(_ reader: inout ByteReader) throws(ProtocolError) -> InvokerHello {
         let id = try reader.id("invoker id")
         let memory = try reader.u32("memory-mb")
@@ -263,20 +349,9 @@ public enum Codec {
         guard memory >= 1, slots >= 1 else {
             throw ProtocolError(.malformed, "invoker HELLO needs memory-mb >= 1 and slots >= 1; got \(memory) and \(slots) (§4.1)")
         }
-        let tagCount = Int(try reader.u8("tag-count"))
-        guard tagCount <= ProtocolConstants.maxTags else {
-            throw ProtocolError(.oversize, "invoker HELLO has \(tagCount) tags; at most \(ProtocolConstants.maxTags) (§4.1)")
-        }
-        var tags: [String] = []
-        for _ in 0..<tagCount {
-            let tag = try reader.shortString("tag")
-            guard !tag.isEmpty else { throw ProtocolError(.malformed, "tags must not be empty (§4.1)") }
-            guard tag.utf8.count <= ProtocolConstants.maxTagLength else {
-                throw ProtocolError(.oversize, "tag is \(tag.utf8.count) bytes; at most \(ProtocolConstants.maxTagLength) (§4.1)")
-            }
-            tags.append(tag)
-        }
-        return InvokerHello(invokerID: id, memoryMB: memory, slots: slots, tags: tags)
+        let tags = try decodeNames(&reader, what: "tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.1")
+        let dedicated = try decodeNames(&reader, what: "dedicated namespace", maxLength: ProtocolConstants.maxNamespaceLength, section: "§4.1")
+        return InvokerHello(invokerID: id, memoryMB: memory, slots: slots, tags: tags, dedicatedNamespaces: dedicated)
     }
 
     static func decodeRoutingHeader(_ reader: inout ByteReader) throws(ProtocolError) -> RoutingHeader {
@@ -303,10 +378,12 @@ public enum Codec {
             }
             let target = try reader.id("target-invoker", optional: true)
             let answerTo = try reader.id("answer-to", optional: true)
+            let requiredTags = try decodeNames(&reader, what: "required tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.6")
             try reader.finish()
             return RoutingHeader(activationID: id, namespace: namespace, action: action, revision: revision,
                                  memoryMB: memory, timeLimitMilliseconds: timeLimit, blocking: flags & 1 != 0,
-                                 blackbox: flags & 2 != 0, targetInvoker: target, answerTo: answerTo)
+                                 blackbox: flags & 2 != 0, targetInvoker: target, answerTo: answerTo,
+                                 requiredTags: requiredTags)
         } catch var error {
             error.activationID = id
             throw error

@@ -15,11 +15,13 @@ public struct RoutingHeader: Equatable, Hashable, Sendable {
     public var targetInvoker: String
     /// The controller that receives the answer (empty in ACTIVATE: the sender).
     public var answerTo: String
+    /// Tags the invoker must offer (§4.6).
+    public var requiredTags: [String]
 
     public init(
         activationID: String, namespace: String, action: String, revision: String = "",
         memoryMB: UInt32 = 256, timeLimitMilliseconds: UInt32 = 60_000, blocking: Bool = true,
-        blackbox: Bool = false, targetInvoker: String = "", answerTo: String = ""
+        blackbox: Bool = false, targetInvoker: String = "", answerTo: String = "", requiredTags: [String] = []
     ) {
         self.activationID = activationID
         self.namespace = namespace
@@ -31,6 +33,7 @@ public struct RoutingHeader: Equatable, Hashable, Sendable {
         self.blackbox = blackbox
         self.targetInvoker = targetInvoker
         self.answerTo = answerTo
+        self.requiredTags = requiredTags
     }
 }
 
@@ -40,12 +43,15 @@ public struct InvokerHello: Equatable, Sendable {
     public var memoryMB: UInt32
     public var slots: UInt32
     public var tags: [String]
+    /// Namespaces this invoker is reserved for; empty: it serves everyone (§4.1).
+    public var dedicatedNamespaces: [String]
 
-    public init(invokerID: String, memoryMB: UInt32, slots: UInt32, tags: [String] = []) {
+    public init(invokerID: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [], dedicatedNamespaces: [String] = []) {
         self.invokerID = invokerID
         self.memoryMB = memoryMB
         self.slots = slots
         self.tags = tags
+        self.dedicatedNamespaces = dedicatedNamespaces
     }
 }
 
@@ -111,13 +117,38 @@ public struct CompletionHeader: Equatable, Sendable {
     /// The invoker counts this as a system error (feeds health).
     public var systemError: Bool
     public var outcome: Outcome
+    /// The invoker's warm containers now (flag bit 2, §4.12).
+    public var warm: WarmReport?
 
-    public init(activationID: String, includesResult: Bool, systemError: Bool = false, outcome: Outcome = .success) {
+    public init(activationID: String, includesResult: Bool, systemError: Bool = false, outcome: Outcome = .success,
+                warm: WarmReport? = nil) {
         self.activationID = activationID
         self.includesResult = includesResult
         self.systemError = systemError
         self.outcome = outcome
+        self.warm = warm
     }
+}
+
+/// Which actions an invoker holds warm containers for (§4.12). Replaces the previous report.
+public struct WarmReport: Equatable, Hashable, Sendable {
+    public struct Entry: Equatable, Hashable, Sendable {
+        public var action: String
+        public var idle: UInt16
+        public var total: UInt16
+
+        public init(action: String, idle: UInt16, total: UInt16) {
+            self.action = action
+            self.idle = idle
+            self.total = total
+        }
+    }
+
+    public var entries: [Entry]
+
+    public init(_ entries: [Entry]) { self.entries = entries }
+
+    public static let maxEntries = 4096
 }
 
 /// ERROR's body (§4.5).
@@ -142,6 +173,8 @@ public enum Message: Equatable, Sendable {
     case invokerHello(InvokerHello)
     case welcome(Welcome)
     case heartbeat
+    /// An invoker's HEARTBEAT carrying a warm report (§4.3, §4.12).
+    case invokerHeartbeat(WarmReport)
     case goodbye
     case error(ErrorReport)
     case activate(RoutingHeader)
@@ -158,7 +191,7 @@ public enum Message: Equatable, Sendable {
         switch self {
         case .controllerHello, .invokerHello: .hello
         case .welcome: .welcome
-        case .heartbeat: .heartbeat
+        case .heartbeat, .invokerHeartbeat: .heartbeat
         case .goodbye: .goodbye
         case .error: .error
         case .activate: .activate
@@ -168,6 +201,12 @@ public enum Message: Equatable, Sendable {
         case .result: .result
         case .completion: .completion
         }
+    }
+
+    /// The warm report carried after the opaque frame (COMPLETION flag bit 2), if any.
+    public var trailingWarmReport: WarmReport? {
+        if case .completion(let header) = self { return header.warm }
+        return nil
     }
 
     /// Whether an opaque frame follows the header frame.

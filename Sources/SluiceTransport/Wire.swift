@@ -15,6 +15,7 @@ public enum Wire {
         frames.append(ZMQMessage(bytes: CollectionOfOne(message.command.rawValue)))
         if let body = Codec.encodeBody(message) { frames.append(ZMQMessage(bytes: body)) }
         if message.hasOpaqueFrame { frames.append(opaque ?? ZMQMessage()) }
+        if let trailer = Codec.encodeTrailer(message) { frames.append(ZMQMessage(bytes: trailer)) }
         return frames
     }
 
@@ -24,7 +25,7 @@ public enum Wire {
         let list = Array(frames)
         do {
             let message = try Codec.decode(list, channel: channel)
-            return (.success(message), message.hasOpaqueFrame ? list.last : nil)
+            return (.success(message), message.hasOpaqueFrame ? list[Message.opaqueFrameIndex] : nil)
         } catch {
             return (.failure(error), nil)
         }

@@ -110,9 +110,11 @@ struct GoldenBytesTests {
                 0x02,                                  // tag-count: 2
                 0x03, 0x67, 0x70, 0x75,                // tag: len 3, "gpu"
                 0x03, 0x78, 0x38, 0x36,                // tag: len 3, "x86"
+                0x01,                                  // dedicated-count: 1
+                0x04, 0x74, 0x65, 0x61, 0x6D,          // namespace: len 4, "team"
             ],
         ]
-        let hello = InvokerHello(invokerID: "inv-1", memoryMB: 70_000, slots: 258, tags: ["gpu", "x86"])
+        let hello = InvokerHello(invokerID: "inv-1", memoryMB: 70_000, slots: 258, tags: ["gpu", "x86"], dedicatedNamespaces: ["team"])
         try checkGolden(.invokerHello(hello), frames, channel: .invokerToBroker, hasOpaque: false)
     }
 
@@ -126,6 +128,7 @@ struct GoldenBytesTests {
                 0x00, 0x00, 0x08, 0x00,                // memory-mb: u32 2048
                 0x00, 0x00, 0x00, 0x01,                // slots: u32 1
                 0x00,                                  // tag-count: 0
+                0x00,                                  // dedicated-count: 0
             ],
         ]
         let hello = InvokerHello(invokerID: "i0", memoryMB: 2048, slots: 1)
@@ -240,6 +243,7 @@ struct GoldenBytesTests {
                 0x01,                                  // flags: bit 0 blocking
                 0x00,                                  // target-invoker: empty (broker places)
                 0x00,                                  // answer-to: empty (the sender)
+                0x00,                                 // required-tag-count: 0
             ],
             [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x31, 0x7D], // payload frame: {"a":1}
         ]
@@ -267,6 +271,7 @@ struct GoldenBytesTests {
                 0x02,                                  // flags: bit 1 blackbox, not blocking
                 0x05, 0x69, 0x6E, 0x76, 0x2D, 0x31,    // target-invoker: len 5, "inv-1"
                 0x04, 0x63, 0x74, 0x6C, 0x31,          // answer-to: len 4, "ctl1"
+                0x00,                                 // required-tag-count: 0
             ],
             [],                                        // payload frame: empty
         ]
@@ -361,6 +366,7 @@ struct GoldenBytesTests {
                 0x03,                                  // flags: blocking | blackbox
                 0x00,                                  // target-invoker: empty
                 0x04, 0x63, 0x74, 0x6C, 0x30,          // answer-to: len 4, "ctl0"
+                0x00,                                 // required-tag-count: 0
             ],
             [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x31, 0x7D], // payload frame: {"a":1}, as sent
         ]
@@ -471,6 +477,7 @@ struct GoldenBytesTests {
                 0x00,                                  // flags: none
                 0x00,                                  // target-invoker: empty
                 0x00,                                  // answer-to: empty
+                0x00,                                 // required-tag-count: 0
             ][...],
             [0xFF, 0x00][...],                         // payload: opaque, not UTF-8, never parsed
         ]

@@ -47,9 +47,10 @@ private func routingHeader(
     timeLimit: [UInt8] = u32(1000),
     flags: UInt8 = 0x01,
     target: [UInt8] = short(""),
-    answerTo: [UInt8] = short("")
+    answerTo: [UInt8] = short(""),
+    requiredTags: [UInt8] = [0x00]
 ) -> [UInt8] {
-    id + namespace + action + revision + memory + timeLimit + [flags] + target + answerTo
+    id + namespace + action + revision + memory + timeLimit + [flags] + target + answerTo + requiredTags
 }
 
 /// A complete ACTIVATE (§4.6) with the given routing header frame.
@@ -60,9 +61,9 @@ private func activate(_ header: [UInt8] = routingHeader()) -> [[UInt8]] {
 /// §4.1 invoker HELLO body; the defaults form a valid body.
 private func invokerHello(
     id: [UInt8] = short("inv-1"), memory: [UInt8] = u32(1024), slots: [UInt8] = u32(4),
-    tagCount: UInt8? = nil, tags: [[UInt8]] = []
+    tagCount: UInt8? = nil, tags: [[UInt8]] = [], dedicated: [UInt8] = [0x00]
 ) -> [UInt8] {
-    id + memory + slots + [tagCount ?? UInt8(tags.count)] + tags.flatMap { $0 }
+    id + memory + slots + [tagCount ?? UInt8(tags.count)] + tags.flatMap { $0 } + dedicated
 }
 
 /// §4.7 ANSWER header frame.
