@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
         .library(name: "SluiceClient", targets: ["SluiceClient"]),
+        .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -40,6 +41,15 @@ let package = Package(
             dependencies: ["SluicePluginAPI"],
             path: "Plugins/LeastLoaded"
         ),
+        .target(name: "SluiceStrategyRoundRobin", dependencies: ["SluicePluginAPI"], path: "Plugins/RoundRobin"),
+        .target(name: "SluiceStrategyRandom", dependencies: ["SluicePluginAPI"], path: "Plugins/Random"),
+        .target(name: "SluiceStrategyPowerOfTwo", dependencies: ["SluicePluginAPI"], path: "Plugins/PowerOfTwo"),
+        .target(name: "SluiceStrategyDirect", dependencies: ["SluicePluginAPI"], path: "Plugins/Direct"),
+        .target(name: "SluiceStrategyOpenWhiskSharding", dependencies: ["SluicePluginAPI"], path: "Plugins/OpenWhiskSharding"),
+        .target(name: "SluiceStrategyConsistentHash", dependencies: ["SluicePluginAPI"], path: "Plugins/ConsistentHash"),
+        .target(name: "SluiceStrategyWarmAffinity", dependencies: ["SluicePluginAPI"], path: "Plugins/WarmAffinity"),
+        // Conformance suite every routing strategy runs in its own tests.
+        .target(name: "SluiceTestKit", dependencies: ["SluicePluginAPI", "SluiceProtocol"]),
         .target(
             name: "SluiceCore",
             dependencies: [
@@ -58,6 +68,13 @@ let package = Package(
                 "SluiceCore",
                 "SluicePluginAPI",
                 "SluiceStrategyLeastLoaded",
+                "SluiceStrategyRoundRobin",
+                "SluiceStrategyRandom",
+                "SluiceStrategyPowerOfTwo",
+                "SluiceStrategyDirect",
+                "SluiceStrategyOpenWhiskSharding",
+                "SluiceStrategyConsistentHash",
+                "SluiceStrategyWarmAffinity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -101,6 +118,20 @@ let package = Package(
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol"]
+        ),
+        .testTarget(
+            name: "BasicStrategiesTests",
+            dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",
+                           "SluiceStrategyRoundRobin", "SluiceStrategyRandom", "SluiceStrategyPowerOfTwo", "SluiceStrategyDirect"]
+        ),
+        .testTarget(
+            name: "HashStrategiesTests",
+            dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol",
+                           "SluiceStrategyOpenWhiskSharding", "SluiceStrategyConsistentHash"]
+        ),
+        .testTarget(
+            name: "WarmAffinityTests",
+            dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyWarmAffinity"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -10,6 +10,14 @@ import SluicePluginAPI
 public struct LeastLoadedStrategy: RoutingStrategy {
     public static let name = "least-loaded"
 
+    /// Takes no parameters.
+    public static let factory = StrategyFactory(
+        name: name, summary: "fewest in flight relative to capacity; ties go to an invoker warm for the action"
+    ) { (parameters: StrategyParameters) throws(ParameterError) -> any RoutingStrategy in
+        try parameters.rejectUnknown([])
+        return LeastLoadedStrategy()
+    }
+
     public init() {}
 
     public mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision {
