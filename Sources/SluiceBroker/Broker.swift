@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluicePluginAPI
 import Synchronization
 import ZeroMQ
 
@@ -26,11 +27,15 @@ public final class Broker: Sendable {
         var waiters: [CheckedContinuation<Void, Never>] = []
     }
 
-    public init(configuration: BrokerNodeConfiguration, logger: Logger) throws {
-        try configuration.validate()
+    let strategies: StrategyRegistry
+
+    public init(configuration: BrokerNodeConfiguration, strategies: StrategyRegistry = Strategies.builtIn, logger: Logger) throws {
+        try configuration.validate(strategies: strategies)
         self.configuration = configuration
+        self.strategies = strategies
         self.logger = logger
         self.control = try BrokerControl()
+        control.publishStrategy(configuration.strategy)
         self.context = try ZMQContext()
     }
 
@@ -42,7 +47,7 @@ public final class Broker: Sendable {
         let thread = Thread { [self] in
             let loop: BrokerLoop
             do {
-                loop = try BrokerLoop(context: context, configuration: configuration, control: control, logger: logger)
+                loop = try BrokerLoop(context: context, configuration: configuration, strategies: strategies, control: control, logger: logger)
                 let endpoints = try loop.endpoints
                 state.withLock { $0.endpoints = endpoints }
             } catch {
@@ -92,6 +97,14 @@ public final class Broker: Sendable {
             if done { continuation.resume() }
         }
         return state.withLock { $0.failure }
+    }
+
+    /// Switches to another routing strategy while running, between two events: no activation
+    /// is lost or answered twice. Throws (and changes nothing) if the name or a parameter is
+    /// invalid. The loop logs the change; `status.strategy` shows it once it is in effect.
+    public func replaceStrategy(_ name: String, parameters: [String: String] = [:]) throws(ParameterError) {
+        _ = try strategies.make(name, parameters: parameters)
+        control.requestStrategy(StrategyRequest(name: name, parameters: parameters))
     }
 
     /// A recent snapshot of counters and occupancy.

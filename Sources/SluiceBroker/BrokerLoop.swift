@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import SluicePluginAPI
 import SluiceProtocol
 import SluiceTransport
 import ZeroMQ
@@ -24,13 +25,15 @@ final class BrokerLoop {
     enum Phase { case running, draining(until: Timestamp) }
     var phase = Phase.running
 
-    init(context: ZMQContext, configuration: BrokerNodeConfiguration, control: BrokerControl, logger: Logger) throws {
+    let strategies: StrategyRegistry
+
+    init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry, control: BrokerControl,
+         logger: Logger) throws {
         self.configuration = configuration
+        self.strategies = strategies
         self.control = control
         self.logger = logger
-        guard let strategy = Strategies.make(configuration.strategy) else {
-            throw BrokerConfiguration.Invalid(key: "strategy", problem: "unknown strategy '\(configuration.strategy)'")
-        }
+        let strategy = try strategies.make(configuration.strategy, parameters: configuration.strategyParameters)
         origin = clock.now
         core = BrokerCore(configuration: configuration.core, strategy: strategy, start: .zero)
         controllerSocket = try Self.makeRouter(context, configuration)
@@ -90,6 +93,9 @@ final class BrokerLoop {
             if control.shutdownRequested, case .running = phase {
                 startDraining()
             }
+            if let request = control.takeStrategyRequest() {
+                swapStrategy(request)
+            }
             // Drain both sockets in turns so neither side starves the other.
             var more = true
             while more {
@@ -120,6 +126,25 @@ final class BrokerLoop {
         }
         try? controllerSocket.setLinger(milliseconds: Int32(clamping: configuration.closeLinger.milliseconds))
         try? invokerSocket.setLinger(milliseconds: Int32(clamping: configuration.closeLinger.milliseconds))
+    }
+
+    /// Replaces the strategy between two events: nothing in flight or waiting is touched.
+    func swapStrategy(_ request: StrategyRequest) {
+        let previous = core.strategyName
+        do {
+            let strategy = try strategies.make(request.name, parameters: request.parameters)
+            core.replaceStrategy(strategy)
+            control.publishStrategy(request.name)
+            logger.notice("routing strategy changed", metadata: [
+                "from": "\(previous)", "to": "\(request.name)",
+                "parameters": "\(request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
+                "in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)",
+            ])
+            // A strategy that places differently may place waiting work now.
+            process(.tick, at: now)
+        } catch {
+            logger.error("routing strategy change refused; keeping the current one", metadata: ["strategy": "\(previous)", "error": "\(error)"])
+        }
     }
 
     func startDraining() {
@@ -218,7 +243,7 @@ final class BrokerLoop {
 
     func logStats() {
         var metadata: Logger.Metadata = [
-            "in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)", "invokers": "\(core.invokerCount)",
+            "strategy": "\(core.strategyName)", "in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)", "invokers": "\(core.invokerCount)",
             "controllers": "\(core.connectedControllerCount)",
         ]
         for (name, value) in core.counters.fields where value > 0 { metadata[name] = "\(value)" }

@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePluginAPI
 
 /// Settings of a broker node: the core's rules plus the shell's sockets and timings.
 public struct BrokerNodeConfiguration: Sendable, Equatable {
@@ -8,8 +9,10 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     public var invokerEndpoint = "tcp://127.0.0.1:5672"
     /// The rules of the core (timeouts, bounds, health).
     public var core = BrokerConfiguration()
-    /// Placement strategy by name.
+    /// Placement strategy by name (`routing.strategy`).
     public var strategy = "least-loaded"
+    /// The strategy's parameters (`routing.<strategy>.*`), as text.
+    public var strategyParameters: [String: String] = [:]
     /// How long in-flight work may finish after a shutdown signal.
     public var shutdownGrace: Duration = .seconds(10)
     /// How long sockets keep flushing answers after the loop stops.
@@ -28,11 +31,13 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// Throws naming the first bad key.
-    public func validate() throws(BrokerConfiguration.Invalid) {
+    /// Throws naming the first bad key, including the strategy's parameters.
+    public func validate(strategies: StrategyRegistry = Strategies.builtIn) throws(BrokerConfiguration.Invalid) {
         try core.validate()
-        guard Strategies.names.contains(strategy) else {
-            throw .init(key: "strategy", problem: "unknown strategy '\(strategy)'; known: \(Strategies.names.joined(separator: ", "))")
+        do {
+            _ = try strategies.make(strategy, parameters: strategyParameters)
+        } catch {
+            throw .init(key: error.key, problem: error.problem)
         }
         for (key, endpoint) in [("controller-endpoint", controllerEndpoint), ("invoker-endpoint", invokerEndpoint)] {
             guard endpoint.contains("://") else {

@@ -1,15 +1,10 @@
 import SluicePluginAPI
 import SluiceStrategyLeastLoaded
 
-/// The built-in routing strategies, by configuration name. A registry value, not global state.
+/// The built-in routing strategies, as a registry value (no global mutable registry): the
+/// executable starts from `builtIn` and adds loaded plugins.
 public enum Strategies {
-    public static let names = [LeastLoadedStrategy.name]
-
-    /// A new instance of the strategy called `name`, or nil if there is none.
-    public static func make(_ name: String) -> (any RoutingStrategy)? {
-        switch name {
-        case LeastLoadedStrategy.name: LeastLoadedStrategy()
-        default: nil
-        }
-    }
+    public static let builtIn = StrategyRegistry([
+        LeastLoadedStrategy.factory,
+    ])
 }

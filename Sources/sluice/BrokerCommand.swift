@@ -4,7 +4,7 @@ import Logging
 import ServiceLifecycle
 import SluiceBroker
 import SluiceCore
-import UnixSignals
+import SluicePluginAPI
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +12,16 @@ struct BrokerCommand: AsyncParsableCommand {
         abstract: "Run a broker node.",
         discussion: """
             Binds two ZeroMQ ROUTER endpoints, one for controllers and one for invokers, and \
-            prints the endpoints it listens on. Every flag has a default, so `sluice broker` \
+            prints the endpoints it listens on. Every setting has a default, so `sluice broker` \
             alone runs a working node on loopback.
+
+            Settings come from, in rising precedence: the defaults, the --config file (YAML, \
+            see docs/CONFIGURATION.md), SLUICE_* environment variables (SLUICE_ROUTING_STRATEGY \
+            overrides routing.strategy), and the flags below.
+
+            Routing strategies: \(Strategies.builtIn.names.joined(separator: ", ")). With --config, \
+            editing routing.* in the file (or SIGHUP) swaps the strategy while running; an invalid \
+            new file is refused and the running strategy stays.
 
             Endpoints: use tcp://127.0.0.1:* to pick free ports (they are printed), or \
             tcp://*:5671 to listen on every interface. SLU/1 has no authentication yet: keep \
@@ -27,47 +35,53 @@ struct BrokerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "ZeroMQ endpoint controllers connect to.")
-    var controllerEndpoint = "tcp://127.0.0.1:5671"
+    @Option(help: ArgumentHelp("YAML configuration file; watched for routing changes.", valueName: "file"))
+    var config: String?
 
-    @Option(help: "ZeroMQ endpoint invokers connect to.")
-    var invokerEndpoint = "tcp://127.0.0.1:5672"
+    @Option(help: ArgumentHelp("Validate a configuration file and exit (0 if valid).", valueName: "file"))
+    var checkConfig: String?
 
-    @Option(help: "This broker's id, told to peers in WELCOME.")
-    var brokerID = "sluice"
+    @Option(help: "ZeroMQ endpoint controllers connect to (default tcp://127.0.0.1:5671).")
+    var controllerEndpoint: String?
 
-    @Option(help: "Placement strategy. Known: \(Strategies.names.joined(separator: ", ")).")
-    var strategy = "least-loaded"
+    @Option(help: "ZeroMQ endpoint invokers connect to (default tcp://127.0.0.1:5672).")
+    var invokerEndpoint: String?
 
-    @Option(help: "Heartbeat interval, both directions.")
-    var heartbeatInterval = DurationArgument(.seconds(1), text: "1s")
+    @Option(help: "This broker's id, told to peers in WELCOME (default sluice).")
+    var brokerID: String?
 
-    @Option(help: "Missed heartbeat intervals after which a peer is declared dead.")
-    var liveness = 3
+    @Option(help: "Routing strategy (default least-loaded). Parameters go in the config file.")
+    var strategy: String?
 
-    @Option(help: "Activations that may wait for a free invoker; past this they are answered `overloaded`.")
-    var maxWaiting = 10_000
+    @Option(help: "Heartbeat interval, both directions (default 1s).")
+    var heartbeatInterval: DurationArgument?
 
-    @Option(help: "Longest an activation may wait before it is answered `expired`.")
-    var maxWaitingAge = DurationArgument(.seconds(60), text: "60s")
+    @Option(help: "Missed heartbeat intervals after which a peer is declared dead (default 3).")
+    var liveness: Int?
 
-    @Option(help: "Circuit breaker: deadline = max(time limit, FLOOR) * 2 + SLACK. This sets FLOOR.")
-    var completionTimeoutFloor = DurationArgument(.seconds(60), text: "60s")
+    @Option(help: "Activations that may wait for a free invoker; past this they are answered `overloaded` (default 10000).")
+    var maxWaiting: Int?
 
-    @Option(help: "Circuit breaker: the SLACK added to every deadline.")
-    var completionTimeoutSlack = DurationArgument(.seconds(60), text: "60s")
+    @Option(help: "Longest an activation may wait before it is answered `expired` (default 60s).")
+    var maxWaitingAge: DurationArgument?
 
-    @Option(help: "Time before an unhealthy or unresponsive invoker gets a probe activation.")
-    var healthCooldown = DurationArgument(.seconds(10), text: "10s")
+    @Option(help: "Circuit breaker: deadline = max(time limit, FLOOR) * 2 + SLACK. This sets FLOOR (default 60s).")
+    var completionTimeoutFloor: DurationArgument?
 
-    @Option(help: "Largest message accepted, bytes (a larger one disconnects its sender).")
-    var maxMessageBytes = 2 * 1024 * 1024
+    @Option(help: "Circuit breaker: the SLACK added to every deadline (default 60s).")
+    var completionTimeoutSlack: DurationArgument?
 
-    @Option(help: "Time in-flight work may finish after SIGINT/SIGTERM.")
-    var shutdownGrace = DurationArgument(.seconds(10), text: "10s")
+    @Option(help: "Time before an unhealthy or unresponsive invoker gets a probe activation (default 10s).")
+    var healthCooldown: DurationArgument?
 
-    @Option(help: "Interval of the one-line stats log (0s: never).")
-    var statsInterval = DurationArgument(.seconds(60), text: "60s")
+    @Option(help: "Largest message accepted, bytes; a larger one disconnects its sender (default 2097152).")
+    var maxMessageBytes: Int?
+
+    @Option(help: "Time in-flight work may finish after SIGINT/SIGTERM (default 10s).")
+    var shutdownGrace: DurationArgument?
+
+    @Option(help: "Interval of the one-line stats log; 0s: never (default 60s).")
+    var statsInterval: DurationArgument?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
@@ -76,33 +90,61 @@ struct BrokerCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
         }
+    }
+
+    /// The flags given on the command line, applied over `node`.
+    func applyFlags(to base: BrokerNodeConfiguration) -> BrokerNodeConfiguration {
+        var node = base
+        if let controllerEndpoint { node.controllerEndpoint = controllerEndpoint }
+        if let invokerEndpoint { node.invokerEndpoint = invokerEndpoint }
+        if let strategy, strategy != node.strategy {
+            node.strategy = strategy
+            node.strategyParameters = [:]
+        }
+        if let shutdownGrace { node.shutdownGrace = shutdownGrace.duration }
+        if let statsInterval { node.statsInterval = statsInterval.duration }
+        if let brokerID { node.core.brokerID = brokerID }
+        if let heartbeatInterval { node.core.heartbeatInterval = heartbeatInterval.duration }
+        if let liveness { node.core.liveness = liveness }
+        if let maxWaiting { node.core.maxWaiting = maxWaiting }
+        if let maxWaitingAge { node.core.maxWaitingAge = maxWaitingAge.duration }
+        if let completionTimeoutFloor { node.core.completionTimeoutFloor = completionTimeoutFloor.duration }
+        if let completionTimeoutSlack { node.core.completionTimeoutSlack = completionTimeoutSlack.duration }
+        if let healthCooldown { node.core.healthCooldown = healthCooldown.duration }
+        if let maxMessageBytes { node.core.maxMessageBytes = maxMessageBytes }
+        return node
+    }
+
+    /// Defaults, then file, then environment, then flags; validated.
+    func nodeConfiguration(file: String?, strategies: StrategyRegistry) async throws -> BrokerNodeConfiguration {
+        let fromFile: BrokerNodeConfiguration
         do {
-            try nodeConfiguration().validate()
+            fromFile = try await ConfigurationFile.apply(path: file, environment: ProcessInfo.processInfo.environment,
+                                                         strategies: strategies, to: BrokerNodeConfiguration())
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let node = applyFlags(to: fromFile)
+        do {
+            try node.validate(strategies: strategies)
         } catch {
             throw ValidationError("\(error)")
         }
-    }
-
-    func nodeConfiguration() -> BrokerNodeConfiguration {
-        var node = BrokerNodeConfiguration()
-        node.controllerEndpoint = controllerEndpoint
-        node.invokerEndpoint = invokerEndpoint
-        node.strategy = strategy
-        node.shutdownGrace = shutdownGrace.duration
-        node.statsInterval = statsInterval.duration
-        node.core.brokerID = brokerID
-        node.core.heartbeatInterval = heartbeatInterval.duration
-        node.core.liveness = liveness
-        node.core.maxWaiting = maxWaiting
-        node.core.maxWaitingAge = maxWaitingAge.duration
-        node.core.completionTimeoutFloor = completionTimeoutFloor.duration
-        node.core.completionTimeoutSlack = completionTimeoutSlack.duration
-        node.core.healthCooldown = healthCooldown.duration
-        node.core.maxMessageBytes = maxMessageBytes
         return node
     }
 
     func run() async throws {
+        let strategies = Strategies.builtIn
+        if let checkConfig {
+            let node = try await nodeConfiguration(file: checkConfig, strategies: strategies)
+            let parameters = node.strategyParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            print("configuration OK: \(checkConfig)")
+            print("  controllers \(node.controllerEndpoint), invokers \(node.invokerEndpoint)")
+            print("  routing.strategy \(node.strategy)\(parameters.isEmpty ? "" : " (\(parameters))")")
+            return
+        }
+        let node = try await nodeConfiguration(file: config, strategies: strategies)
+
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -110,10 +152,9 @@ struct BrokerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sluice.broker")
-        let node = nodeConfiguration()
         let broker: Broker
         do {
-            broker = try Broker(configuration: node, logger: logger)
+            broker = try Broker(configuration: node, strategies: strategies, logger: logger)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -128,8 +169,16 @@ struct BrokerCommand: AsyncParsableCommand {
                 """
             FileHandle.standardOutput.write(Data(text.utf8))
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        if let config {
+            let reloader = ConfigurationReloader(path: config, broker: broker, strategies: strategies, initial: node,
+                                                 flags: self, logger: logger)
+            services.append(.init(service: reloader, successTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: service)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         ))
@@ -147,11 +196,11 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     func printSummary(_ status: BrokerStatus) {
-        var lines = ["sluice broker stopped. summary:"]
+        var lines = ["sluice broker stopped. summary (strategy \(status.strategy)):"]
         for (name, value) in status.counters.fields {
             lines.append("  \(name.padding(toLength: 32, withPad: " ", startingAt: 0)) \(value)")
         }
-        lines.append("summary " + status.counters.fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+        lines.append("summary strategy=\(status.strategy) " + status.counters.fields.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }

@@ -1,0 +1,140 @@
+import Configuration
+import Foundation
+import SluiceBroker
+import SluiceCore
+import SluicePluginAPI
+import SystemPackage
+import Yams
+
+/// The broker's configuration file (YAML), read through swift-configuration with environment
+/// overrides (`SLUICE_ROUTING_STRATEGY` overrides `routing.strategy`, and so on).
+///
+/// Every key is checked against the schema below, so a typo stops start-up with an error that
+/// names the key and lists the valid ones. See docs/CONFIGURATION.md.
+enum ConfigurationFile {
+    /// Known keys per section; `routing` also takes one section per strategy.
+    static let schema: [(section: String, keys: [String])] = [
+        ("broker", ["id", "controller-endpoint", "invoker-endpoint", "heartbeat-interval", "liveness", "max-message-bytes",
+                    "shutdown-grace", "stats-interval"]),
+        ("waiting", ["max", "max-bytes", "max-age"]),
+        ("circuit-breaker", ["floor", "multiplier", "slack"]),
+        ("health", ["window", "max-system-errors", "max-timeouts", "cooldown"]),
+        ("answers", ["max-parked", "max-parked-age"]),
+        ("routing", ["strategy", "managed-fraction", "blackbox-fraction"]),
+    ]
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Applies the file at `path` (if any) and the environment to `node`; returns the result.
+    static func apply(path: String?, environment: [String: String], strategies: StrategyRegistry,
+                      to base: BrokerNodeConfiguration) async throws(Failure) -> BrokerNodeConfiguration {
+        if let path { try checkKeys(path: path, strategies: strategies) }
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "sluice"),
+        ]
+        if let path {
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw Failure(description: "cannot read configuration file \(path): \(error)")
+            }
+        }
+        let reader = ConfigReader(providers: providers)
+        var node = base
+        func text(_ key: String) -> String? { reader.string(forKey: ConfigKey(key)) }
+
+        func set<T>(_ key: String, _ parse: (String) -> T?, expected: String, _ apply: (T) -> Void) throws(Failure) {
+            guard let raw = text(key) else { return }
+            guard let value = parse(raw) else {
+                throw Failure(description: "invalid configuration '\(key)': '\(raw)' is not \(expected)")
+            }
+            apply(value)
+        }
+        let duration: (String) -> Duration? = { DurationArgument(argument: $0)?.duration }
+        let integer: (String) -> Int? = { Int($0) }
+        let number: (String) -> Double? = { Double($0) }
+
+        try set("broker.id", { $0 }, expected: "an id") { node.core.brokerID = $0 }
+        try set("broker.controller-endpoint", { $0 }, expected: "an endpoint") { node.controllerEndpoint = $0 }
+        try set("broker.invoker-endpoint", { $0 }, expected: "an endpoint") { node.invokerEndpoint = $0 }
+        try set("broker.heartbeat-interval", duration, expected: "a duration like 1s") { node.core.heartbeatInterval = $0 }
+        try set("broker.liveness", integer, expected: "a whole number") { node.core.liveness = $0 }
+        try set("broker.max-message-bytes", integer, expected: "a whole number") { node.core.maxMessageBytes = $0 }
+        try set("broker.shutdown-grace", duration, expected: "a duration like 10s") { node.shutdownGrace = $0 }
+        try set("broker.stats-interval", duration, expected: "a duration like 60s") { node.statsInterval = $0 }
+        try set("waiting.max", integer, expected: "a whole number") { node.core.maxWaiting = $0 }
+        try set("waiting.max-bytes", integer, expected: "a whole number") { node.core.maxWaitingBytes = $0 }
+        try set("waiting.max-age", duration, expected: "a duration like 60s") { node.core.maxWaitingAge = $0 }
+        try set("circuit-breaker.floor", duration, expected: "a duration like 60s") { node.core.completionTimeoutFloor = $0 }
+        try set("circuit-breaker.multiplier", integer, expected: "a whole number") { node.core.completionTimeoutMultiplier = $0 }
+        try set("circuit-breaker.slack", duration, expected: "a duration like 60s") { node.core.completionTimeoutSlack = $0 }
+        try set("health.window", integer, expected: "a whole number") { node.core.healthWindow = $0 }
+        try set("health.max-system-errors", integer, expected: "a whole number") { node.core.maxSystemErrors = $0 }
+        try set("health.max-timeouts", integer, expected: "a whole number") { node.core.maxTimeouts = $0 }
+        try set("health.cooldown", duration, expected: "a duration like 10s") { node.core.healthCooldown = $0 }
+        try set("answers.max-parked", integer, expected: "a whole number") { node.core.maxParkedAnswersPerController = $0 }
+        try set("answers.max-parked-age", duration, expected: "a duration like 300s") { node.core.maxParkedAnswerAge = $0 }
+        try set("routing.managed-fraction", number, expected: "a number") { node.core.eligibility.managedFraction = $0 }
+        try set("routing.blackbox-fraction", number, expected: "a number") { node.core.eligibility.blackboxFraction = $0 }
+        if let strategy = text("routing.strategy"), strategy != node.strategy {
+            node.strategy = strategy
+            node.strategyParameters = [:]
+        }
+        if let factory = strategies.factories[node.strategy] {
+            for parameter in factory.parameters {
+                if let value = text("routing.\(node.strategy).\(parameter.name)") {
+                    node.strategyParameters[parameter.name] = value
+                }
+            }
+        }
+        return node
+    }
+
+    /// Rejects keys that are not in the schema, naming the key and the valid choices.
+    static func checkKeys(path: String, strategies: StrategyRegistry) throws(Failure) {
+        let contents: String
+        do {
+            contents = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Failure(description: "cannot read configuration file \(path): \(error.localizedDescription)")
+        }
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: contents)
+        } catch {
+            throw Failure(description: "configuration file \(path) is not valid YAML: \(error)")
+        }
+        guard let document else { return }
+        guard let root = document as? [String: Any] else {
+            throw Failure(description: "configuration file \(path): the top level must be a mapping of sections (\(schema.map(\.section).joined(separator: ", ")))")
+        }
+        for (section, value) in root.sorted(by: { $0.key < $1.key }) {
+            guard let keys = schema.first(where: { $0.section == section })?.keys else {
+                throw Failure(description: "unknown configuration section '\(section)'; known: \(schema.map(\.section).joined(separator: ", "))")
+            }
+            guard let mapping = value as? [String: Any] else {
+                throw Failure(description: "configuration section '\(section)' must be a mapping of keys")
+            }
+            for (key, inner) in mapping.sorted(by: { $0.key < $1.key }) {
+                if section == "routing", let factory = strategies.factories[key] {
+                    guard let parameters = inner as? [String: Any] else {
+                        throw Failure(description: "configuration 'routing.\(key)' must be a mapping of parameters")
+                    }
+                    let known = factory.parameters.map(\.name)
+                    for name in parameters.keys.sorted() where !known.contains(name) {
+                        let choices = known.isEmpty ? "'\(key)' takes no parameters" : "known: \(known.joined(separator: ", "))"
+                        throw Failure(description: "unknown configuration key 'routing.\(key).\(name)'; \(choices)")
+                    }
+                    continue
+                }
+                guard keys.contains(key) else {
+                    var choices = keys
+                    if section == "routing" { choices += strategies.names }
+                    throw Failure(description: "unknown configuration key '\(section).\(key)'; known: \(choices.joined(separator: ", "))")
+                }
+            }
+        }
+    }
+}
