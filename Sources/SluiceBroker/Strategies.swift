@@ -1,10 +1,20 @@
 import SluicePluginAPI
+import SluiceStrategyDirect
 import SluiceStrategyLeastLoaded
+import SluiceStrategyPowerOfTwo
+import SluiceStrategyRandom
+import SluiceStrategyRoundRobin
+import SluiceStrategyWarmAffinity
 
 /// The built-in routing strategies, as a registry value (no global mutable registry): the
 /// executable starts from `builtIn` and adds loaded plugins.
 public enum Strategies {
     public static let builtIn = StrategyRegistry([
         LeastLoadedStrategy.factory,
+        RoundRobinStrategy.factory,
+        RandomStrategy.factory,
+        PowerOfTwoStrategy.factory,
+        DirectStrategy.factory,
+        WarmAffinityStrategy.factory,
     ])
 }
