@@ -45,6 +45,9 @@ struct ExampleInvoker: ParsableCommand {
     @Option(help: "Print a progress line every this many activations (0: never).")
     var progressEvery = 0
 
+    @Option(help: "Seconds an action's container stays warm after its last activation (0: report no warm containers).")
+    var keepAlive = 60.0
+
     func parseMilliseconds(_ text: String) throws -> Double {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.hasSuffix("ms"), let value = Double(trimmed.dropLast(2)) { return value }
@@ -66,18 +69,22 @@ struct ExampleInvoker: ParsableCommand {
         let id = id
         let queue = DispatchQueue(label: "sluice.example.invoker.work", attributes: .concurrent)
         let holder = ClientHolder()
+        let containers = WarmContainers(keepAlive: keepAlive)
         let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots) { activation in
+            containers.start(activation.header.action)
             let milliseconds = low == high ? low : Double.random(in: low...high)
             queue.asyncAfter(deadline: .now() + milliseconds / 1000) {
                 guard let client = holder.client else { return }
                 let result = Array("result-of:\(activation.header.activationID):".utf8) + activation.payload
                 let failed = systemErrorRate > 0 && Double.random(in: 0..<1) < systemErrorRate
                 let outcome: Outcome = failed ? .systemError : .success
+                let warm = containers.finish(activation.header.action)
                 if split {
                     client.sendResult(activationID: activation.header.activationID, outcome: outcome, result: result)
-                    client.complete(activationID: activation.header.activationID, systemError: failed)
+                    client.complete(activationID: activation.header.activationID, systemError: failed, warm: warm)
                 } else {
-                    client.complete(activationID: activation.header.activationID, result: (outcome, result), systemError: failed)
+                    client.complete(activationID: activation.header.activationID, result: (outcome, result), systemError: failed,
+                                    warm: warm)
                 }
                 let count = ran.add(1, ordering: .relaxed).newValue
                 if progressEvery > 0 && count % progressEvery == 0 {
@@ -99,4 +106,41 @@ struct ExampleInvoker: ParsableCommand {
 final class ClientHolder: @unchecked Sendable {
     // Written once before `start()`, read afterwards from the work queue.
     var client: InvokerClient?
+}
+
+/// A toy container pool: one container per action per concurrent activation, kept warm for
+/// `keepAlive` seconds after its last use, reported to the broker with each completion.
+final class WarmContainers: @unchecked Sendable {
+    private struct Pool { var total = 0; var running = 0; var lastUsed = Date() }
+    private var pools: [String: Pool] = [:]
+    private let lock = NSLock()
+    let keepAlive: Double
+
+    init(keepAlive: Double) { self.keepAlive = keepAlive }
+
+    func start(_ action: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        var pool = pools[action] ?? Pool()
+        pool.running += 1
+        pool.total = max(pool.total, pool.running)
+        pool.lastUsed = Date()
+        pools[action] = pool
+    }
+
+    /// Marks one activation of `action` done and returns the report to send, or nil when
+    /// warm reporting is off.
+    func finish(_ action: String) -> WarmReport? {
+        lock.lock()
+        defer { lock.unlock() }
+        pools[action]?.running -= 1
+        pools[action]?.lastUsed = Date()
+        guard keepAlive > 0 else { return nil }
+        let cutoff = Date().addingTimeInterval(-keepAlive)
+        pools = pools.filter { $0.value.running > 0 || $0.value.lastUsed > cutoff }
+        let entries = pools.prefix(WarmReport.maxEntries).map { action, pool in
+            WarmReport.Entry(action: action, idle: UInt16(clamping: pool.total - pool.running), total: UInt16(clamping: max(pool.total, 1)))
+        }
+        return WarmReport(entries.sorted { $0.action < $1.action })
+    }
 }

@@ -1,6 +1,8 @@
 import SluicePluginAPI
+import SluiceStrategyConsistentHash
 import SluiceStrategyDirect
 import SluiceStrategyLeastLoaded
+import SluiceStrategyOpenWhiskSharding
 import SluiceStrategyPowerOfTwo
 import SluiceStrategyRandom
 import SluiceStrategyRoundRobin
@@ -15,6 +17,8 @@ public enum Strategies {
         RandomStrategy.factory,
         PowerOfTwoStrategy.factory,
         DirectStrategy.factory,
+        OpenWhiskShardingStrategy.factory,
+        ConsistentHashStrategy.factory,
         WarmAffinityStrategy.factory,
     ])
 }

@@ -20,24 +20,32 @@ public final class InvokerClient: Sendable {
     public let invokerID: String
     private let connection: PeerConnection
     private let capacity: Locked<Capacity>
+    private let warm: Locked<WarmReport?>
 
     /// - Parameters:
     ///   - id: the invoker id (`[A-Za-z0-9._-]{1,128}`).
     ///   - endpoint: the broker's invoker endpoint.
     ///   - memoryMB, slots: capacity; the broker never has more in flight here.
     ///   - onActivation: called once per DISPATCH, on the connection's thread.
-    public init(id: String, endpoint: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [],
+    public init(id: String, endpoint: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [], dedicatedNamespaces: [String] = [],
                 context: ZMQContext? = nil, logger: Logger = Logger(label: "sluice.invoker"),
                 onActivation: @escaping @Sendable (Activation) -> Void) throws {
         try Identifier.validate(id, field: "invoker id")
         invokerID = id
         let capacity = Locked(Capacity(memoryMB: memoryMB, slots: slots))
         self.capacity = capacity
+        let warm = Locked<WarmReport?>(nil)
+        self.warm = warm
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: {
                 // HELLO needs capacity >= 1 (§4.1): a drained invoker re-announces with at least 1/1.
                 let current = capacity.withLock { $0 }
-                return .invokerHello(InvokerHello(invokerID: id, memoryMB: max(current.memoryMB, 1), slots: max(current.slots, 1), tags: tags))
+                return .invokerHello(InvokerHello(invokerID: id, memoryMB: max(current.memoryMB, 1), slots: max(current.slots, 1),
+                                                  tags: tags, dedicatedNamespaces: dedicatedNamespaces))
+            },
+            heartbeat: {
+                // Every heartbeat carries the current warm report (§4.3, §4.12), if there is one.
+                warm.withLock { $0 }.map { .invokerHeartbeat($0) } ?? .heartbeat
             }, outbound: .invokerToBroker, inbound: .brokerToInvoker),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
@@ -61,10 +69,20 @@ public final class InvokerClient: Sendable {
 
     /// Frees the activation's slot. With `result`, this is the combined form (result and
     /// completion in one message). `systemError` counts against this invoker's health.
-    public func complete(activationID: String, result: (outcome: Outcome, bytes: [UInt8])? = nil, systemError: Bool = false) {
+    ///
+    /// With `warm`, the completion also carries the invoker's warm containers now (§4.12),
+    /// which replaces the report heartbeats carry.
+    public func complete(activationID: String, result: (outcome: Outcome, bytes: [UInt8])? = nil, systemError: Bool = false,
+                         warm report: WarmReport? = nil) {
+        if let report { warm.withLock { $0 = report } }
         let header = CompletionHeader(activationID: activationID, includesResult: result != nil, systemError: systemError,
-                                      outcome: result?.outcome ?? .success)
+                                      outcome: result?.outcome ?? .success, warm: report)
         connection.send(.completion(header), opaque: result?.bytes)
+    }
+
+    /// Sets the warm containers this invoker holds (§4.12); sent with every heartbeat from now on.
+    public func updateWarmContainers(_ report: WarmReport) {
+        warm.withLock { $0 = report }
     }
 
     /// Announces a new total capacity; `0, 0` drains this invoker (no new work).

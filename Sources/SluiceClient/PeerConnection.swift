@@ -15,6 +15,8 @@ final class PeerConnection: Sendable {
         var endpoint: String
         /// The HELLO to send, asked again on every (re)announcement so it carries current capacity.
         var hello: @Sendable () -> Message
+        /// The HEARTBEAT to send, asked each time (an invoker's may carry a warm report).
+        var heartbeat: @Sendable () -> Message = { .heartbeat }
         var outbound: Channel
         var inbound: Channel
         /// Heartbeat interval until WELCOME says otherwise.
@@ -197,7 +199,7 @@ final class PeerConnection: Sendable {
                 idle()
             }
             if lastSent.duration(to: now) >= heartbeat {
-                try? socket.send(.heartbeat, flags: .dontWait)
+                try? socket.send(options.heartbeat(), flags: .dontWait)
                 lastSent = now
             }
             if lastHeard.duration(to: now) > heartbeat * options.liveness {

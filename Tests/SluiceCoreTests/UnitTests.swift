@@ -1,5 +1,7 @@
 import Testing
 import SluiceCore
+import SluiceProtocol
+import SluicePluginAPI
 
 // Building blocks of the core: the deadline wheel behind the circuit breaker (§5) and the
 // configuration check.
@@ -136,6 +138,56 @@ struct ConfigurationTests {
             Issue.record("validate() accepted liveness = 0")
         } catch {
             #expect(error.description.contains("liveness"))
+        }
+    }
+}
+
+@Suite("Warm reports reach the cluster view")
+struct WarmReportTests {
+    @Test("§4.12 a warm report in HEARTBEAT or COMPLETION replaces the last one; the view indexes warm positions per action")
+    func warmReportsIndexPositions() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.invokerHello("i2", memoryMB: 4096, slots: 2)
+        let i2 = h.core.invoker("i2")!.position
+        h.receive(.invoker, from: "i2", .invokerHeartbeat(WarmReport([WarmReport.Entry(action: "guest/a", idle: 1, total: 1)])))
+        #expect(h.core.clusterView.warmPositions["guest/a"] == [i2])
+        #expect(h.core.invoker("i2")?.isWarm(for: "guest/a") == true)
+
+        // A completion's report replaces it: guest/a is gone, guest/b is warm.
+        #expect(h.activate("a1").placements == ["a1->i1"])
+        #expect(h.activate("a2").placements == ["a2->i2"])
+        h.receive(.invoker, from: "i2", .completion(CompletionHeader(
+            activationID: "a2", includesResult: false, warm: WarmReport([WarmReport.Entry(action: "guest/b", idle: 0, total: 1)]))))
+        #expect(h.core.clusterView.warmPositions["guest/a"] == nil)
+        #expect(h.core.clusterView.warmPositions["guest/b"] == [i2])
+
+        // An invoker that leaves takes its warm containers with it.
+        h.invokerGoodbye("i2")
+        #expect(h.core.clusterView.warmPositions["guest/b"] == nil)
+        #expect(h.core.clusterView.invokers[i2] == nil)
+    }
+
+    @Test("§6.1 eligibility through the core: required tags and dedicated namespaces")
+    func eligibilityThroughCore() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.receive(.invoker, from: "plain", .invokerHello(InvokerHello(invokerID: "plain", memoryMB: 4096, slots: 4)))
+        h.receive(.invoker, from: "gpu", .invokerHello(InvokerHello(invokerID: "gpu", memoryMB: 4096, slots: 4, tags: ["gpu"])))
+        h.receive(.invoker, from: "team", .invokerHello(InvokerHello(invokerID: "team", memoryMB: 4096, slots: 4,
+                                                                    dedicatedNamespaces: ["team"])))
+        let tagged = h.receive(.controller, from: "c1", .activate(RoutingHeader(activationID: "t1", namespace: "guest", action: "guest/a",
+                                                                                requiredTags: ["gpu"])), opaque: [1])
+        #expect(tagged.placements == ["t1->gpu"])
+        let dedicated = h.receive(.controller, from: "c1", .activate(RoutingHeader(activationID: "d1", namespace: "team", action: "team/a")),
+                                  opaque: [1])
+        #expect(dedicated.placements == ["d1->team"])
+        // Everyone else never lands on the dedicated invoker.
+        for n in 0..<6 {
+            let placed = h.receive(.controller, from: "c1", .activate(RoutingHeader(activationID: "g\(n)", namespace: "guest", action: "guest/a")),
+                                   opaque: [1])
+            #expect(placed.dispatches.allSatisfy { $0.route != "team" })
         }
     }
 }
