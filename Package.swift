@@ -17,6 +17,10 @@ let package = Package(
         .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
         .library(name: "SluiceClient", targets: ["SluiceClient"]),
         .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
+        // An external strategy plugin, loaded by `sluice broker --plugin`.
+        .library(name: "SluiceFirstFitPlugin", type: .dynamic, targets: ["SluiceFirstFitPlugin"]),
+        // Test fixture: a plugin built for a plugin API version this broker does not speak.
+        .library(name: "SluiceBadVersionPlugin", type: .dynamic, targets: ["SluiceBadVersionPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -35,6 +39,8 @@ let package = Package(
             providers: [.apt(["libzmq3-dev"])]
         ),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        // The C entry point of external routing-strategy plugins (header only).
+        .target(name: "CSluicePlugin"),
         .target(name: "SluiceProtocol"),
         .target(name: "SluicePluginAPI", dependencies: ["SluiceProtocol"]),
         // Glue shared by the broker and the clients: SLU/1 messages as ZeroMQ frames.
@@ -70,6 +76,7 @@ let package = Package(
                 "SluiceTransport",
                 "SluiceCore",
                 "SluicePluginAPI",
+                "CSluicePlugin",
                 "SluiceStrategyLeastLoaded",
                 "SluiceStrategyRoundRobin",
                 "SluiceStrategyRandom",
@@ -119,6 +126,8 @@ let package = Package(
             ],
             path: "Examples/ExampleController"
         ),
+        .target(name: "SluiceFirstFitPlugin", dependencies: ["CSluicePlugin"], path: "Examples/FirstFitPlugin"),
+        .target(name: "SluiceBadVersionPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/BadVersionPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(

@@ -28,29 +28,34 @@ public struct LeastLoadedStrategy: RoutingStrategy {
     /// The least-loaded eligible invoker, or nil. Shared with strategies that fall back to it.
     public static func leastLoaded(_ request: PlacementRequest, in cluster: ClusterView) -> InvokerSnapshot? {
         let action = request.header.action
-        var best: InvokerSnapshot?
+        let rule = cluster.rule(for: request)
+        var bestPosition = -1
+        var bestInFlight = 0
+        var bestSlots: UInt32 = 1
+        var bestFree: UInt32 = 0
         var bestWarm = false
-        for position in cluster.invokers.indices where cluster.isEligible(position, for: request) {
-            let candidate = cluster.invokers[position]!
-            let warm = candidate.isWarm(for: action)
-            guard let current = best else {
-                best = candidate
-                bestWarm = warm
-                continue
+        for position in rule.positions {
+            guard let candidate = cluster.invokers[position], cluster.isEligible(candidate, rule) else { continue }
+            // Compare load inFlight/slots exactly: a/b < c/d  <=>  a*d < c*b.
+            let left = UInt64(candidate.inFlight) * UInt64(max(bestSlots, 1))
+            let right = UInt64(bestInFlight) * UInt64(max(candidate.slots, 1))
+            let better: Bool
+            if bestPosition < 0 || left < right {
+                better = true
+            } else if left > right {
+                better = false
+            } else {
+                let warm = candidate.isWarm(for: action)
+                better = warm != bestWarm ? warm : candidate.freeMemoryMB > bestFree
             }
-            if candidate.isLessLoaded(than: current) {
-                best = candidate
-                bestWarm = warm
-            } else if !current.isLessLoaded(than: candidate) {
-                // Equal load.
-                if warm != bestWarm {
-                    if warm { best = candidate; bestWarm = true }
-                } else if candidate.freeMemoryMB > current.freeMemoryMB {
-                    best = candidate
-                    bestWarm = warm
-                }
+            if better {
+                bestPosition = position
+                bestInFlight = candidate.inFlight
+                bestSlots = candidate.slots
+                bestFree = candidate.freeMemoryMB
+                bestWarm = candidate.isWarm(for: action)
             }
         }
-        return best
+        return bestPosition < 0 ? nil : cluster.invokers[bestPosition]
     }
 }

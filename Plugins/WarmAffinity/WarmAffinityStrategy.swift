@@ -109,19 +109,24 @@ public struct WarmAffinityStrategy: RoutingStrategy {
     /// The least-loaded eligible invoker, or nil: ties go to more free memory, then to the
     /// lower position. O(n).
     static func leastLoaded(_ request: PlacementRequest, in cluster: ClusterView) -> InvokerSnapshot? {
-        var best: InvokerSnapshot?
+        let rule = cluster.rule(for: request)
+        var bestPosition = -1
+        var bestInFlight = 0
+        var bestSlots: UInt32 = 1
+        var bestFree: UInt32 = 0
         // Ascending positions and strict comparisons: equal candidates keep the lower position.
-        for position in cluster.invokers.indices where cluster.isEligible(position, for: request) {
-            guard let candidate = cluster.invokers[position] else { continue }
-            guard let current = best else {
-                best = candidate
-                continue
-            }
-            if candidate.isLessLoaded(than: current)
-                || (!current.isLessLoaded(than: candidate) && candidate.freeMemoryMB > current.freeMemoryMB) {
-                best = candidate
+        // Only the request's share is scanned, and fields are compared without copying snapshots.
+        for position in rule.positions {
+            guard let candidate = cluster.invokers[position], cluster.isEligible(candidate, rule) else { continue }
+            let left = UInt64(candidate.inFlight) * UInt64(max(bestSlots, 1))
+            let right = UInt64(bestInFlight) * UInt64(max(candidate.slots, 1))
+            if bestPosition < 0 || left < right || (left == right && candidate.freeMemoryMB > bestFree) {
+                bestPosition = position
+                bestInFlight = candidate.inFlight
+                bestSlots = candidate.slots
+                bestFree = candidate.freeMemoryMB
             }
         }
-        return best
+        return bestPosition < 0 ? nil : cluster.invokers[bestPosition]
     }
 }

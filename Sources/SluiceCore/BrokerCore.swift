@@ -57,7 +57,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     public var waitingCount: Int { waiting.count }
     public var invokerCount: Int { invokers.count }
     public var connectedControllerCount: Int { controllers.values.count(where: { $0.route != nil }) }
-    public var strategyName: String { type(of: strategy).name }
+    public var strategyName: String { strategy.strategyName }
 
     /// The view strategies decide on. Shares storage with the core: building it copies nothing.
     public var clusterView: ClusterView {

@@ -69,38 +69,71 @@ public struct ClusterView: Sendable {
     /// Number of positions, registered or not (the `n` of OpenWhisk's modulo arithmetic).
     public var positionCount: Int { invokers.count }
 
+    /// The §6.1 rule for one request, with everything that does not depend on the invoker
+    /// worked out once. Strategies that look at many invokers use it through
+    /// `isEligible(_:_:)` and scan only `positions`.
+    public struct Rule: Sendable {
+        public let memoryMB: UInt32
+        public let requiredTags: [String]
+        public let namespace: String
+        /// The namespace has dedicated invokers: only they run it.
+        public let dedicated: Bool
+        /// The positions of the request's share (managed or blackbox; all for dedicated work).
+        public let positions: Range<Int>
+    }
+
+    public func rule(for request: PlacementRequest) -> Rule {
+        let header = request.header
+        let count = invokers.count
+        let dedicated = !dedicatedNamespaceCounts.isEmpty && dedicatedNamespaceCounts[header.namespace, default: 0] > 0
+        let positions: Range<Int>
+        if dedicated {
+            positions = 0..<count
+        } else if header.blackbox {
+            positions = max(0, count - policy.blackboxCount(positions: count))..<count
+        } else {
+            positions = 0..<min(count, policy.managedCount(positions: count))
+        }
+        return Rule(memoryMB: header.memoryMB, requiredTags: header.requiredTags, namespace: header.namespace,
+                    dedicated: dedicated, positions: positions)
+    }
+
     /// Whether the invoker at `position` may take `request` now: every rule of §6.1,
     /// including room (a free slot and enough free memory).
     public func isEligible(_ position: Int, for request: PlacementRequest) -> Bool {
         guard position >= 0, position < invokers.count, let invoker = invokers[position] else { return false }
-        return invoker.hasRoom(forMemoryMB: request.header.memoryMB) && isAllowed(invoker, for: request)
+        return isEligible(invoker, rule(for: request))
     }
 
     /// Every rule of §6.1 except room: the invoker is healthy, not draining, and of the right
     /// kind for the request. A strategy may `force` work onto such an invoker.
     public func isAllowed(_ invoker: InvokerSnapshot, for request: PlacementRequest) -> Bool {
+        isAllowed(invoker, rule(for: request))
+    }
+
+    /// `isEligible` with the request's rule worked out already.
+    @inlinable
+    public func isEligible(_ invoker: InvokerSnapshot, _ rule: Rule) -> Bool {
+        invoker.freeSlots >= 1 && invoker.freeMemoryMB >= rule.memoryMB && isAllowed(invoker, rule)
+    }
+
+    /// `isAllowed` with the request's rule worked out already.
+    @inlinable
+    public func isAllowed(_ invoker: InvokerSnapshot, _ rule: Rule) -> Bool {
         switch invoker.health {
         case .healthy: break
         case .probing: if invoker.inFlight > 0 { return false }
         case .unhealthy, .unresponsive: return false
         }
-        if invoker.draining { return false }
-        let header = request.header
-        for tag in header.requiredTags where !invoker.tags.contains(tag) { return false }
-        if dedicatedNamespaceCounts[header.namespace, default: 0] > 0 {
-            // The namespace has invokers of its own: only they run it, whatever the split.
-            return invoker.dedicatedNamespaces.contains(header.namespace)
-        }
-        if !invoker.dedicatedNamespaces.isEmpty { return false }
-        let positions = invokers.count
-        if header.blackbox {
-            return invoker.position >= positions - policy.blackboxCount(positions: positions)
-        }
-        return invoker.position < policy.managedCount(positions: positions)
+        if invoker.draining || !rule.positions.contains(invoker.position) { return false }
+        for tag in rule.requiredTags where !invoker.tags.contains(tag) { return false }
+        if rule.dedicated { return invoker.dedicatedNamespaces.contains(rule.namespace) }
+        return invoker.dedicatedNamespaces.isEmpty
     }
 
     /// Positions eligible for `request`, in order. O(n): for strategies that must look at all.
     public func eligiblePositions(for request: PlacementRequest) -> [Int] {
-        invokers.indices.filter { isEligible($0, for: request) }
+        let rule = rule(for: request)
+        return rule.positions.filter { position in invokers[position].map { isEligible($0, rule) } ?? false }
     }
 }

@@ -38,6 +38,10 @@ public protocol RoutingStrategy {
     /// The name used in configuration (`routing.strategy: least-loaded`).
     static var name: String { get }
 
+    /// The name of this instance; defaults to `Self.name`. Strategies loaded from external
+    /// plugins share one type and differ here.
+    var strategyName: String { get }
+
     mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision
 
     mutating func invokerJoined(_ invoker: InvokerSnapshot)
@@ -47,6 +51,7 @@ public protocol RoutingStrategy {
 }
 
 extension RoutingStrategy {
+    public var strategyName: String { Self.name }
     public mutating func invokerJoined(_ invoker: InvokerSnapshot) {}
     public mutating func invokerLeft(_ invoker: InvokerSnapshot) {}
     public mutating func invokerChanged(_ invoker: InvokerSnapshot) {}
