@@ -40,9 +40,11 @@ public enum StrategyPlugins {
         }
         let summary = table.pointee.summary.map { String(cString: $0) } ?? "external plugin"
         let plugin = PluginTable(table: table, path: path)
-        return StrategyFactory(name: name, summary: "\(summary) (plugin \(path))") { (parameters: StrategyParameters) throws(ParameterError) -> any RoutingStrategy in
+        var factory = StrategyFactory(name: name, summary: "\(summary) (plugin \(path))") { (parameters: StrategyParameters) throws(ParameterError) -> any RoutingStrategy in
             try ExternalStrategy(plugin: plugin, name: name, parameters: parameters)
         }
+        factory.validatesOwnParameters = true
+        return factory
     }
 }
 
@@ -94,9 +96,12 @@ struct ExternalStrategy: RoutingStrategy {
         strategyName = name
         let lines = parameters.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "\n")
         var error = [CChar](repeating: 0, count: 512)
-        let state = lines.withCString { plugin.table.pointee.create($0, &error, Int32(error.count)) }
+        let capacity = Int32(error.count)
+        let state = lines.withCString { text in
+            error.withUnsafeMutableBufferPointer { plugin.table.pointee.create(text, $0.baseAddress, capacity) }
+        }
         guard let state else {
-            let message = String(cString: error)
+            let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw ParameterError(key: "routing.\(name)", problem: message.isEmpty ? "the plugin refused its parameters" : message)
         }
         instance = Instance(plugin: plugin, state: state)

@@ -69,6 +69,9 @@ public struct StrategyFactory: Sendable {
     /// Parameter names with a short description each, for documentation and errors.
     public var parameters: [(name: String, description: String)]
     public var make: @Sendable (StrategyParameters) throws(ParameterError) -> any RoutingStrategy
+    /// The strategy checks its own parameter names (external plugins, whose names the broker
+    /// cannot know): every key under `routing.<name>` is passed to `make`.
+    public var validatesOwnParameters = false
 
     public init(name: String, summary: String, parameters: [(name: String, description: String)] = [],
                 make: @escaping @Sendable (StrategyParameters) throws(ParameterError) -> any RoutingStrategy) {

@@ -41,6 +41,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Validate a configuration file and exit (0 if valid).", valueName: "file"))
     var checkConfig: String?
 
+    @Option(name: .customLong("plugin"),
+            help: ArgumentHelp("Load a routing strategy plugin (a shared library, see docs/ROUTING.md); repeatable.", valueName: "path"))
+    var plugins: [String] = []
+
     @Option(help: "ZeroMQ endpoint controllers connect to (default tcp://127.0.0.1:5671).")
     var controllerEndpoint: String?
 
@@ -133,8 +137,34 @@ struct BrokerCommand: AsyncParsableCommand {
         return node
     }
 
+    /// The built-in strategies plus every plugin named by --plugin or routing.plugins.
+    func strategyRegistry(file: String?) throws -> StrategyRegistry {
+        var registry = Strategies.builtIn
+        var paths = plugins
+        if let file {
+            do {
+                paths += try ConfigurationFile.pluginPaths(path: file)
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        for path in paths {
+            let factory: StrategyFactory
+            do {
+                factory = try StrategyPlugins.load(path)
+            } catch {
+                throw ValidationError(error.description)
+            }
+            guard registry.factories[factory.name] == nil else {
+                throw ValidationError("strategy plugin \(path) is called '\(factory.name)', which is already taken; strategies: \(registry.names.joined(separator: ", "))")
+            }
+            registry.register(factory)
+        }
+        return registry
+    }
+
     func run() async throws {
-        let strategies = Strategies.builtIn
+        let strategies = try strategyRegistry(file: checkConfig ?? config)
         if let checkConfig {
             let node = try await nodeConfiguration(file: checkConfig, strategies: strategies)
             let parameters = node.strategyParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

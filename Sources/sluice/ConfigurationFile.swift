@@ -20,7 +20,7 @@ enum ConfigurationFile {
         ("circuit-breaker", ["floor", "multiplier", "slack"]),
         ("health", ["window", "max-system-errors", "max-timeouts", "cooldown"]),
         ("answers", ["max-parked", "max-parked-age"]),
-        ("routing", ["strategy", "managed-fraction", "blackbox-fraction"]),
+        ("routing", ["strategy", "managed-fraction", "blackbox-fraction", "plugins"]),
     ]
 
     struct Failure: Error, CustomStringConvertible {
@@ -82,7 +82,10 @@ enum ConfigurationFile {
             node.strategy = strategy
             node.strategyParameters = [:]
         }
-        if let factory = strategies.factories[node.strategy] {
+        if let factory = strategies.factories[node.strategy], factory.validatesOwnParameters, let path {
+            // A plugin names its own parameters: take every key of its section from the file.
+            for (key, value) in strategySection(path: path, strategy: node.strategy) { node.strategyParameters[key] = value }
+        } else if let factory = strategies.factories[node.strategy] {
             for parameter in factory.parameters {
                 if let value = text("routing.\(node.strategy).\(parameter.name)") {
                     node.strategyParameters[parameter.name] = value
@@ -90,6 +93,31 @@ enum ConfigurationFile {
             }
         }
         return node
+    }
+
+    /// The keys and values under `routing.<strategy>` in the file, as text.
+    static func strategySection(path: String, strategy: String) -> [String: String] {
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+              let root = (try? Yams.load(yaml: contents)) as? [String: Any],
+              let routing = root["routing"] as? [String: Any], let section = routing[strategy] as? [String: Any] else { return [:] }
+        return section.mapValues { "\($0)" }
+    }
+
+    /// `routing.plugins`: shared libraries to load, relative paths taken from the file's folder.
+    static func pluginPaths(path: String) throws(Failure) -> [String] {
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+              let root = (try? Yams.load(yaml: contents)) as? [String: Any],
+              let routing = root["routing"] as? [String: Any], let value = routing["plugins"] else { return [] }
+        let list: [String]
+        if let items = value as? [Any] {
+            list = items.map { "\($0)" }
+        } else if let single = value as? String {
+            list = [single]
+        } else {
+            throw Failure(description: "invalid configuration 'routing.plugins': expected a list of shared-library paths")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return list.map { $0.hasPrefix("/") ? $0 : folder.appendingPathComponent($0).path }
     }
 
     /// Rejects keys that are not in the schema, naming the key and the valid choices.
@@ -122,6 +150,7 @@ enum ConfigurationFile {
                     guard let parameters = inner as? [String: Any] else {
                         throw Failure(description: "configuration 'routing.\(key)' must be a mapping of parameters")
                     }
+                    if factory.validatesOwnParameters { continue }
                     let known = factory.parameters.map(\.name)
                     for name in parameters.keys.sorted() where !known.contains(name) {
                         let choices = known.isEmpty ? "'\(key)' takes no parameters" : "known: \(known.joined(separator: ", "))"
