@@ -31,3 +31,28 @@ extension BrokerEndToEndTests {
         _ = try first.stop()
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("The example configuration is valid with every built-in strategy selected",
+          arguments: ["least-loaded", "round-robin", "random", "power-of-two", "direct", "openwhisk-sharding", "consistent-hash", "warm-affinity"])
+    func exampleConfiguration(strategy: String) throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Examples/config/sluice.yaml").path
+        let check = try ChildProcess(Products.path("sluice"), ["broker", "--check-config", file, "--strategy", strategy])
+        let status = try #require(check.waitForExit(timeout: .seconds(20)))
+        #expect(status == 0, "stderr: \(check.errors.current)")
+        #expect(check.output.wait(for: "routing.strategy \(strategy)", timeout: .seconds(5)) != nil, "stdout: \(check.output.current)")
+    }
+
+    @Test("A typo in the configuration file stops start-up naming the key and the valid ones")
+    func configurationTypo() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-typo-\(UUID().uuidString).yaml")
+        try "routing:\n  strategy: power-of-two\n  power-of-two:\n    choises: 3\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let broker = try ChildProcess(Products.path("sluice"), ["broker", "--config", file.path])
+        let status = try #require(broker.waitForExit(timeout: .seconds(20)))
+        #expect(status == 64)
+        #expect(broker.errors.wait(for: "unknown configuration key 'routing.power-of-two.choises'; known: choices, seed", timeout: .seconds(5)) != nil,
+                "stderr: \(broker.errors.current)")
+    }
+}
