@@ -151,7 +151,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "SluiceClient", "ZeroMQ", "SluiceProtocol",
+                "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit",
                 "sluice", "sluice-example-invoker",
             ]
         ),

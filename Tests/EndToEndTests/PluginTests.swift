@@ -1,6 +1,9 @@
 import Foundation
 import SluiceClient
 import SluiceProtocol
+import SluiceBroker
+import SluicePluginAPI
+import SluiceTestKit
 import Testing
 
 extension BrokerEndToEndTests {
@@ -52,5 +55,16 @@ extension BrokerEndToEndTests {
         #expect(status == 64)
         #expect(broker.errors.wait(for: message, timeout: .seconds(5)) != nil, "stderr: \(broker.errors.current)")
         #expect(broker.errors.current.contains("cannot load strategy plugin"))
+    }
+}
+
+extension BrokerEndToEndTests {
+    @Test("The example plugin passes the strategy conformance suite through the C entry point")
+    func examplePluginConformance() throws {
+        let factory = try StrategyPlugins.load(Products.path("libSluiceFirstFitPlugin.so"))
+        #expect(factory.name == "first-fit")
+        StrategyConformance.check(factory)
+        StrategyConformance.check(factory, parameters: ["max-load": "0.5"])
+        #expect(throws: ParameterError.self) { try factory.make(StrategyParameters(strategy: "first-fit", values: ["max-load": "7"])) }
     }
 }
