@@ -57,6 +57,7 @@ let package = Package(
         .target(name: "SluiceStrategyOpenWhiskSharding", dependencies: ["SluicePluginAPI"], path: "Plugins/OpenWhiskSharding"),
         .target(name: "SluiceStrategyConsistentHash", dependencies: ["SluicePluginAPI"], path: "Plugins/ConsistentHash"),
         .target(name: "SluiceStrategyWarmAffinity", dependencies: ["SluicePluginAPI"], path: "Plugins/WarmAffinity"),
+        .target(name: "SluiceOverflowDisk", dependencies: ["SluicePluginAPI", "SluiceProtocol"], path: "Plugins/DiskOverflow"),
         // Conformance suite every routing strategy runs in its own tests.
         .target(name: "SluiceTestKit", dependencies: ["SluicePluginAPI", "SluiceProtocol"]),
         .target(
@@ -143,6 +144,10 @@ let package = Package(
             name: "HashStrategiesTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol",
                            "SluiceStrategyOpenWhiskSharding", "SluiceStrategyConsistentHash"]
+        ),
+        .testTarget(
+            name: "OverflowStoreTests",
+            dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceOverflowDisk"]
         ),
         .testTarget(
             name: "WarmAffinityTests",
