@@ -29,7 +29,14 @@ public final class Broker: Sendable {
 
     let strategies: StrategyRegistry
 
-    public init(configuration: BrokerNodeConfiguration, strategies: StrategyRegistry = Strategies.builtIn, logger: Logger) throws {
+    /// Opens the overflow store on the loop thread; nil: in memory only.
+    let makeOverflowStore: (@Sendable () throws -> any OverflowStore)?
+
+    /// - Parameter overflowStore: makes the store waiting work is journaled to (called once, on
+    ///   the loop thread, which then owns it); nil keeps waiting work in memory only.
+    public init(configuration: BrokerNodeConfiguration, strategies: StrategyRegistry = Strategies.builtIn,
+                overflowStore: (@Sendable () throws -> any OverflowStore)? = nil, logger: Logger) throws {
+        self.makeOverflowStore = overflowStore
         try configuration.validate(strategies: strategies)
         self.configuration = configuration
         self.strategies = strategies
@@ -47,7 +54,9 @@ public final class Broker: Sendable {
         let thread = Thread { [self] in
             let loop: BrokerLoop
             do {
-                loop = try BrokerLoop(context: context, configuration: configuration, strategies: strategies, control: control, logger: logger)
+                let store = try makeOverflowStore?()
+                loop = try BrokerLoop(context: context, configuration: configuration, strategies: strategies,
+                                      overflowStore: store, control: control, logger: logger)
                 let endpoints = try loop.endpoints
                 state.withLock { $0.endpoints = endpoints }
             } catch {

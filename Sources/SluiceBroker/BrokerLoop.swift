@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SluiceCore
 import SluicePluginAPI
@@ -26,16 +27,25 @@ final class BrokerLoop {
     var phase = Phase.running
 
     let strategies: StrategyRegistry
+    /// Where waiting work is journaled; nil for the in-memory default (nothing written).
+    let overflowStore: (any OverflowStore)?
+    /// Store sequence of every journaled waiting activation, by activation id.
+    var overflowSequences: [String: UInt64] = [:]
+    /// Appends or consume marks not yet handed to the store's `sync`.
+    var overflowUnsynced = false
 
-    init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry, control: BrokerControl,
-         logger: Logger) throws {
+    init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry,
+         overflowStore: (any OverflowStore)?, control: BrokerControl, logger: Logger) throws {
         self.configuration = configuration
+        self.overflowStore = overflowStore
         self.strategies = strategies
         self.control = control
         self.logger = logger
         let strategy = try strategies.make(configuration.strategy, parameters: configuration.strategyParameters)
         origin = clock.now
-        core = BrokerCore(configuration: configuration.core, strategy: strategy, start: .zero)
+        var coreConfiguration = configuration.core
+        coreConfiguration.persistOverflow = overflowStore != nil
+        core = BrokerCore(configuration: coreConfiguration, strategy: strategy, start: .zero)
         controllerSocket = try Self.makeRouter(context, configuration)
         invokerSocket = try Self.makeRouter(context, configuration)
         for (socket, key, endpoint) in [(controllerSocket, "controller-endpoint", configuration.controllerEndpoint),
@@ -71,8 +81,53 @@ final class BrokerLoop {
 
     var now: Timestamp { Timestamp(nanoseconds: origin.duration(to: clock.now).nanoseconds) }
 
+    /// Hands the work a previous run left in the overflow store back to the core.
+    func recoverOverflow() throws {
+        guard let store = overflowStore else { return }
+        var recovered: [(header: RoutingHeader, payload: ZMQMessage, waited: Duration)] = []
+        var after: UInt64?
+        let nowMilliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
+        while true {
+            let batch = try store.readBatch(after: after, limit: 1024)
+            guard let last = batch.last else { break }
+            after = last.sequence
+            for record in batch {
+                overflowSequences[record.header.activationID] = record.sequence
+                let waited = nowMilliseconds > record.enqueuedAtMilliseconds ? nowMilliseconds - record.enqueuedAtMilliseconds : 0
+                recovered.append((record.header, ZMQMessage(bytes: record.payload), .milliseconds(Int64(waited))))
+            }
+        }
+        let report = store.recoveryReport
+        logger.notice("overflow store opened", metadata: [
+            "store": "\(store.name)", "recovered": "\(recovered.count)", "corrupt_records_skipped": "\(report.corruptRecords)",
+            "torn_tail_bytes_cut": "\(report.truncatedBytes)", "segments": "\(report.segments)",
+        ])
+        if !recovered.isEmpty { process(.recovered(recovered), at: now) }
+    }
+
+    /// Wall-clock milliseconds of a core timestamp (for records that outlive this process).
+    func wallMilliseconds(_ time: Timestamp) -> UInt64 {
+        let age = now.since(time)
+        let wall = Date().timeIntervalSince1970 * 1000 - Double(age.milliseconds)
+        return wall > 0 ? UInt64(wall) : 0
+    }
+
+    /// Makes journaled appends and consume marks visible to a restart (and durable as the
+    /// store's fsync policy says). Called before any DISPATCH leaves, so a consumed record is
+    /// never recovered and run again (at-most-once across restarts).
+    func syncOverflow() {
+        guard overflowUnsynced, let store = overflowStore else { return }
+        overflowUnsynced = false
+        do {
+            try store.sync()
+        } catch {
+            logger.error("overflow store sync failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Runs until shutdown completes.
     func run() throws {
+        try recoverOverflow()
         var poller = ZMQPoller()
         // Both sockets are drained on every wake-up, so only the wake fd's index matters.
         _ = poller.add(controllerSocket)
@@ -192,12 +247,31 @@ final class BrokerLoop {
         for action in actions {
             switch action {
             case .send(let endpoint, let route, let message, let opaque):
+                if case .dispatch = message { syncOverflow() }
                 send(message, opaque: opaque, to: route, on: endpoint)
             case .notice(let notice):
                 log(notice)
+            case .overflowAppend(let header, let payload, let enqueuedAt):
+                guard let store = overflowStore else { break }
+                do {
+                    let sequence = try store.append(header, payload: payload.bytes, enqueuedAtMilliseconds: wallMilliseconds(enqueuedAt))
+                    overflowSequences[header.activationID] = sequence
+                    overflowUnsynced = true
+                } catch {
+                    followUps.append(.overflowRejected(activationID: header.activationID, reason: "\(error)"))
+                }
+            case .overflowConsume(let id):
+                guard let store = overflowStore, let sequence = overflowSequences.removeValue(forKey: id) else { break }
+                do {
+                    try store.markConsumed(sequence)
+                    overflowUnsynced = true
+                } catch {
+                    logger.error("overflow store could not mark a record consumed", metadata: ["activation": "\(id)", "error": "\(error)"])
+                }
             }
         }
         actions.removeAll(keepingCapacity: true)
+        syncOverflow()
     }
 
     func send(_ message: Message, opaque: ZMQMessage?, to route: RoutingID, on endpoint: Endpoint) {

@@ -18,8 +18,21 @@ public struct BrokerConfiguration: Sendable, Equatable {
     public var maxWaiting = 10_000
     /// Payload bytes that may wait at once; past it: `overloaded`.
     public var maxWaitingBytes = 512 * 1024 * 1024
-    /// Longest an activation may wait before it is answered `expired` (§6.2).
+    /// Longest an activation may wait before it is answered `expired` (§6.2); an activation
+    /// may ask for less (`max-wait-ms`).
     public var maxWaitingAge: Duration = .seconds(60)
+    /// Activations of one action that may wait; past it: `throttled` (OpenWhisk's scheduler
+    /// stops a queue at 10,000).
+    public var maxWaitingPerAction = 10_000
+    /// Activations of one namespace that may wait (its share); past it: `throttled`.
+    public var maxWaitingPerNamespace = 10_000
+    /// In-flight limit of every namespace, cluster-wide; nil: none (§6.1).
+    public var namespaceConcurrencyLimit: Int?
+    /// Per-namespace overrides of `namespaceConcurrencyLimit`.
+    public var namespaceConcurrencyLimits: [String: Int] = [:]
+    /// Emit `overflowAppend`/`overflowConsume` actions so the shell journals waiting work to
+    /// an overflow store (off for the in-memory store).
+    public var persistOverflow = false
 
     /// Circuit breaker: deadline = max(time limit, floor) * multiplier + slack (§5).
     public var completionTimeoutFloor: Duration = .seconds(60)
@@ -48,6 +61,17 @@ public struct BrokerConfiguration: Sendable, Equatable {
         return max(limit, completionTimeoutFloor) * completionTimeoutMultiplier + completionTimeoutSlack
     }
 
+    /// The in-flight limit of `namespace`, if it has one.
+    public func concurrencyLimit(of namespace: String) -> Int? {
+        namespaceConcurrencyLimits[namespace] ?? namespaceConcurrencyLimit
+    }
+
+    /// How long an activation may wait: its own limit if it set a shorter one.
+    public func waitLimit(for header: RoutingHeader) -> Duration {
+        let requested = Duration.milliseconds(Int64(header.maxWaitMilliseconds))
+        return header.maxWaitMilliseconds > 0 && requested < maxWaitingAge ? requested : maxWaitingAge
+    }
+
     /// Liveness window: silence after which a peer is dead.
     public var livenessWindow: Duration { heartbeatInterval * liveness }
 
@@ -72,6 +96,14 @@ public struct BrokerConfiguration: Sendable, Equatable {
         if maxWaiting < 0 { throw Invalid(key: "max-waiting", problem: "must not be negative") }
         if maxWaitingBytes < 0 { throw Invalid(key: "max-waiting-bytes", problem: "must not be negative") }
         if maxWaitingAge <= .zero { throw Invalid(key: "max-waiting-age", problem: "must be positive") }
+        if maxWaitingPerAction < 0 { throw Invalid(key: "waiting.max-per-action", problem: "must not be negative") }
+        if maxWaitingPerNamespace < 0 { throw Invalid(key: "waiting.max-per-namespace", problem: "must not be negative") }
+        if let limit = namespaceConcurrencyLimit, limit < 1 {
+            throw Invalid(key: "namespaces.concurrency", problem: "must be at least 1 (omit it for no limit)")
+        }
+        for (namespace, limit) in namespaceConcurrencyLimits where limit < 1 {
+            throw Invalid(key: "namespaces.limits.\(namespace)", problem: "must be at least 1")
+        }
         if completionTimeoutFloor < .zero || completionTimeoutSlack < .zero || completionTimeoutMultiplier < 1 {
             throw Invalid(key: "completion-timeout", problem: "floor and slack must not be negative; multiplier at least 1")
         }

@@ -227,15 +227,11 @@ extension BrokerCore {
         strategy.invokerLeft(snapshot)
         actions.append(.notice(.invokerLost(id: invokerID, reason: reason, inFlightAnswered: answered)))
         // Work that waited for exactly this invoker can no longer be placed.
-        var index = 0
-        while index < waiting.count {
-            if waiting[index].header.targetInvoker == invokerID {
-                let item = removeWaiting(at: index)
-                answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected,
+        for item in waiting.orderedItems where item.header.targetInvoker == invokerID {
+            if let taken = takeWaiting(item.header.activationID, into: &actions) {
+                answer(AnswerHeader(activationID: taken.header.activationID, kind: .rejected,
                                     reason: "target invoker '\(invokerID)' \(reason)"),
-                       result: nil, to: item.header.answerTo, into: &actions)
-            } else {
-                index += 1
+                       result: nil, to: taken.header.answerTo, into: &actions)
             }
         }
     }
@@ -249,9 +245,12 @@ extension BrokerCore {
         counters.dispatched -= 1
         counters.dispatchRetries += 1
         let item = WaitingActivation(header: record.header, payload: payload, enqueuedAt: record.enqueuedAt)
-        waiting.prepend(item)
-        waitingIDs.insert(header.activationID)
-        waitingBytes += payload.count
+        // Bounds do not apply: it was accepted already. Journaled again: its record was consumed.
+        waiting.add(.init(header: item.header, payload: payload, enqueuedAt: item.enqueuedAt,
+                          deadline: item.enqueuedAt + configuration.waitLimit(for: item.header)), atFront: true)
+        if configuration.persistOverflow {
+            actions.append(.overflowAppend(item.header, payload: payload, enqueuedAt: item.enqueuedAt))
+        }
         // Either way the invoker cannot take work: its connection is gone, or it left a pipe of
         // 100,000 messages unread although it never has more than its slots in flight.
         removeInvoker(record.invokerID, reason: unreachable ? "connection is gone" : "stopped reading (its pipe is full)",

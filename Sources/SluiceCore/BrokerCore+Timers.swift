@@ -61,12 +61,12 @@ extension BrokerCore {
         if probing { drainWaiting(into: &actions) }
     }
 
-    /// Waiting work older than the age limit is answered `expired` (oldest first: FIFO).
+    /// Waiting work past its wait limit is answered `expired` (§6.2).
     mutating func expireWaiting(into actions: inout [BrokerAction<Payload>]) {
-        while let first = waiting.first, now.since(first.enqueuedAt) >= configuration.maxWaitingAge {
-            let item = removeWaiting(at: 0)
+        for item in waiting.expired(at: now) {
+            if configuration.persistOverflow { actions.append(.overflowConsume(activationID: item.header.activationID)) }
             answer(AnswerHeader(activationID: item.header.activationID, kind: .expired,
-                                reason: "waited \(configuration.maxWaitingAge) without an invoker with room"),
+                                reason: "waited \(configuration.waitLimit(for: item.header)) without an invoker with room"),
                    result: nil, to: item.header.answerTo, into: &actions)
         }
     }
@@ -99,8 +99,11 @@ extension BrokerCore {
     mutating func beginShutdown(into actions: inout [BrokerAction<Payload>]) {
         guard !shuttingDown else { return }
         shuttingDown = true
-        while !waiting.isEmpty {
-            let item = removeWaiting(at: 0)
+        // With a persistent overflow store, waiting work stays in the store for the next run
+        // (it is neither answered nor consumed); otherwise it is answered now.
+        guard !configuration.persistOverflow else { return }
+        for item in waiting.orderedItems {
+            waiting.remove(item.header.activationID)
             answer(AnswerHeader(activationID: item.header.activationID, kind: .overloaded, reason: "broker is shutting down"),
                    result: nil, to: item.header.answerTo, into: &actions)
         }

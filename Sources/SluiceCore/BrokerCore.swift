@@ -31,17 +31,17 @@ public struct BrokerCore<Payload: FrameBytes> {
     // Activations.
     var inFlight: [String: InFlightActivation] = [:]
     var deadlines: DeadlineWheel<String>
-    var waiting: Deque<WaitingActivation<Payload>> = []
-    var waitingIDs: Set<String> = []
-    var waitingBytes = 0
+    var waiting: WaitingQueue<Payload>
+    /// In-flight activations per namespace, for exact cluster-wide limits (§6.1).
+    var namespaceInFlight: [String: Int] = [:]
     /// Ids that timed out or were lost recently, to count their late completions (§5).
     var recentlyFinished = RecentSet(capacity: 65_536)
 
     var lastHeartbeatSent = Timestamp.zero
     public internal(set) var shuttingDown = false
 
-    /// How far the waiting queue is searched past entries that wait for a specific invoker.
-    let waitingLookahead = 64
+    /// How far into one namespace's queue a drain looks past activations that do not fit.
+    let waitingLookahead = 8
 
     public init(configuration: BrokerConfiguration, strategy: any RoutingStrategy, start: Timestamp = .zero) {
         self.configuration = configuration
@@ -49,6 +49,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         self.now = start
         self.lastHeartbeatSent = start
         self.deadlines = DeadlineWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
+        self.waiting = WaitingQueue(start: start)
     }
 
     // MARK: Observation
@@ -104,6 +105,12 @@ public struct BrokerCore<Payload: FrameBytes> {
             beginShutdown(into: &actions)
         case .finishShutdown:
             finishShutdown(into: &actions)
+        case .overflowRejected(let id, let reason):
+            if let item = waiting.remove(id) {
+                answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil, to: item.header.answerTo, into: &actions)
+            }
+        case .recovered(let items):
+            recover(items, into: &actions)
         }
     }
 
@@ -138,7 +145,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     }
 
     func isKnownActivation(_ id: String) -> Bool {
-        inFlight[id] != nil || waitingIDs.contains(id)
+        inFlight[id] != nil || waiting.contains(id)
     }
 
     mutating func reply(_ endpoint: Endpoint, _ route: RoutingID, _ code: ErrorCode, _ reason: String,
@@ -172,8 +179,9 @@ public struct BrokerCore<Payload: FrameBytes> {
             return
         }
         let item = WaitingActivation(header: header, payload: payload, enqueuedAt: now)
-        // FIFO: while others wait, a newcomer queues behind them.
-        if waiting.isEmpty {
+        // A newcomer goes straight to an invoker only if nobody of its namespace waits and
+        // the namespace is below its limit; otherwise it queues behind them (FIFO per namespace).
+        if waiting.waiting(namespace: header.namespace) == 0 && belowLimit(header.namespace) {
             switch decide(header, into: &actions) {
             case .place(let invokerID):
                 dispatch(item, to: invokerID, into: &actions)
@@ -189,8 +197,13 @@ public struct BrokerCore<Payload: FrameBytes> {
                 break
             }
         }
-        enqueue(item, into: &actions)
+        guard enqueue(item, into: &actions) else { return }
         drainWaiting(into: &actions)
+    }
+
+    func belowLimit(_ namespace: String) -> Bool {
+        guard let limit = configuration.concurrencyLimit(of: namespace) else { return true }
+        return namespaceInFlight[namespace, default: 0] < limit
     }
 
     /// A reason this activation can never be placed, judged against the invokers registered now.
@@ -211,71 +224,104 @@ public struct BrokerCore<Payload: FrameBytes> {
         return nil
     }
 
-    mutating func enqueue(_ item: WaitingActivation<Payload>, into actions: inout [BrokerAction<Payload>]) {
-        let id = item.header.activationID
+    /// Puts an activation in the waiting queue, or answers it if a bound says no (§6.1).
+    /// Returns whether it waits.
+    @discardableResult
+    mutating func enqueue(_ item: WaitingActivation<Payload>, atFront: Bool = false, journal: Bool = true,
+                          into actions: inout [BrokerAction<Payload>]) -> Bool {
+        let header = item.header
+        let refusal: (AnswerKind, String)?
         if waiting.count >= configuration.maxWaiting {
-            answer(AnswerHeader(activationID: id, kind: .overloaded,
-                                reason: "waiting queue is full (\(configuration.maxWaiting) activations)"),
-                   result: nil, to: item.header.answerTo, into: &actions)
-            return
+            refusal = (.overloaded, "waiting queue is full (\(configuration.maxWaiting) activations)")
+        } else if waiting.bytes + item.payload.count > configuration.maxWaitingBytes {
+            refusal = (.overloaded, "waiting queue is full (\(configuration.maxWaitingBytes) payload bytes)")
+        } else if waiting.waiting(action: header.action) >= configuration.maxWaitingPerAction {
+            refusal = (.throttled, "\(configuration.maxWaitingPerAction) activations of action '\(header.action)' are already waiting")
+        } else if waiting.waiting(namespace: header.namespace) >= configuration.maxWaitingPerNamespace {
+            refusal = (.throttled, "namespace '\(header.namespace)' already has \(configuration.maxWaitingPerNamespace) activations waiting")
+        } else {
+            refusal = nil
         }
-        if waitingBytes + item.payload.count > configuration.maxWaitingBytes {
-            answer(AnswerHeader(activationID: id, kind: .overloaded,
-                                reason: "waiting queue is full (\(configuration.maxWaitingBytes) payload bytes)"),
-                   result: nil, to: item.header.answerTo, into: &actions)
-            return
+        if let (kind, reason) = refusal {
+            answer(AnswerHeader(activationID: header.activationID, kind: kind, reason: reason), result: nil, to: header.answerTo, into: &actions)
+            return false
         }
-        waiting.append(item)
-        waitingIDs.insert(id)
-        waitingBytes += item.payload.count
+        waiting.add(.init(header: header, payload: item.payload, enqueuedAt: item.enqueuedAt,
+                          deadline: item.enqueuedAt + configuration.waitLimit(for: header)), atFront: atFront)
+        if configuration.persistOverflow && journal {
+            actions.append(.overflowAppend(header, payload: item.payload, enqueuedAt: item.enqueuedAt))
+        }
+        return true
     }
 
-    mutating func removeWaiting(at index: Int) -> WaitingActivation<Payload> {
-        let item = waiting.remove(at: index)
-        waitingIDs.remove(item.header.activationID)
-        waitingBytes -= item.payload.count
-        return item
+    /// Takes an activation out of the waiting queue (placed or answered) and journals that.
+    mutating func takeWaiting(_ id: String, into actions: inout [BrokerAction<Payload>]) -> WaitingActivation<Payload>? {
+        guard let item = waiting.remove(id) else { return nil }
+        if configuration.persistOverflow { actions.append(.overflowConsume(activationID: id)) }
+        return WaitingActivation(header: item.header, payload: item.payload, enqueuedAt: item.enqueuedAt)
     }
 
-    /// Binds waiting work to invokers with room, oldest first (late binding, §6.1).
-    ///
-    /// The oldest activation that fits goes first: one that does not fit anywhere is skipped
-    /// for younger ones that do, within a look-ahead of `waitingLookahead` activations. Once an
-    /// activation of M MB found no room, younger ones of M MB or more are skipped without
-    /// asking the strategy, and the scan stops when no invoker has a free slot at all.
+    /// Whether any invoker has a free slot at all.
+    var anyRoom: Bool { invokers.values.contains { $0.canTake(memoryMB: 1) } }
+
+    /// Binds waiting work to invokers with room (late binding, §6.1), fairly: namespaces take
+    /// turns, one activation each per turn, each offering its oldest activation that fits
+    /// (looking at most `waitingLookahead` deep). Namespaces at their concurrency limit are
+    /// skipped. Turns repeat while anything was placed and any invoker has room.
     mutating func drainWaiting(into actions: inout [BrokerAction<Payload>]) {
-        var index = 0
-        var examined = 0
-        var smallestBlocked = UInt32.max
-        while index < waiting.count && examined < waitingLookahead {
-            examined += 1
-            let header = waiting[index].header
-            // Plain requests differ only in memory, so one that found no room blocks every
-            // later plain one that needs as much or more.
-            let plain = header.targetInvoker.isEmpty && header.requiredTags.isEmpty && !header.blackbox
-                && dedicatedCounts[header.namespace] == nil
-            if plain && header.memoryMB >= smallestBlocked {
-                index += 1
+        guard !waiting.isEmpty, !invokers.isEmpty else { return }
+        var placedAny = true
+        while placedAny && !waiting.isEmpty && anyRoom {
+            placedAny = false
+            for namespace in waiting.namespacesInTurn() {
+                guard belowLimit(namespace) else { continue }
+                for candidate in waiting.peek(namespace, limit: waitingLookahead) {
+                    let id = candidate.header.activationID
+                    var served = false
+                    switch decide(candidate.header, into: &actions) {
+                    case .place(let invokerID):
+                        if let item = takeWaiting(id, into: &actions) { dispatch(item, to: invokerID, into: &actions) }
+                        served = true
+                    case .force(let invokerID):
+                        counters.forcedPlacements += 1
+                        if let item = takeWaiting(id, into: &actions) { dispatch(item, to: invokerID, into: &actions) }
+                        served = true
+                    case .reject(let reason):
+                        if let item = takeWaiting(id, into: &actions) {
+                            answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil,
+                                   to: item.header.answerTo, into: &actions)
+                        }
+                    case .wait:
+                        break
+                    }
+                    if served {
+                        waiting.served(namespace)
+                        placedAny = true
+                        break
+                    }
+                }
+                if !anyRoom { return }
+            }
+        }
+    }
+
+    /// Waiting work a previous run left in the overflow store: queued again in order (it is
+    /// already in the store, so not journaled twice) and offered to invokers.
+    mutating func recover(_ items: [(header: RoutingHeader, payload: Payload, waited: Duration)], into actions: inout [BrokerAction<Payload>]) {
+        for entry in items {
+            let enqueuedAt = Timestamp(nanoseconds: now.nanoseconds > entry.waited.nanoseconds ? now.nanoseconds - entry.waited.nanoseconds : 0)
+            counters.overflowRecovered += 1
+            counters.activationsReceived += 1
+            let item = WaitingActivation(header: entry.header, payload: entry.payload, enqueuedAt: enqueuedAt)
+            if waiting.contains(entry.header.activationID) || inFlight[entry.header.activationID] != nil {
+                if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
                 continue
             }
-            switch decide(header, into: &actions) {
-            case .place(let invokerID):
-                let item = removeWaiting(at: index)
-                dispatch(item, to: invokerID, into: &actions)
-            case .force(let invokerID):
-                counters.forcedPlacements += 1
-                let item = removeWaiting(at: index)
-                dispatch(item, to: invokerID, into: &actions)
-            case .reject(let reason):
-                let item = removeWaiting(at: index)
-                answer(AnswerHeader(activationID: item.header.activationID, kind: .rejected, reason: reason),
-                       result: nil, to: item.header.answerTo, into: &actions)
-            case .wait:
-                if plain { smallestBlocked = min(smallestBlocked, header.memoryMB) }
-                if header.targetInvoker.isEmpty && !invokers.values.contains(where: { $0.canTake(memoryMB: 1) }) { return }
-                index += 1
+            if !enqueue(item, journal: false, into: &actions), configuration.persistOverflow {
+                actions.append(.overflowConsume(activationID: entry.header.activationID))
             }
         }
+        drainWaiting(into: &actions)
     }
 
     /// Where `header` should run now, or why not.
@@ -318,6 +364,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         invoker.inFlight.insert(header.activationID)
         let route = invoker.route
         store(invoker)
+        namespaceInFlight[header.namespace, default: 0] += 1
         inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline,
                                                            enqueuedAt: item.enqueuedAt)
         deadlines.schedule(header.activationID, at: deadline)
@@ -330,6 +377,9 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func release(_ id: String, cancelDeadline: Bool = true) -> InFlightActivation? {
         guard let record = inFlight.removeValue(forKey: id) else { return nil }
         if cancelDeadline { deadlines.cancel(id, deadline: record.deadline) }
+        let namespace = record.header.namespace
+        let inNamespace = namespaceInFlight[namespace, default: 0] - 1
+        namespaceInFlight[namespace] = inNamespace > 0 ? inNamespace : nil
         if var invoker = invokers[record.invokerID] {
             invoker.usedSlots -= 1
             invoker.usedMemoryMB -= record.header.memoryMB

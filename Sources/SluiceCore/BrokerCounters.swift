@@ -19,6 +19,8 @@ public struct BrokerCounters: Sendable, Equatable {
     public var strategyContractBroken = 0
     /// Times the routing strategy was replaced while running.
     public var strategySwaps = 0
+    /// Waiting activations recovered from the overflow store after a restart.
+    public var overflowRecovered = 0
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct BrokerCounters: Sendable, Equatable {
             ("forced_placements", forcedPlacements),
             ("strategy_contract_broken", strategyContractBroken),
             ("strategy_swaps", strategySwaps),
+            ("overflow_recovered", overflowRecovered),
             ("protocol_errors", protocolErrors),
         ]
         for code in ErrorCode.known where protocolErrors(code) > 0 {

@@ -23,6 +23,11 @@ public enum BrokerEvent<Payload: FrameBytes> {
     case beginShutdown
     /// The grace period is over: answer everything still in flight.
     case finishShutdown
+    /// The overflow store refused to keep a waiting activation (its budget is full).
+    case overflowRejected(activationID: String, reason: String)
+    /// Waiting work a previous run left in the overflow store, in order, with how long each
+    /// has already waited.
+    case recovered([(header: RoutingHeader, payload: Payload, waited: Duration)])
 }
 
 /// Something the shell must do.
@@ -31,6 +36,10 @@ public enum BrokerAction<Payload: FrameBytes> {
     case send(Endpoint, RoutingID, Message, opaque: Payload?)
     /// Something an operator wants to know; the shell logs it.
     case notice(BrokerNotice)
+    /// Keep this waiting activation in the overflow store (`persistOverflow` only).
+    case overflowAppend(RoutingHeader, payload: Payload, enqueuedAt: Timestamp)
+    /// It left the waiting queue; the shell makes this durable before any later DISPATCH.
+    case overflowConsume(activationID: String)
 }
 
 /// Notable events, logged by the shell; tests assert on them.

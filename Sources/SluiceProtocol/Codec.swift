@@ -101,6 +101,7 @@ public enum Codec {
         precondition(header.requiredTags.count <= ProtocolConstants.maxTags, "more than \(ProtocolConstants.maxTags) required tags")
         writer.u8(UInt8(header.requiredTags.count))
         for tag in header.requiredTags { writer.shortString(tag) }
+        writer.u32(header.maxWaitMilliseconds)
     }
 
     // MARK: Decoding
@@ -379,11 +380,12 @@ public enum Codec {
             let target = try reader.id("target-invoker", optional: true)
             let answerTo = try reader.id("answer-to", optional: true)
             let requiredTags = try decodeNames(&reader, what: "required tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.6")
+            let maxWait = try reader.u32("max-wait-ms")
             try reader.finish()
             return RoutingHeader(activationID: id, namespace: namespace, action: action, revision: revision,
                                  memoryMB: memory, timeLimitMilliseconds: timeLimit, blocking: flags & 1 != 0,
                                  blackbox: flags & 2 != 0, targetInvoker: target, answerTo: answerTo,
-                                 requiredTags: requiredTags)
+                                 requiredTags: requiredTags, maxWaitMilliseconds: maxWait)
         } catch var error {
             error.activationID = id
             throw error

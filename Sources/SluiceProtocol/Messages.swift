@@ -17,11 +17,14 @@ public struct RoutingHeader: Equatable, Hashable, Sendable {
     public var answerTo: String
     /// Tags the invoker must offer (§4.6).
     public var requiredTags: [String]
+    /// Longest it may wait for room, milliseconds; 0: the broker's limit (§6.1).
+    public var maxWaitMilliseconds: UInt32
 
     public init(
         activationID: String, namespace: String, action: String, revision: String = "",
         memoryMB: UInt32 = 256, timeLimitMilliseconds: UInt32 = 60_000, blocking: Bool = true,
-        blackbox: Bool = false, targetInvoker: String = "", answerTo: String = "", requiredTags: [String] = []
+        blackbox: Bool = false, targetInvoker: String = "", answerTo: String = "", requiredTags: [String] = [],
+        maxWaitMilliseconds: UInt32 = 0
     ) {
         self.activationID = activationID
         self.namespace = namespace
@@ -34,6 +37,7 @@ public struct RoutingHeader: Equatable, Hashable, Sendable {
         self.targetInvoker = targetInvoker
         self.answerTo = answerTo
         self.requiredTags = requiredTags
+        self.maxWaitMilliseconds = maxWaitMilliseconds
     }
 }
 

@@ -61,10 +61,13 @@ extension BrokerEndToEndTests {
         try raw.send([signature, [0x10], [5, 0x61], [1]])
         #expect(try raw.expectError()?.code == .malformed, "§4.6 truncated routing header")
         var flagged = Codec.encode(.activate(RoutingHeader(activationID: "raw-2", namespace: "guest", action: "guest/raw")), opaque: [1])
-        flagged[2][flagged[2].count - 3] = 0xF1  // reserved flag bits
+        // The header ends: flags, target-invoker (empty: 1 byte), answer-to (1), required-tag-count (1),
+        // max-wait-ms (4). Set reserved flag bits.
+        flagged[2][flagged[2].count - 8] = 0xF1
         try raw.send(flagged)
         if case .answer(let answer)? = try raw.receive()?.0 {
             #expect(answer.activationID == "raw-2" && answer.kind == .rejected, "§7 ACTIVATE with reserved flags is answered rejected")
+            #expect(answer.reason.contains("reserved bits"), "the reason names the problem: \(answer.reason)")
         } else {
             Issue.record("§7 no ANSWER rejected for an ACTIVATE with reserved flag bits")
         }

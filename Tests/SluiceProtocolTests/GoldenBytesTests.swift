@@ -244,6 +244,7 @@ struct GoldenBytesTests {
                 0x00,                                  // target-invoker: empty (broker places)
                 0x00,                                  // answer-to: empty (the sender)
                 0x00,                                 // required-tag-count: 0
+                0x00, 0x00, 0x00, 0x00,               // max-wait-ms: 0 (the broker's limit)
             ],
             [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x31, 0x7D], // payload frame: {"a":1}
         ]
@@ -272,6 +273,7 @@ struct GoldenBytesTests {
                 0x05, 0x69, 0x6E, 0x76, 0x2D, 0x31,    // target-invoker: len 5, "inv-1"
                 0x04, 0x63, 0x74, 0x6C, 0x31,          // answer-to: len 4, "ctl1"
                 0x00,                                 // required-tag-count: 0
+                0x00, 0x00, 0x00, 0x00,               // max-wait-ms: 0 (the broker's limit)
             ],
             [],                                        // payload frame: empty
         ]
@@ -367,6 +369,7 @@ struct GoldenBytesTests {
                 0x00,                                  // target-invoker: empty
                 0x04, 0x63, 0x74, 0x6C, 0x30,          // answer-to: len 4, "ctl0"
                 0x00,                                 // required-tag-count: 0
+                0x00, 0x00, 0x00, 0x00,               // max-wait-ms: 0 (the broker's limit)
             ],
             [0x7B, 0x22, 0x61, 0x22, 0x3A, 0x31, 0x7D], // payload frame: {"a":1}, as sent
         ]
@@ -478,6 +481,7 @@ struct GoldenBytesTests {
                 0x00,                                  // target-invoker: empty
                 0x00,                                  // answer-to: empty
                 0x00,                                 // required-tag-count: 0
+                0x00, 0x00, 0x00, 0x00,               // max-wait-ms: 0 (the broker's limit)
             ][...],
             [0xFF, 0x00][...],                         // payload: opaque, not UTF-8, never parsed
         ]

@@ -48,9 +48,10 @@ private func routingHeader(
     flags: UInt8 = 0x01,
     target: [UInt8] = short(""),
     answerTo: [UInt8] = short(""),
-    requiredTags: [UInt8] = [0x00]
+    requiredTags: [UInt8] = [0x00],
+    maxWait: [UInt8] = [0, 0, 0, 0]
 ) -> [UInt8] {
-    id + namespace + action + revision + memory + timeLimit + [flags] + target + answerTo + requiredTags
+    id + namespace + action + revision + memory + timeLimit + [flags] + target + answerTo + requiredTags + maxWait
 }
 
 /// A complete ACTIVATE (§4.6) with the given routing header frame.
