@@ -228,7 +228,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// Returns whether it waits.
     @discardableResult
     mutating func enqueue(_ item: WaitingActivation<Payload>, atFront: Bool = false, journal: Bool = true,
-                          into actions: inout [BrokerAction<Payload>]) -> Bool {
+                          alreadyWaited: Duration = .zero, into actions: inout [BrokerAction<Payload>]) -> Bool {
         let header = item.header
         let refusal: (AnswerKind, String)?
         if waiting.count >= configuration.maxWaiting {
@@ -246,8 +246,12 @@ public struct BrokerCore<Payload: FrameBytes> {
             answer(AnswerHeader(activationID: header.activationID, kind: kind, reason: reason), result: nil, to: header.answerTo, into: &actions)
             return false
         }
-        waiting.add(.init(header: header, payload: item.payload, enqueuedAt: item.enqueuedAt,
-                          deadline: item.enqueuedAt + configuration.waitLimit(for: header)), atFront: atFront)
+        // Work recovered after a restart keeps the wait it already had (the clock of this run
+        // may be younger than that wait, so count from now).
+        let limit = configuration.waitLimit(for: header)
+        let deadline = alreadyWaited > .zero ? now + (alreadyWaited < limit ? limit - alreadyWaited : .zero)
+                                             : item.enqueuedAt + limit
+        waiting.add(.init(header: header, payload: item.payload, enqueuedAt: item.enqueuedAt, deadline: deadline), atFront: atFront)
         if configuration.persistOverflow && journal {
             actions.append(.overflowAppend(header, payload: item.payload, enqueuedAt: item.enqueuedAt))
         }
@@ -317,7 +321,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                 if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
                 continue
             }
-            if !enqueue(item, journal: false, into: &actions), configuration.persistOverflow {
+            if !enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions), configuration.persistOverflow {
                 actions.append(.overflowConsume(activationID: entry.header.activationID))
             }
         }

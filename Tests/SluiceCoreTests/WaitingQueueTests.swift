@@ -1,0 +1,147 @@
+import SluicePluginAPI
+import SluiceProtocol
+import Testing
+@testable import SluiceCore
+
+/// docs/PROTOCOL.md §6.1: fairness, bounds, wait limits, namespace limits, and the overflow
+/// journal the shell writes to an overflow store.
+@Suite("Waiting queue")
+struct WaitingQueueTests {
+    @discardableResult
+    func submit(_ h: inout Harness, _ id: String, namespace: String = "guest", action: String? = nil,
+                maxWait: UInt32 = 0, from controller: String = "c1") -> Observed {
+        h.receive(.controller, from: controller, .activate(RoutingHeader(
+            activationID: id, namespace: namespace, action: action ?? "\(namespace)/act", memoryMB: 128,
+            maxWaitMilliseconds: maxWait)), opaque: Harness.payload(for: id))
+    }
+
+    @Test("§6.1 a flood from one namespace delays another by at most one activation per turn")
+    func namespacesTakeTurns() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        for n in 0..<20 { submit(&h, "flood\(n)", namespace: "flood") }
+        submit(&h, "quiet0", namespace: "quiet")
+        #expect(h.log.dispatchedIDs == ["flood0"])
+        // First free slot: the turn order is flood, quiet (flood was first to wait).
+        #expect(h.complete("flood0", on: "i1").dispatchedIDs == ["flood1"])
+        // Next free slot: quiet's turn, not the 18 flood activations still waiting.
+        #expect(h.complete("flood1", on: "i1").dispatchedIDs == ["quiet0"])
+        #expect(h.complete("quiet0", on: "i1").dispatchedIDs == ["flood2"])
+    }
+
+    @Test("§6.1 within a namespace the oldest activation goes first")
+    func fifoWithinNamespace() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        for n in 0..<4 { submit(&h, "a\(n)") }
+        var order: [String] = ["a0"]
+        for n in 0..<3 { order += h.complete(order[n], on: "i1").dispatchedIDs }
+        #expect(order == ["a0", "a1", "a2", "a3"])
+    }
+
+    @Test("§6.1 the per-action cap answers throttled; other actions still wait")
+    func perActionCap() {
+        var configuration = BrokerConfiguration()
+        configuration.maxWaitingPerAction = 2
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        for n in 0..<2 { #expect(submit(&h, "hot\(n)", action: "guest/hot").answers.isEmpty) }
+        let third = submit(&h, "hot2", action: "guest/hot")
+        #expect(third.answers.map(\.kind) == [.throttled])
+        #expect(third.answers.first?.header.reason.contains("guest/hot") == true)
+        #expect(submit(&h, "cold0", action: "guest/cold").answers.isEmpty)
+        #expect(h.core.waitingCount == 3)
+    }
+
+    @Test("§6.1 a namespace's waiting share answers throttled; the global bound answers overloaded")
+    func namespaceShareAndGlobalBound() {
+        var configuration = BrokerConfiguration()
+        configuration.maxWaitingPerNamespace = 2
+        configuration.maxWaiting = 3
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        submit(&h, "a0", namespace: "a")
+        submit(&h, "a1", namespace: "a")
+        #expect(submit(&h, "a2", namespace: "a").answers.map(\.kind) == [.throttled])
+        #expect(submit(&h, "b0", namespace: "b").answers.isEmpty)
+        #expect(submit(&h, "c0", namespace: "c").answers.map(\.kind) == [.overloaded])
+    }
+
+    @Test("§6.1 max-wait-ms shortens one activation's wait; others keep the broker's limit")
+    func perActivationWaitLimit() {
+        var h = Harness()
+        h.controllerHello("c1")
+        submit(&h, "short", maxWait: 2_000)
+        submit(&h, "long")
+        #expect(h.advance(by: .seconds(1.5)).answers.isEmpty)
+        let expired = h.advance(by: .seconds(1))
+        #expect(expired.answers.map(\.activationID) == ["short"])
+        #expect(expired.answers.first?.kind == .expired)
+        #expect(h.core.waitingCount == 1)
+        // A request for more than the broker's limit gets the broker's limit.
+        submit(&h, "greedy", maxWait: 3_600_000)
+        let later = h.advance(by: .seconds(61))
+        #expect(Set(later.answers.map(\.activationID)) == ["long", "greedy"])
+    }
+
+    @Test("§6.1 a namespace limit caps in-flight work cluster-wide: the excess waits, other namespaces are not held up")
+    func namespaceConcurrencyLimit() {
+        var configuration = BrokerConfiguration()
+        configuration.namespaceConcurrencyLimits = ["capped": 2]
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 8192, slots: 10)
+        h.invokerHello("i2", memoryMB: 8192, slots: 10)
+        for n in 0..<5 { submit(&h, "capped\(n)", namespace: "capped") }
+        #expect(h.log.dispatchedIDs.filter { $0.hasPrefix("capped") }.count == 2)
+        #expect(submit(&h, "free0", namespace: "free").dispatchedIDs == ["free0"])
+        let done = h.complete("capped0", on: h.log.dispatches.first { $0.activationID == "capped0" }!.route)
+        #expect(done.dispatchedIDs == ["capped2"])
+        #expect(h.core.waitingCount == 2)
+    }
+
+    @Test("§6 persist only the overflow: work placed at once is never journaled; waiting work is, and is consumed before its DISPATCH")
+    func journalOnlyTheExcess() throws {
+        var configuration = BrokerConfiguration()
+        configuration.persistOverflow = true
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        let direct = submit(&h, "direct")
+        #expect(direct.dispatchedIDs == ["direct"])
+        #expect(!direct.actions.contains { if case .overflowAppend = $0 { true } else { false } })
+        let waits = submit(&h, "waits")
+        #expect(waits.actions.contains { if case .overflowAppend(let header, _, _) = $0 { header.activationID == "waits" } else { false } })
+        let freed = h.complete("direct", on: "i1")
+        let consumeIndex = try #require(freed.actions.firstIndex { if case .overflowConsume("waits") = $0 { true } else { false } })
+        let dispatchIndex = try #require(freed.actions.firstIndex { if case .send(_, _, .dispatch, _) = $0 { true } else { false } })
+        #expect(consumeIndex < dispatchIndex, "the consume mark is written before the DISPATCH leaves")
+    }
+
+    @Test("§6 recovered overflow is dispatched in order when invokers come; answers wait for their controller")
+    func recoveryAfterRestart() {
+        var configuration = BrokerConfiguration()
+        configuration.persistOverflow = true
+        var h = Harness(configuration: configuration)
+        let items = (0..<3).map { n in
+            (header: RoutingHeader(activationID: "r\(n)", namespace: "guest", action: "guest/a", memoryMB: 128, answerTo: "gone"),
+             payload: Harness.payload(for: "r\(n)"), waited: Duration.seconds(5))
+        }
+        let recovered = h.handle(.recovered(items))
+        #expect(recovered.dispatches.isEmpty)
+        #expect(!recovered.actions.contains { if case .overflowAppend = $0 { true } else { false } }, "already in the store")
+        #expect(h.core.counters.overflowRecovered == 3)
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        #expect(h.log.dispatchedIDs == ["r0"])
+        h.complete("r0", on: "i1")
+        #expect(h.log.dispatchedIDs == ["r0", "r1"])
+        // The controller comes back with the same id: the answer kept for it arrives.
+        let hello = h.controllerHello("gone")
+        #expect(hello.answers(to: "gone").map(\.activationID) == ["r0"])
+        // What waited 5 s before the restart expires 55 s after it, not 60 s.
+        let expiry = h.advance(by: .seconds(56))
+        #expect(expiry.answers.map(\.activationID).contains("r2"))
+    }
+}
