@@ -104,6 +104,7 @@ let package = Package(
             dependencies: [
                 "SluiceBroker",
                 "SluicePluginAPI",
+                "SluiceOverflowDisk",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -88,13 +88,13 @@ struct ExampleInvoker: ParsableCommand {
                 }
                 let count = ran.add(1, ordering: .relaxed).newValue
                 if progressEvery > 0 && count % progressEvery == 0 {
-                    print("invoker \(id): ran \(count) activations")
+                    say("invoker \(id): ran \(count) activations")
                 }
             }
         }
         holder.client = client
         client.start()
-        print("invoker \(id) connecting to \(endpoint): memory \(memory) MB, \(slots) slots, run time \(duration)")
+        say("invoker \(id) connecting to \(endpoint): memory \(memory) MB, \(slots) slots, run time \(duration)")
         // Run until killed: SIGINT/SIGTERM end the process; the broker answers whatever was
         // in flight `invokerLost` once heartbeats stop.
         signal(SIGPIPE, SIG_IGN)
@@ -143,4 +143,9 @@ final class WarmContainers: @unchecked Sendable {
         }
         return WarmReport(entries.sorted { $0.action < $1.action })
     }
+}
+
+/// Writes a line to stdout at once (unbuffered, also into a pipe), so progress shows up as it happens.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

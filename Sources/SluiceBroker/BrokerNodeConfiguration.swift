@@ -26,6 +26,8 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     /// Send high-water mark per peer, messages.
     public var sendHighWaterMark: Int32 = 100_000
     public var receiveHighWaterMark: Int32 = 100_000
+    /// Where waiting work is kept (`overflow.*`); the executable opens the store.
+    public var overflow = OverflowSettings()
     /// Transport security of both endpoints (applied in `BrokerLoop.makeRouter`).
     public var security = TransportSecurity.none
 
@@ -52,6 +54,17 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
             throw .init(key: "tick-interval", problem: "must be between 1 ms and 1 s")
         }
         if batchSize < 1 { throw .init(key: "batch-size", problem: "must be at least 1") }
+        switch overflow.store {
+        case "memory": break
+        case "disk":
+            if overflow.path?.isEmpty ?? true {
+                throw .init(key: "overflow.disk.path", problem: "the disk store needs a directory (overflow.disk.path or --overflow-path)")
+            }
+            if overflow.budgetBytes < 1024 * 1024 { throw .init(key: "overflow.disk.budget-bytes", problem: "must be at least 1048576") }
+            if overflow.segmentBytes < 4096 { throw .init(key: "overflow.disk.segment-bytes", problem: "must be at least 4096") }
+        default:
+            throw .init(key: "overflow.store", problem: "unknown store '\(overflow.store)'; known: memory, disk")
+        }
     }
 }
 
@@ -59,4 +72,19 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
 /// a ZAP key allow-list is planned and slots in here without touching the frames (§8).
 public enum TransportSecurity: Sendable, Equatable {
     case none
+}
+
+/// Where waiting work is kept (docs/CONFIGURATION.md, `overflow.*`).
+public struct OverflowSettings: Sendable, Equatable {
+    /// `memory` (default: nothing written, lost on restart) or `disk`.
+    public var store = "memory"
+    /// The disk store's directory.
+    public var path: String?
+    /// Past this many bytes on disk, new overflow is answered `overloaded`.
+    public var budgetBytes = 1024 * 1024 * 1024
+    public var segmentBytes = 64 * 1024 * 1024
+    /// `every-batch`, `never`, or an interval such as `50ms`.
+    public var fsync = "every-batch"
+
+    public init() {}
 }

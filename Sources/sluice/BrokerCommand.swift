@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SluiceBroker
 import SluiceCore
+import SluiceOverflowDisk
 import SluicePluginAPI
 
 struct BrokerCommand: AsyncParsableCommand {
@@ -87,6 +88,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "Interval of the one-line stats log; 0s: never (default 60s).")
     var statsInterval: DurationArgument?
 
+    @Option(help: "Where waiting work is kept: memory (default) or disk (survives restarts).")
+    var overflowStore: String?
+
+    @Option(help: ArgumentHelp("Directory of the disk overflow store.", valueName: "dir"))
+    var overflowPath: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -116,6 +123,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let completionTimeoutSlack { node.core.completionTimeoutSlack = completionTimeoutSlack.duration }
         if let healthCooldown { node.core.healthCooldown = healthCooldown.duration }
         if let maxMessageBytes { node.core.maxMessageBytes = maxMessageBytes }
+        if let overflowStore { node.overflow.store = overflowStore }
+        if let overflowPath { node.overflow.path = overflowPath }
         return node
     }
 
@@ -133,6 +142,13 @@ struct BrokerCommand: AsyncParsableCommand {
             try node.validate(strategies: strategies)
         } catch {
             throw ValidationError("\(error)")
+        }
+        if node.overflow.store == "disk" {
+            do {
+                _ = try FsyncPolicy.parse(node.overflow.fsync)
+            } catch {
+                throw ValidationError("invalid configuration 'overflow.disk.fsync': \(error)")
+            }
         }
         return node
     }
@@ -184,7 +200,8 @@ struct BrokerCommand: AsyncParsableCommand {
         let logger = Logger(label: "sluice.broker")
         let broker: Broker
         do {
-            broker = try Broker(configuration: node, strategies: strategies, logger: logger)
+            broker = try Broker(configuration: node, strategies: strategies, overflowStore: Self.overflowStore(node.overflow),
+                                logger: logger)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -223,6 +240,15 @@ struct BrokerCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         printSummary(broker.status)
+    }
+
+    /// Opens the configured overflow store on the broker's loop thread; nil for memory.
+    static func overflowStore(_ settings: OverflowSettings) -> (@Sendable () throws -> any OverflowStore)? {
+        guard settings.store == "disk", let path = settings.path else { return nil }
+        return {
+            try DiskOverflowStore(directory: path, segmentBytes: settings.segmentBytes, budgetBytes: settings.budgetBytes,
+                                  fsync: try FsyncPolicy.parse(settings.fsync))
+        }
     }
 
     func printSummary(_ status: BrokerStatus) {

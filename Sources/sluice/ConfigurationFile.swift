@@ -16,7 +16,9 @@ enum ConfigurationFile {
     static let schema: [(section: String, keys: [String])] = [
         ("broker", ["id", "controller-endpoint", "invoker-endpoint", "heartbeat-interval", "liveness", "max-message-bytes",
                     "shutdown-grace", "stats-interval"]),
-        ("waiting", ["max", "max-bytes", "max-age"]),
+        ("waiting", ["max", "max-bytes", "max-age", "max-per-action", "max-per-namespace"]),
+        ("namespaces", ["concurrency", "limits"]),
+        ("overflow", ["store", "disk"]),
         ("circuit-breaker", ["floor", "multiplier", "slack"]),
         ("health", ["window", "max-system-errors", "max-timeouts", "cooldown"]),
         ("answers", ["max-parked", "max-parked-age"]),
@@ -67,6 +69,22 @@ enum ConfigurationFile {
         try set("waiting.max", integer, expected: "a whole number") { node.core.maxWaiting = $0 }
         try set("waiting.max-bytes", integer, expected: "a whole number") { node.core.maxWaitingBytes = $0 }
         try set("waiting.max-age", duration, expected: "a duration like 60s") { node.core.maxWaitingAge = $0 }
+        try set("waiting.max-per-action", integer, expected: "a whole number") { node.core.maxWaitingPerAction = $0 }
+        try set("waiting.max-per-namespace", integer, expected: "a whole number") { node.core.maxWaitingPerNamespace = $0 }
+        try set("namespaces.concurrency", integer, expected: "a whole number") { node.core.namespaceConcurrencyLimit = $0 }
+        if let path {
+            for (namespace, value) in section(path: path, ["namespaces", "limits"]) {
+                guard let limit = Int(value) else {
+                    throw Failure(description: "invalid configuration 'namespaces.limits.\(namespace)': '\(value)' is not a whole number")
+                }
+                node.core.namespaceConcurrencyLimits[namespace] = limit
+            }
+        }
+        try set("overflow.store", { $0 }, expected: "memory or disk") { node.overflow.store = $0 }
+        try set("overflow.disk.path", { $0 }, expected: "a directory") { node.overflow.path = $0 }
+        try set("overflow.disk.budget-bytes", integer, expected: "a whole number") { node.overflow.budgetBytes = $0 }
+        try set("overflow.disk.segment-bytes", integer, expected: "a whole number") { node.overflow.segmentBytes = $0 }
+        try set("overflow.disk.fsync", { $0 }, expected: "every-batch, never or an interval like 50ms") { node.overflow.fsync = $0 }
         try set("circuit-breaker.floor", duration, expected: "a duration like 60s") { node.core.completionTimeoutFloor = $0 }
         try set("circuit-breaker.multiplier", integer, expected: "a whole number") { node.core.completionTimeoutMultiplier = $0 }
         try set("circuit-breaker.slack", duration, expected: "a duration like 60s") { node.core.completionTimeoutSlack = $0 }
@@ -97,10 +115,18 @@ enum ConfigurationFile {
 
     /// The keys and values under `routing.<strategy>` in the file, as text.
     static func strategySection(path: String, strategy: String) -> [String: String] {
+        section(path: path, ["routing", strategy])
+    }
+
+    /// The keys and values of the mapping at `keys` in the file, as text.
+    static func section(path: String, _ keys: [String]) -> [String: String] {
         guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
-              let root = (try? Yams.load(yaml: contents)) as? [String: Any],
-              let routing = root["routing"] as? [String: Any], let section = routing[strategy] as? [String: Any] else { return [:] }
-        return section.mapValues { "\($0)" }
+              var node = (try? Yams.load(yaml: contents)) as? [String: Any] else { return [:] }
+        for key in keys {
+            guard let next = node[key] as? [String: Any] else { return [:] }
+            node = next
+        }
+        return node.mapValues { "\($0)" }
     }
 
     /// `routing.plugins`: shared libraries to load, relative paths taken from the file's folder.
@@ -155,6 +181,22 @@ enum ConfigurationFile {
                     for name in parameters.keys.sorted() where !known.contains(name) {
                         let choices = known.isEmpty ? "'\(key)' takes no parameters" : "known: \(known.joined(separator: ", "))"
                         throw Failure(description: "unknown configuration key 'routing.\(key).\(name)'; \(choices)")
+                    }
+                    continue
+                }
+                if section == "overflow" && key == "disk" {
+                    guard let disk = inner as? [String: Any] else {
+                        throw Failure(description: "configuration 'overflow.disk' must be a mapping of keys")
+                    }
+                    let known = ["path", "budget-bytes", "segment-bytes", "fsync"]
+                    for name in disk.keys.sorted() where !known.contains(name) {
+                        throw Failure(description: "unknown configuration key 'overflow.disk.\(name)'; known: \(known.joined(separator: ", "))")
+                    }
+                    continue
+                }
+                if section == "namespaces" && key == "limits" {
+                    guard inner is [String: Any] else {
+                        throw Failure(description: "configuration 'namespaces.limits' must map namespaces to limits")
                     }
                     continue
                 }

@@ -1,0 +1,88 @@
+import Foundation
+import SluiceClient
+import SluiceProtocol
+import Testing
+
+extension BrokerEndToEndTests {
+    static func temporaryDirectory(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Activations the example invokers ran, from their `--progress-every 1` lines.
+    static func executions(_ invokers: [ChildProcess]) -> Int {
+        invokers.map { invoker in
+            invoker.output.current.split(separator: "\n").filter { $0.contains(": ran ") }.count
+        }.reduce(0, +)
+    }
+
+    @Test("Disk overflow survives SIGKILL: every waiting activation runs exactly once after the restart and is answered to its controller")
+    func overflowSurvivesBrokerCrash() async throws {
+        let store = try Self.temporaryDirectory("overflow")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let arguments = ["--overflow-store", "disk", "--overflow-path", store.path, "--heartbeat-interval", "200ms",
+                         "--stats-interval", "100ms", "--log-level", "info"]
+        // No invoker yet: everything the controller sends must wait, on disk.
+        let first = try BrokerProcess(arguments)
+        let controller = try ControllerClient(id: "survivor", endpoint: first.controllerEndpoint, answerTimeout: .seconds(60))
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        let count = 50
+        async let load = drive(controller, prefix: "crash", count: count, window: count, timeout: .seconds(90))
+
+        #expect(first.child.errors.wait(for: "waiting=\(count)", timeout: .seconds(20)) != nil,
+                "all \(count) activations wait in the first broker: \(first.child.errors.current.suffix(500))")
+        first.child.signal(SIGKILL)
+        #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
+
+        let second = try BrokerProcess(arguments, controllerEndpoint: first.controllerEndpoint, invokerEndpoint: first.invokerEndpoint)
+        #expect(second.child.errors.wait(for: "recovered=\(count)", timeout: .seconds(10)) != nil,
+                "the restarted broker recovers the overflow: \(second.child.errors.current.prefix(800))")
+        let invokers = try (0..<2).map { n in
+            try ChildProcess(Products.path("sluice-example-invoker"), [
+                "--endpoint", second.invokerEndpoint, "--id", "after-crash\(n)", "--slots", "4", "--duration", "1ms-5ms",
+                "--progress-every", "1",
+            ])
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+
+        let result = await load
+        controller.close()
+        #expect(result.answers.count == count, "every activation is answered")
+        #expect(result.duplicates == 0)
+        #expect(result.answers.values.allSatisfy { $0.first?.kind == .success }, "kinds: \(Set(result.answers.values.compactMap { $0.first?.kind }))")
+        #expect(result.wrongResults.isEmpty, "payloads survived the crash byte for byte")
+        let counters = try second.stop()
+        #expect(counters["overflow_recovered"] == count)
+        #expect(counters["dispatched"] == count, "each recovered activation dispatched once")
+        #expect(Self.executions(invokers) == count, "none ran twice")
+    }
+
+    @Test("Persist only the excess: with room on the invokers the disk store writes nothing")
+    func diskStoreWritesNothingWithoutOverflow() async throws {
+        let store = try Self.temporaryDirectory("no-overflow")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let broker = try BrokerProcess(["--overflow-store", "disk", "--overflow-path", store.path, "--log-level", "info"])
+        let invokers = try (0..<2).map { try startInvoker(broker, id: "roomy\($0)", slots: 64, duration: "0ms-1ms") }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        // Work sent before the invokers register would wait, and so be written: wait for both.
+        for n in 0..<2 {
+            #expect(broker.child.errors.wait(for: "invoker=roomy\(n)", timeout: .seconds(10)) != nil, "invoker roomy\(n) registered")
+        }
+        let controller = try ControllerClient(id: "light", endpoint: broker.controllerEndpoint)
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        // A window far below the 128 free slots: nothing ever waits.
+        let result = await drive(controller, prefix: "light", count: 500, window: 8, timeout: .seconds(60))
+        controller.close()
+        #expect(result.answers.count == 500)
+        let counters = try broker.stop()
+        #expect(counters["answered_success"] == 500)
+        let files = try FileManager.default.contentsOfDirectory(atPath: store.path)
+        let bytes = try files.reduce(0) { total, name in
+            total + ((try FileManager.default.attributesOfItem(atPath: store.appendingPathComponent(name).path)[.size] as? Int) ?? 0)
+        }
+        #expect(bytes == 0, "the store wrote \(bytes) bytes in \(files)")
+    }
+}
