@@ -33,6 +33,10 @@ final class BrokerLoop {
     var overflowSequences: [String: UInt64] = [:]
     /// Appends or consume marks not yet handed to the store's `sync`.
     var overflowUnsynced = false
+    /// Consumed since the last good sync.
+    var consumedSinceSync: [String] = []
+    /// Activations whose consume mark failed: never dispatched (answered instead).
+    var unsafeToDispatch: Set<String> = []
 
     init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry,
          overflowStore: (any OverflowStore)?, control: BrokerControl, logger: Logger) throws {
@@ -92,6 +96,13 @@ final class BrokerLoop {
             guard let last = batch.last else { break }
             after = last.sequence
             for record in batch {
+                // Two records of one id exist only if a consume mark was lost (an OS crash
+                // under a lax fsync policy): keep the first, retire the others.
+                if overflowSequences[record.header.activationID] != nil {
+                    try store.markConsumed(record.sequence)
+                    overflowUnsynced = true
+                    continue
+                }
                 overflowSequences[record.header.activationID] = record.sequence
                 let waited = nowMilliseconds > record.enqueuedAtMilliseconds ? nowMilliseconds - record.enqueuedAtMilliseconds : 0
                 recovered.append((record.header, ZMQMessage(bytes: record.payload), .milliseconds(Int64(waited))))
@@ -102,6 +113,7 @@ final class BrokerLoop {
             "store": "\(store.name)", "recovered": "\(recovered.count)", "corrupt_records_skipped": "\(report.corruptRecords)",
             "torn_tail_bytes_cut": "\(report.truncatedBytes)", "segments": "\(report.segments)",
         ])
+        syncOverflow()
         if !recovered.isEmpty { process(.recovered(recovered), at: now) }
     }
 
@@ -115,13 +127,21 @@ final class BrokerLoop {
     /// Makes journaled appends and consume marks visible to a restart (and durable as the
     /// store's fsync policy says). Called before any DISPATCH leaves, so a consumed record is
     /// never recovered and run again (at-most-once across restarts).
-    func syncOverflow() {
-        guard overflowUnsynced, let store = overflowStore else { return }
+    /// Returns false if the store failed: then the consume marks since the last good sync may
+    /// not survive a restart.
+    @discardableResult
+    func syncOverflow() -> Bool {
+        guard overflowUnsynced, let store = overflowStore else { return true }
         overflowUnsynced = false
         do {
             try store.sync()
+            consumedSinceSync.removeAll(keepingCapacity: true)
+            return true
         } catch {
             logger.error("overflow store sync failed", metadata: ["error": "\(error)"])
+            unsafeToDispatch.formUnion(consumedSinceSync)
+            consumedSinceSync.removeAll(keepingCapacity: true)
+            return false
         }
     }
 
@@ -247,7 +267,14 @@ final class BrokerLoop {
         for action in actions {
             switch action {
             case .send(let endpoint, let route, let message, let opaque):
-                if case .dispatch = message { syncOverflow() }
+                if case .dispatch(let header) = message {
+                    syncOverflow()
+                    if unsafeToDispatch.remove(header.activationID) != nil {
+                        followUps.append(.dispatchWithdrawn(activationID: header.activationID,
+                                                            reason: "overflow store failed; not dispatched to keep it at most once"))
+                        break
+                    }
+                }
                 send(message, opaque: opaque, to: route, on: endpoint)
             case .notice(let notice):
                 log(notice)
@@ -265,7 +292,9 @@ final class BrokerLoop {
                 do {
                     try store.markConsumed(sequence)
                     overflowUnsynced = true
+                    consumedSinceSync.append(id)
                 } catch {
+                    unsafeToDispatch.insert(id)
                     logger.error("overflow store could not mark a record consumed", metadata: ["activation": "\(id)", "error": "\(error)"])
                 }
             }

@@ -240,7 +240,9 @@ extension BrokerCore {
                                  into actions: inout [BrokerAction<Payload>]) {
         // The DISPATCH never left the broker, so handing it to another invoker keeps
         // at-most-once: take it back and queue it first in line.
-        guard let record = inFlight[header.activationID] else { return }
+        // Only the DISPATCH that failed: the same id may since have been answered, submitted
+        // again and sent elsewhere.
+        guard let record = inFlight[header.activationID], invokers[record.invokerID]?.route == route else { return }
         release(header.activationID)
         counters.dispatched -= 1
         counters.dispatchRetries += 1

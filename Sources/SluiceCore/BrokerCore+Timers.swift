@@ -2,9 +2,10 @@ import SluiceProtocol
 
 extension BrokerCore {
     mutating func tick(into actions: inout [BrokerAction<Payload>]) {
+        // Expire first: the drains below must not dispatch work past its wait limit.
+        expireWaiting(into: &actions)
         fireDeadlines(into: &actions)
         checkLiveness(into: &actions)
-        expireWaiting(into: &actions)
         expireParkedAnswers(into: &actions)
         if now.since(lastHeartbeatSent) >= configuration.heartbeatInterval {
             lastHeartbeatSent = now

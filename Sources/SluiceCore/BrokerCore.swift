@@ -111,6 +111,14 @@ public struct BrokerCore<Payload: FrameBytes> {
             }
         case .recovered(let items):
             recover(items, into: &actions)
+        case .dispatchWithdrawn(let id, let reason):
+            // The shell could not make the consume mark stick, so sending could run it twice
+            // after a restart: it is answered instead, and its slot is freed.
+            if let record = release(id), !record.answered {
+                answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil,
+                       to: record.header.answerTo, into: &actions)
+            }
+            drainWaiting(into: &actions)
         }
     }
 
@@ -275,10 +283,15 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func drainWaiting(into actions: inout [BrokerAction<Payload>]) {
         guard !waiting.isEmpty, !invokers.isEmpty else { return }
         var placedAny = true
+        // Room only shrinks during a drain, so a namespace with nothing that fits now is
+        // skipped for the rest of it (keeps one drain O(namespaces x look-ahead) per pass).
+        var blocked: Set<String> = []
         while placedAny && !waiting.isEmpty && anyRoom {
             placedAny = false
-            for namespace in waiting.namespacesInTurn() {
+            for namespace in waiting.namespacesInTurn() where !blocked.contains(namespace) {
                 guard belowLimit(namespace) else { continue }
+                var servedNamespace = false
+                defer { if !servedNamespace { blocked.insert(namespace) } }
                 for candidate in waiting.peek(namespace, limit: waitingLookahead) {
                     let id = candidate.header.activationID
                     var served = false
@@ -301,6 +314,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                     if served {
                         waiting.served(namespace)
                         placedAny = true
+                        servedNamespace = true
                         break
                     }
                 }

@@ -28,6 +28,9 @@ public enum BrokerEvent<Payload: FrameBytes> {
     /// Waiting work a previous run left in the overflow store, in order, with how long each
     /// has already waited.
     case recovered([(header: RoutingHeader, payload: Payload, waited: Duration)])
+    /// A DISPATCH was not sent because its overflow consume mark could not be written:
+    /// answer it instead (at-most-once over availability).
+    case dispatchWithdrawn(activationID: String, reason: String)
 }
 
 /// Something the shell must do.

@@ -82,11 +82,22 @@ struct WaitingQueue<Payload: FrameBytes> {
         counts[key] = value > 0 ? value : nil
     }
 
-    /// Items whose wait limit has passed, removed.
+    /// Items whose wait limit has passed, removed; their namespaces' deques drop the stale
+    /// entries at their heads (expired work is usually the oldest), so an outage without
+    /// invokers does not pile up entries.
     mutating func expired(at now: Timestamp) -> [Item] {
         var ids: [String] = []
         deadlines.advance(to: now, into: &ids)
-        return ids.compactMap { remove($0) }
+        let items = ids.compactMap { remove($0) }
+        for namespace in Set(items.map(\.header.namespace)) { dropStaleHeads(namespace) }
+        return items
+    }
+
+    private mutating func dropStaleHeads(_ namespace: String) {
+        guard var queue = queues[namespace] else { return }
+        queues[namespace] = nil
+        while let head = queue.first, live[head.id]?.token != head.token { queue.removeFirst() }
+        queues[namespace] = queue
     }
 
     /// Namespaces with waiting work, in turn order from the current turn.
@@ -119,14 +130,18 @@ struct WaitingQueue<Payload: FrameBytes> {
         queues[namespace] = nil  // edit in place without a copy
         while let head = queue.first, live[head.id]?.token != head.token { queue.removeFirst() }
         var items: [Item] = []
+        var kept: [Entry] = []
         var index = 0
         while index < queue.count && items.count < limit {
             let entry = queue[index]
             if let current = live[entry.id], current.token == entry.token {
                 items.append(current.item)
+                kept.append(entry)
             }
             index += 1
         }
+        // Stale entries in the scanned prefix go now, so the next peek does not rescan them.
+        if kept.count < index { queue.replaceSubrange(0..<index, with: kept) }
         queues[namespace] = queue
         return items
     }

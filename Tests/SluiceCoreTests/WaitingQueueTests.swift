@@ -145,3 +145,41 @@ struct WaitingQueueTests {
         #expect(expiry.answers.map(\.activationID).contains("r2"))
     }
 }
+
+@Suite("Overflow store failures")
+struct OverflowFailureTests {
+    @Test("§6.3 a DISPATCH withdrawn because its consume mark failed is answered overloaded once, and its slot goes to the next")
+    func withdrawnDispatch() {
+        var configuration = BrokerConfiguration()
+        configuration.persistOverflow = true
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        h.activate("a1")
+        h.activate("a2")
+        h.activate("a3")
+        #expect(h.log.dispatchedIDs == ["a1"])
+        #expect(h.complete("a1", on: "i1").dispatchedIDs == ["a2"])
+        // The shell could not journal a2's consume mark, so it did not send it.
+        let withdrawn = h.handle(.dispatchWithdrawn(activationID: "a2", reason: "overflow store failed"))
+        #expect(withdrawn.answers.map(\.activationID) == ["a2"])
+        #expect(withdrawn.answers.first?.kind == .overloaded)
+        #expect(withdrawn.dispatchedIDs == ["a3"], "the slot a2 held goes to the next waiting activation")
+        // A completion for a2 that can never come would be late: nothing is answered twice.
+        #expect(h.log.answers(for: "a2").count == 1)
+    }
+
+    @Test("§1 a dispatchFailed for a route that no longer holds the activation is ignored")
+    func staleDispatchFailure() throws {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.invokerHello("i2", memoryMB: 4096, slots: 2)
+        let sent = try #require(h.activate("a1").dispatches.first)
+        let other = sent.route == "i1" ? "i2" : "i1"
+        let stale = h.handle(.dispatchFailed(route(other), sent.header, payload: sent.payload, unreachable: true))
+        #expect(stale.dispatches.isEmpty && stale.answers.isEmpty)
+        #expect(h.core.invokerCount == 2, "no invoker was dropped for someone else's failure")
+        #expect(h.core.counters.dispatchRetries == 0)
+    }
+}
