@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SluiceBroker", targets: ["SluiceBroker"]),
         .library(name: "SluiceClient", targets: ["SluiceClient"]),
         .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
+        .library(name: "SluiceOpenWhisk", targets: ["SluiceOpenWhisk"]),
         // An external strategy plugin, loaded by `sluice broker --plugin`.
         .library(name: "SluiceFirstFitPlugin", type: .dynamic, targets: ["SluiceFirstFitPlugin"]),
         // Test fixture: a plugin built for a plugin API version this broker does not speak.
@@ -58,6 +59,8 @@ let package = Package(
         .target(name: "SluiceStrategyConsistentHash", dependencies: ["SluicePluginAPI"], path: "Plugins/ConsistentHash"),
         .target(name: "SluiceStrategyWarmAffinity", dependencies: ["SluicePluginAPI"], path: "Plugins/WarmAffinity"),
         .target(name: "SluiceOverflowDisk", dependencies: ["SluicePluginAPI", "SluiceProtocol"], path: "Plugins/DiskOverflow"),
+        // OpenWhisk JSON (ActivationMessage, acknowledgements, PingMessage) <-> Sluice values.
+        .target(name: "SluiceOpenWhisk", dependencies: ["SluiceProtocol"]),
         // Conformance suite every routing strategy runs in its own tests.
         .target(name: "SluiceTestKit", dependencies: ["SluicePluginAPI", "SluiceProtocol"]),
         .target(
@@ -150,6 +153,7 @@ let package = Package(
             name: "OverflowStoreTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceOverflowDisk"]
         ),
+        .testTarget(name: "SluiceOpenWhiskTests", dependencies: ["SluiceOpenWhisk", "SluiceProtocol"]),
         .testTarget(
             name: "WarmAffinityTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyWarmAffinity"]
