@@ -20,5 +20,11 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The Python peer's interop tests need pyzmq and pytest (from PyPI).
+if ! python3 -c 'import zmq, pytest' 2>/dev/null; then
+  echo "setup: installing pyzmq and pytest (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check pyzmq pytest
+fi
+
 command -v swift >/dev/null 2>&1 || { echo "setup: swift is not on PATH; install Swift 6.1 or later" >&2; exit 1; }
 echo "setup: libzmq $(pkg-config --modversion libzmq 2>/dev/null || echo '(headers present)'), $(swift --version 2>/dev/null | head -1)"

@@ -8,7 +8,14 @@ extension BrokerCore {
             return
         }
         guard let invokerID = invokerIDByRoute[route], var invoker = invokers[invokerID] else {
-            reply(.invoker, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)", into: &actions)
+            let activationID: String
+            switch message {
+            case .result(let result): activationID = result.activationID
+            case .completion(let completion): activationID = completion.activationID
+            default: activationID = ""
+            }
+            reply(.invoker, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
+                  activationID: activationID, into: &actions)
             return
         }
         invoker.lastSeen = now

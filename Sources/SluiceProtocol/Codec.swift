@@ -352,6 +352,9 @@ public enum Codec {
         }
         let tags = try decodeNames(&reader, what: "tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.1")
         let dedicated = try decodeNames(&reader, what: "dedicated namespace", maxLength: ProtocolConstants.maxNamespaceLength, section: "§4.1")
+        if let bad = dedicated.first(where: { $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }) {
+            throw ProtocolError(.malformed, "dedicated namespace '\(bad.debugDescription)' contains control characters (§4.1)")
+        }
         return InvokerHello(invokerID: id, memoryMB: memory, slots: slots, tags: tags, dedicatedNamespaces: dedicated)
     }
 

@@ -1,0 +1,208 @@
+"""Session handling shared by Controller and Invoker: HELLO/WELCOME, heartbeats (§4.3),
+broker liveness, and re-HELLO on ERROR notRegistered (§3.3). Single-threaded: one DEALER
+socket, driven by ``_pump`` with a ``zmq.Poller``. Not thread-safe; use a peer from one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Deque, Optional
+
+import zmq
+
+from . import protocol as p
+
+log = logging.getLogger("sluice_client")
+
+DEFAULT_HEARTBEAT_MS = 1000  # used until the first WELCOME tells us the real value (§5)
+DEFAULT_LIVENESS = 3         # §4.3 / §5; WELCOME does not carry it
+
+
+class SessionError(Exception):
+    pass
+
+
+class _Peer:
+    inbound: p.Direction  # direction of messages this peer receives
+    outbound: p.Direction
+
+    def __init__(self, endpoint: str, *, context: Optional[zmq.Context] = None,
+                 liveness: int = DEFAULT_LIVENESS):
+        self.endpoint = endpoint
+        self.liveness = liveness
+        self._context = context or zmq.Context.instance()
+        self._socket: Optional[zmq.Socket] = None
+        self._poller = zmq.Poller()
+        self.welcome: Optional[p.Welcome] = None
+        self.registered = False
+        self._hello_sent_at: Optional[float] = None
+        self._last_recv = 0.0
+        self._last_heartbeat_sent = 0.0
+        # Observability, handy for tests and logs.
+        self.hello_count = 0
+        self.reconnects = 0
+        self.not_registered_count = 0
+        self.heartbeats_received = 0
+        self.bad_messages: Deque[p.ProtocolError] = deque(maxlen=100)
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _hello(self) -> p.Message:
+        raise NotImplementedError
+
+    def _handle(self, msg: p.Message) -> None:
+        raise NotImplementedError
+
+    def _on_error(self, err: p.Error) -> None:
+        pass
+
+    def _on_welcome(self, welcome: p.Welcome) -> None:
+        pass
+
+    def _heartbeat(self) -> p.Heartbeat:
+        return p.Heartbeat()
+
+    # ------------------------------------------------------------------ public
+    @property
+    def heartbeat_s(self) -> float:
+        ms = self.welcome.heartbeat_ms if self.welcome else DEFAULT_HEARTBEAT_MS
+        return max(ms, 1) / 1000.0
+
+    def connect(self, timeout: float = 10.0) -> p.Welcome:
+        """Connect the DEALER, send HELLO and wait for WELCOME."""
+        if self._socket is None:
+            self._open()
+        deadline = time.monotonic() + timeout
+        while not self.registered:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SessionError(f"no WELCOME from {self.endpoint} within {timeout}s")
+            self._pump(remaining)
+        assert self.welcome is not None
+        return self.welcome
+
+    def close(self, goodbye: bool = True) -> None:
+        """End the session (GOODBYE, §4.4) and close the socket."""
+        if self._socket is None:
+            return
+        if goodbye and self.registered:
+            try:
+                self._send(p.Goodbye())
+                self._socket.setsockopt(zmq.LINGER, 500)
+            except zmq.ZMQError:
+                pass
+        self._poller.unregister(self._socket)
+        self._socket.close()
+        self._socket = None
+        self.registered = False
+
+    def __enter__(self):
+        self.connect()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _open(self) -> None:
+        s = self._context.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.connect(self.endpoint)
+        self._socket = s
+        self._poller.register(s, zmq.POLLIN)
+        self._last_recv = time.monotonic()
+        self._send_hello()
+
+    def _reconnect(self) -> None:
+        log.warning("%s: broker silent for %d intervals, reconnecting", self, self.liveness)
+        self.reconnects += 1
+        if self._socket is not None:
+            self._poller.unregister(self._socket)
+            self._socket.close()
+            self._socket = None
+        self.registered = False
+        self._open()
+
+    def _send_hello(self) -> None:
+        self.registered = False
+        self._hello_sent_at = time.monotonic()
+        self.hello_count += 1
+        self._send(self._hello())
+
+    def _send(self, msg: p.Message) -> None:
+        if self._socket is None:
+            raise SessionError("not connected")
+        self._socket.send_multipart(p.encode(msg), copy=False)
+        if isinstance(msg, p.Heartbeat):
+            self._last_heartbeat_sent = time.monotonic()
+
+    def _tick(self) -> None:
+        """Timers: heartbeats while the session lasts, HELLO retry, broker liveness."""
+        now = time.monotonic()
+        hb = self.heartbeat_s
+        if now - self._last_recv > self.liveness * hb:
+            self._reconnect()
+            return
+        # Unanswered HELLOs are not repeated on the same socket (they would queue up while
+        # the broker is away); the liveness rule above reconnects and says HELLO afresh.
+        if self.registered and now - self._last_heartbeat_sent >= hb:
+            self._send(self._heartbeat())
+
+    def _next_timer(self) -> float:
+        now = time.monotonic()
+        hb = self.heartbeat_s
+        due = [self._last_recv + self.liveness * hb]
+        if self.registered:
+            due.append(self._last_heartbeat_sent + hb)
+        return max(0.0, min(due) - now)
+
+    def _pump(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for messages; process all that are ready.
+        Returns the number of messages processed. Runs timers on the way."""
+        if self._socket is None:
+            raise SessionError("not connected")
+        self._tick()
+        wait = min(max(timeout, 0.0), self._next_timer())
+        events = dict(self._poller.poll(int(wait * 1000)))
+        handled = 0
+        while self._socket is not None and events.get(self._socket):
+            try:
+                frames = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            handled += 1
+            self._last_recv = time.monotonic()
+            try:
+                msg = p.decode(frames, self.inbound)
+            except p.ProtocolError as e:
+                # §4.5: peers never send ERROR; just record what the broker got wrong.
+                log.warning("%s: bad message from broker: %s", self, e)
+                self.bad_messages.append(e)
+                continue
+            self._dispatch(msg)
+            if handled >= 1000:
+                break
+        self._tick()
+        return handled
+
+    def _dispatch(self, msg: p.Message) -> None:
+        if isinstance(msg, p.Welcome):
+            self.welcome = msg
+            self.registered = True
+            self._hello_sent_at = None
+            self._last_heartbeat_sent = time.monotonic()
+            self._on_welcome(msg)
+        elif isinstance(msg, p.Heartbeat):
+            self.heartbeats_received += 1  # any message counts; nothing else to do
+        elif isinstance(msg, p.Error):
+            if msg.code == p.ErrorCode.NOT_REGISTERED:
+                self.not_registered_count += 1
+                # §3.3: MUST send HELLO again. Only once per lost session: errors for
+                # messages sent before our HELLO are still in the pipe.
+                if self.registered or self._hello_sent_at is None:
+                    log.info("%s: notRegistered, sending HELLO again", self)
+                    self._send_hello()
+            self._on_error(msg)  # §4.5: never reply to ERROR
+        else:
+            self._handle(msg)
