@@ -131,6 +131,26 @@ let package = Package(
             ],
             path: "Examples/ExampleController"
         ),
+        .executableTarget(
+            name: "sluice-ow-controller",
+            dependencies: [
+                "SluiceClient",
+                "SluiceOpenWhisk",
+                "SluiceProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/OpenWhiskLike/Controller"
+        ),
+        .executableTarget(
+            name: "sluice-ow-invoker",
+            dependencies: [
+                "SluiceClient",
+                "SluiceOpenWhisk",
+                "SluiceProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Examples/OpenWhiskLike/Invoker"
+        ),
         .target(name: "SluiceFirstFitPlugin", dependencies: ["CSluicePlugin"], path: "Examples/FirstFitPlugin"),
         .target(name: "SluiceBadVersionPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/BadVersionPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
@@ -162,7 +182,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit",
-                "sluice", "sluice-example-invoker",
+                "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),
     ]
