@@ -65,7 +65,8 @@ public struct WarmAffinityStrategy: RoutingStrategy {
         if let warm = Self.warmCandidate(request, in: cluster, below: loadThreshold) {
             return .place(invokerID: warm.id)
         }
-        guard let best = Self.leastLoaded(request, in: cluster) else { return .wait }
+        // Fallback: plain least-loaded (no warm preference: nothing warm qualified).
+        guard let best = cluster.leastLoaded(for: request, preferWarm: false) else { return .wait }
         return .place(invokerID: best.id)
     }
 
@@ -104,29 +105,5 @@ public struct WarmAffinityStrategy: RoutingStrategy {
             }
         }
         return best
-    }
-
-    /// The least-loaded eligible invoker, or nil: ties go to more free memory, then to the
-    /// lower position. O(n).
-    static func leastLoaded(_ request: PlacementRequest, in cluster: ClusterView) -> InvokerSnapshot? {
-        let rule = cluster.rule(for: request)
-        var bestPosition = -1
-        var bestInFlight = 0
-        var bestSlots: UInt32 = 1
-        var bestFree: UInt32 = 0
-        // Ascending positions and strict comparisons: equal candidates keep the lower position.
-        // Only the request's share is scanned, and fields are compared without copying snapshots.
-        for position in rule.positions {
-            guard let candidate = cluster.invokers[position], cluster.isEligible(candidate, rule) else { continue }
-            let left = UInt64(candidate.inFlight) * UInt64(max(bestSlots, 1))
-            let right = UInt64(bestInFlight) * UInt64(max(candidate.slots, 1))
-            if bestPosition < 0 || left < right || (left == right && candidate.freeMemoryMB > bestFree) {
-                bestPosition = position
-                bestInFlight = candidate.inFlight
-                bestSlots = candidate.slots
-                bestFree = candidate.freeMemoryMB
-            }
-        }
-        return bestPosition < 0 ? nil : cluster.invokers[bestPosition]
     }
 }

@@ -20,8 +20,6 @@ final class BrokerLoop {
     var followUps: [BrokerEvent<ZMQMessage>] = []
     let clock = ContinuousClock()
     let origin: ContinuousClock.Instant
-    /// Control messages (HEARTBEAT, ERROR, WELCOME) that could not be sent: the peer is gone.
-    var controlMessagesDropped = 0
 
     enum Phase { case running, draining(until: Timestamp) }
     var phase = Phase.running
@@ -315,7 +313,6 @@ final class BrokerLoop {
             case .answer(let answer):
                 followUps.append(.answerUndeliverable(route, answer, result: opaque))
             default:
-                controlMessagesDropped += 1
                 logger.debug("control message not delivered", metadata: [
                     "endpoint": "\(endpoint.rawValue)", "route": "\(route)", "command": "\(message.command)", "error": "\(error)",
                 ])

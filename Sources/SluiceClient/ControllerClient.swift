@@ -61,7 +61,7 @@ public final class ControllerClient: Sendable {
         let continuation = answersContinuation
         let welcomed = self.welcomed
         connection = try PeerConnection(
-            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, outbound: .controllerToBroker, inbound: .brokerToController),
+            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
                 guard case .answer(let header) = message else { return }

@@ -46,7 +46,7 @@ public final class InvokerClient: Sendable {
             heartbeat: {
                 // Every heartbeat carries the current warm report (§4.3, §4.12), if there is one.
                 warm.withLock { $0 }.map { .invokerHeartbeat($0) } ?? .heartbeat
-            }, outbound: .invokerToBroker, inbound: .brokerToInvoker),
+            }, inbound: .brokerToInvoker),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
                 guard case .dispatch(let header) = message else { return }

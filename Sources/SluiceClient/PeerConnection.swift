@@ -17,7 +17,6 @@ final class PeerConnection: Sendable {
         var hello: @Sendable () -> Message
         /// The HEARTBEAT to send, asked each time (an invoker's may carry a warm report).
         var heartbeat: @Sendable () -> Message = { .heartbeat }
-        var outbound: Channel
         var inbound: Channel
         /// Heartbeat interval until WELCOME says otherwise.
         var heartbeatInterval: Duration = .seconds(1)

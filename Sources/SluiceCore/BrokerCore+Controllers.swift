@@ -7,10 +7,8 @@ extension BrokerCore {
             return
         }
         guard let controllerID = controllerIDByRoute[route], var controller = controllers[controllerID] else {
-            let activationID: String
-            if case .activate(let header) = message { activationID = header.activationID } else { activationID = "" }
             reply(.controller, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
-                  activationID: activationID, into: &actions)
+                  activationID: message.activationID ?? "", into: &actions)
             return
         }
         controller.lastSeen = now

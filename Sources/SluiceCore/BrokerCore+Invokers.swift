@@ -8,14 +8,8 @@ extension BrokerCore {
             return
         }
         guard let invokerID = invokerIDByRoute[route], var invoker = invokers[invokerID] else {
-            let activationID: String
-            switch message {
-            case .result(let result): activationID = result.activationID
-            case .completion(let completion): activationID = completion.activationID
-            default: activationID = ""
-            }
             reply(.invoker, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
-                  activationID: activationID, into: &actions)
+                  activationID: message.activationID ?? "", into: &actions)
             return
         }
         invoker.lastSeen = now
@@ -103,6 +97,9 @@ extension BrokerCore {
     /// warm positions per action current.
     mutating func updateWarm(_ invokerID: String, _ report: WarmReport) {
         guard var invoker = invokers[invokerID] else { return }
+        // Invokers repeat their report with every heartbeat and completion; an unchanged one
+        // must cost no allocation, index update or strategy notification.
+        if report.entries.count == invoker.warm.count && report.entries.allSatisfy({ invoker.warm[$0.action] == $0 }) { return }
         var warm: [String: WarmReport.Entry] = [:]
         warm.reserveCapacity(report.entries.count)
         for entry in report.entries { warm[entry.action] = entry }

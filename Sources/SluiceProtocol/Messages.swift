@@ -207,6 +207,17 @@ public enum Message: Equatable, Sendable {
         }
     }
 
+    /// The activation a message is about, if it is about one.
+    public var activationID: String? {
+        switch self {
+        case .activate(let header), .dispatch(let header): header.activationID
+        case .answer(let answer): answer.activationID
+        case .result(let result): result.activationID
+        case .completion(let completion): completion.activationID
+        default: nil
+        }
+    }
+
     /// The warm report carried after the opaque frame (COMPLETION flag bit 2), if any.
     public var trailingWarmReport: WarmReport? {
         if case .completion(let header) = self { return header.warm }
