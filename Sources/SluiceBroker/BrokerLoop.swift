@@ -273,7 +273,12 @@ final class BrokerLoop {
                         break
                     }
                 }
-                send(message, opaque: opaque, to: route, on: endpoint)
+                if case .publication = message {
+                    // One frame fans out to many subscribers: each send takes a shared copy.
+                    send(message, opaque: opaque?.sharedCopy(), to: route, on: endpoint)
+                } else {
+                    send(message, opaque: opaque, to: route, on: endpoint)
+                }
             case .notice(let notice):
                 log(notice)
             case .overflowAppend(let header, let payload, let enqueuedAt):
@@ -312,6 +317,8 @@ final class BrokerLoop {
                 followUps.append(.dispatchFailed(route, header, payload: opaque ?? ZMQMessage(), unreachable: !error.wouldBlock))
             case .answer(let answer):
                 followUps.append(.answerUndeliverable(route, answer, result: opaque))
+            case .publication:
+                followUps.append(.publicationUndelivered)
             default:
                 logger.debug("control message not delivered", metadata: [
                     "endpoint": "\(endpoint.rawValue)", "route": "\(route)", "command": "\(message.command)", "error": "\(error)",

@@ -21,6 +21,8 @@ extension BrokerCore {
             disconnectController(controllerID)
         case .activate(let header):
             activate(header, payload: opaque, from: controllerID, route: route, into: &actions)
+        case .subscribe, .unsubscribe, .publish:
+            broadcastCommand(message, from: route, endpoint: .controller, peerID: controllerID, opaque: opaque, into: &actions)
         default:
             preconditionFailure("codec let \(message.command) through on the controller endpoint")
         }
@@ -32,6 +34,8 @@ extension BrokerCore {
         }
         var controller = controllers[controllerID] ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
         let reconnected = controllers[controllerID] != nil
+        // A HELLO starts a session with no subscriptions (§4.13).
+        endSubscriptions(route)
         if let old = controller.route, old != route { controllerIDByRoute.removeValue(forKey: old) }
         controller.route = route
         controller.lastSeen = now
@@ -54,6 +58,7 @@ extension BrokerCore {
         guard var controller = controllers[controllerID] else { return }
         if let route = controller.route, controllerIDByRoute[route] == controllerID {
             controllerIDByRoute.removeValue(forKey: route)
+            endSubscriptions(route)
         }
         controller.route = nil
         controllers[controllerID] = controller

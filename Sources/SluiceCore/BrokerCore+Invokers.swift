@@ -32,6 +32,8 @@ extension BrokerCore {
             invokerResult(result, payload: opaque, from: invokerID, route: route, into: &actions)
         case .completion(let completion):
             invokerCompletion(completion, payload: opaque, from: invokerID, route: route, into: &actions)
+        case .subscribe, .unsubscribe, .publish:
+            broadcastCommand(message, from: route, endpoint: .invoker, peerID: invokerID, opaque: opaque, into: &actions)
         default:
             // The codec only lets invoker commands through (§4 table).
             preconditionFailure("codec let \(message.command) through on the invoker endpoint")
@@ -65,6 +67,8 @@ extension BrokerCore {
             removeInvoker(hello.invokerID, reason: "reconnected on a new connection", into: &actions)
             replaced = true
         }
+        // A HELLO that starts a session starts it with no subscriptions (§4.13).
+        endSubscriptions(route)
         var invoker = InvokerState(id: hello.invokerID, position: takePosition(for: hello.invokerID), route: route,
                                    memoryMB: hello.memoryMB, slots: hello.slots, tags: hello.tags, lastSeen: now)
         invoker.dedicatedNamespaces = hello.dedicatedNamespaces
@@ -226,7 +230,10 @@ extension BrokerCore {
         countDedicated(invoker.dedicatedNamespaces, by: -1)
         invokers.removeValue(forKey: invokerID)
         cluster[invoker.position] = nil
-        if invokerIDByRoute[invoker.route] == invokerID { invokerIDByRoute.removeValue(forKey: invoker.route) }
+        if invokerIDByRoute[invoker.route] == invokerID {
+            invokerIDByRoute.removeValue(forKey: invoker.route)
+            endSubscriptions(invoker.route)
+        }
         counters.invokersLost += 1
         strategy.invokerLeft(snapshot)
         actions.append(.notice(.invokerLost(id: invokerID, reason: reason, inFlightAnswered: answered)))

@@ -27,6 +27,8 @@ public struct BrokerCore<Payload: FrameBytes> {
     var positionByID: [String: Int] = [:]
     var dedicatedCounts: [String: Int] = [:]
     var warmPositions: [String: Set<Int>] = [:]
+    /// Topic prefixes by session (§4.13); removed when the session ends.
+    var subscribers: [RoutingID: Subscriber] = [:]
 
     // Activations.
     var inFlight: [String: InFlightActivation] = [:]
@@ -111,6 +113,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             }
         case .recovered(let items):
             recover(items, into: &actions)
+        case .publicationUndelivered:
+            publicationUndelivered()
         case .dispatchWithdrawn(let id, let reason):
             // The shell could not make the consume mark stick, so sending could run it twice
             // after a restart: it is answered instead, and its slot is freed.

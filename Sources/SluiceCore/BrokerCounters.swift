@@ -21,6 +21,14 @@ public struct BrokerCounters: Sendable, Equatable {
     public var strategySwaps = 0
     /// Waiting activations recovered from the overflow store after a restart.
     public var overflowRecovered = 0
+    /// PUBLISH messages received (§4.14).
+    public var publicationsReceived = 0
+    /// Publications handed to subscribers (one per subscriber reached).
+    public var publicationsDelivered = 0
+    /// Publications a subscriber missed because its connection was full or gone (§6.5).
+    public var publicationsDropped = 0
+    /// Publications no session was subscribed to.
+    public var publicationsUnheard = 0
 
     public init() {}
 
@@ -48,6 +56,10 @@ public struct BrokerCounters: Sendable, Equatable {
             ("strategy_contract_broken", strategyContractBroken),
             ("strategy_swaps", strategySwaps),
             ("overflow_recovered", overflowRecovered),
+            ("publications_received", publicationsReceived),
+            ("publications_delivered", publicationsDelivered),
+            ("publications_dropped", publicationsDropped),
+            ("publications_unheard", publicationsUnheard),
             ("protocol_errors", protocolErrors),
         ]
         for code in ErrorCode.known where protocolErrors(code) > 0 {

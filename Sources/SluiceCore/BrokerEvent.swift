@@ -19,6 +19,8 @@ public enum BrokerEvent<Payload: FrameBytes> {
     case dispatchFailed(RoutingID, RoutingHeader, payload: Payload, unreachable: Bool)
     /// The shell could not deliver an ANSWER: the controller's connection is gone or full.
     case answerUndeliverable(RoutingID, AnswerHeader, result: Payload?)
+    /// The shell could not hand a publication (§4.14) to a subscriber: counted, never retried.
+    case publicationUndelivered
     /// Graceful shutdown began: refuse new work, answer everything waiting.
     case beginShutdown
     /// The grace period is over: answer everything still in flight.

@@ -84,6 +84,14 @@ public enum Codec {
             writer.shortString(completion.activationID)
             writer.u8((completion.includesResult ? 1 : 0) | (completion.systemError ? 2 : 0) | (completion.warm != nil ? 4 : 0))
             writer.u8(completion.includesResult ? completion.outcome.rawValue : 0)
+        case .subscribe(let prefix), .unsubscribe(let prefix):
+            writer.shortString(prefix)
+        case .publish(let topic):
+            writer.shortString(topic)
+        case .publication(let header):
+            writer.shortString(header.topic)
+            writer.u8(header.originRole.rawValue)
+            writer.shortString(header.originID)
         }
         return writer.bytes
     }
@@ -292,6 +300,27 @@ public enum Codec {
                 }
             }
             return .completion(header)
+        case .subscribe, .unsubscribe:
+            try expectFrames(count, 3, command)
+            let prefix = try withReader(frames[2], "\(command)") { (reader: inout ByteReader) throws(ProtocolError) in
+                let value = try reader.shortString("topic-prefix")
+                try Topic.validate(value, field: "topic-prefix", prefix: true)
+                return value
+            }
+            return command == .subscribe ? .subscribe(prefix: prefix) : .unsubscribe(prefix: prefix)
+        case .publish:
+            try expectFrames(count, 4, command)
+            let toBroker = channel == .controllerToBroker || channel == .invokerToBroker
+            return try withReader(frames[2], "PUBLISH header") { (reader: inout ByteReader) throws(ProtocolError) in
+                let topic = try reader.shortString("topic")
+                try Topic.validate(topic, field: "topic")
+                if toBroker { return .publish(topic: topic) }
+                let rawRole = try reader.u8("origin-role")
+                guard let role = PeerRole(rawValue: rawRole) else {
+                    throw ProtocolError(.malformed, "PUBLISH origin-role \(rawRole) is unknown (§4.14)")
+                }
+                return .publication(PublicationHeader(topic: topic, originRole: role, originID: try reader.id("origin")))
+            }
         }
     }
 

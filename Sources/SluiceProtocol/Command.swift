@@ -11,6 +11,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case dispatch = 0x21
     case result = 0x22
     case completion = 0x23
+    case subscribe = 0x30
+    case unsubscribe = 0x31
+    case publish = 0x32
 
     public var description: String {
         switch self {
@@ -25,6 +28,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .dispatch: "DISPATCH"
         case .result: "RESULT"
         case .completion: "COMPLETION"
+        case .subscribe: "SUBSCRIBE"
+        case .unsubscribe: "UNSUBSCRIBE"
+        case .publish: "PUBLISH"
         }
     }
 }
@@ -36,10 +42,10 @@ public enum Channel: Sendable, CaseIterable {
     /// The commands this direction allows.
     public var allowedCommands: Set<Command> {
         switch self {
-        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .activate]
-        case .brokerToController: [.welcome, .heartbeat, .error, .answer]
-        case .invokerToBroker: [.hello, .heartbeat, .goodbye, .capacity, .result, .completion]
-        case .brokerToInvoker: [.welcome, .heartbeat, .error, .dispatch]
+        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .activate, .subscribe, .unsubscribe, .publish]
+        case .brokerToController: [.welcome, .heartbeat, .error, .answer, .publish]
+        case .invokerToBroker: [.hello, .heartbeat, .goodbye, .capacity, .result, .completion, .subscribe, .unsubscribe, .publish]
+        case .brokerToInvoker: [.welcome, .heartbeat, .error, .dispatch, .publish]
         }
     }
 }
@@ -55,4 +61,8 @@ public enum ProtocolConstants {
     public static let maxActionLength = 1024
     public static let maxTags = 32
     public static let maxTagLength = 64
+    /// Longest topic or topic prefix (§4.13, §4.14).
+    public static let maxTopicLength = 64
+    /// Most topic prefixes one session may hold (§4.13).
+    public static let maxSubscriptions = 32
 }

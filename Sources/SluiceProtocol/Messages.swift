@@ -155,6 +155,48 @@ public struct WarmReport: Equatable, Hashable, Sendable {
     public static let maxEntries = 4096
 }
 
+/// Which kind of peer published something (§4.14).
+public enum PeerRole: UInt8, Sendable, CustomStringConvertible {
+    case controller = 0
+    case invoker = 1
+
+    public var description: String { self == .controller ? "controller" : "invoker" }
+}
+
+/// A publication as the broker forwards it (§4.14): the topic and who published it.
+public struct PublicationHeader: Equatable, Sendable {
+    public var topic: String
+    public var originRole: PeerRole
+    public var originID: String
+
+    public init(topic: String, originRole: PeerRole, originID: String) {
+        self.topic = topic
+        self.originRole = originRole
+        self.originID = originID
+    }
+}
+
+/// Topic rules (§3.2, §4.13, §4.14).
+public enum Topic {
+    /// Whether `value` is a valid topic prefix: 0..64 bytes of `[A-Za-z0-9._-]`.
+    public static func isValidPrefix(_ value: String) -> Bool {
+        value.isEmpty || isValid(value)
+    }
+
+    /// Whether `value` is a valid topic: 1..64 bytes of `[A-Za-z0-9._-]`.
+    public static func isValid(_ value: String) -> Bool {
+        value.utf8.count <= ProtocolConstants.maxTopicLength && Identifier.isValid(value)
+    }
+
+    /// Throws `invalidId` naming the field when `value` breaks the rule.
+    public static func validate(_ value: String, field: String, prefix: Bool = false) throws(ProtocolError) {
+        guard prefix ? isValidPrefix(value) : isValid(value) else {
+            let shown = value.count > 40 ? String(value.prefix(40)) + "..." : value
+            throw ProtocolError(.invalidID, "\(field) '\(shown)' must match [A-Za-z0-9._-]{\(prefix ? 0 : 1),64}")
+        }
+    }
+}
+
 /// ERROR's body (§4.5).
 public struct ErrorReport: Equatable, Sendable {
     public var code: ErrorCode
@@ -187,6 +229,14 @@ public enum Message: Equatable, Sendable {
     case dispatch(RoutingHeader)
     case result(ResultHeader)
     case completion(CompletionHeader)
+    /// SUBSCRIBE (§4.13): a topic prefix, empty for every topic.
+    case subscribe(prefix: String)
+    /// UNSUBSCRIBE (§4.13).
+    case unsubscribe(prefix: String)
+    /// PUBLISH from a peer (§4.14); the payload is the opaque frame.
+    case publish(topic: String)
+    /// PUBLISH as the broker forwards it (§4.14); the payload is the opaque frame.
+    case publication(PublicationHeader)
 
     /// Index of the opaque frame in the full message (signature, command, header, opaque).
     public static let opaqueFrameIndex = 3
@@ -204,6 +254,9 @@ public enum Message: Equatable, Sendable {
         case .dispatch: .dispatch
         case .result: .result
         case .completion: .completion
+        case .subscribe: .subscribe
+        case .unsubscribe: .unsubscribe
+        case .publish, .publication: .publish
         }
     }
 
@@ -227,7 +280,7 @@ public enum Message: Equatable, Sendable {
     /// Whether an opaque frame follows the header frame.
     public var hasOpaqueFrame: Bool {
         switch self {
-        case .activate, .answer, .dispatch, .result: true
+        case .activate, .answer, .dispatch, .result, .publish, .publication: true
         case .completion(let header): header.includesResult
         default: false
         }

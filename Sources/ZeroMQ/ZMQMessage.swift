@@ -28,6 +28,15 @@ public final class ZMQMessage {
         zmq_msg_init_size(pointer, count)
     }
 
+    /// Another message sharing this one's content (`zmq_msg_copy`): libzmq counts references
+    /// instead of copying large frames. Sending the copy leaves this message intact, so one
+    /// frame can go to many peers.
+    public func sharedCopy() -> ZMQMessage {
+        let copy = ZMQMessage()
+        zmq_msg_copy(copy.pointer, pointer)
+        return copy
+    }
+
     deinit {
         zmq_msg_close(pointer)
         pointer.deallocate()

@@ -59,7 +59,10 @@ struct GoldenBytesTests {
         #expect(Command.dispatch.rawValue == 0x21)
         #expect(Command.result.rawValue == 0x22)
         #expect(Command.completion.rawValue == 0x23)
-        #expect(Command.allCases.count == 11)
+        #expect(Command.subscribe.rawValue == 0x30)
+        #expect(Command.unsubscribe.rawValue == 0x31)
+        #expect(Command.publish.rawValue == 0x32)
+        #expect(Command.allCases.count == 14)
     }
 
     @Test("§6.2 answer kind values and §7 error code values")
@@ -461,6 +464,40 @@ struct GoldenBytesTests {
         ]
         let message = Message.completion(CompletionHeader(activationID: "a1", includesResult: true, systemError: false, outcome: .success))
         try checkGolden(message, frames, channel: .invokerToBroker, hasOpaque: true)
+    }
+
+    // MARK: §4.13 SUBSCRIBE / UNSUBSCRIBE, §4.14 PUBLISH
+
+    @Test("§4.13 SUBSCRIBE and UNSUBSCRIBE")
+    func subscribe() throws {
+        try checkGolden(.subscribe(prefix: "cache"), [
+            signature, [0x30],
+            [0x05, 0x63, 0x61, 0x63, 0x68, 0x65],      // topic-prefix: "cache"
+        ], channel: .controllerToBroker, hasOpaque: false)
+        try checkGolden(.subscribe(prefix: ""), [
+            signature, [0x30],
+            [0x00],                                    // topic-prefix: empty, every topic
+        ], channel: .invokerToBroker, hasOpaque: false)
+        try checkGolden(.unsubscribe(prefix: "ev"), [
+            signature, [0x31],
+            [0x02, 0x65, 0x76],                        // topic-prefix: "ev"
+        ], channel: .invokerToBroker, hasOpaque: false)
+    }
+
+    @Test("§4.14 PUBLISH, peer to broker and broker to peer")
+    func publish() throws {
+        try checkGolden(.publish(topic: "events"), [
+            signature, [0x32],
+            [0x06, 0x65, 0x76, 0x65, 0x6E, 0x74, 0x73], // topic: "events"
+            [0x7B, 0x7D],                              // payload: opaque
+        ], channel: .controllerToBroker, hasOpaque: true)
+        try checkGolden(.publication(PublicationHeader(topic: "events", originRole: .invoker, originID: "i7")), [
+            signature, [0x32],
+            [0x06, 0x65, 0x76, 0x65, 0x6E, 0x74, 0x73, // topic: "events"
+             0x01,                                     // origin-role: invoker
+             0x02, 0x69, 0x37],                        // origin: "i7"
+            [0x7B, 0x7D],                              // payload: unchanged
+        ], channel: .brokerToController, hasOpaque: true)
     }
 
     // MARK: decode takes slices too

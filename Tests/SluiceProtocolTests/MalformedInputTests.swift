@@ -303,6 +303,22 @@ let malformedCases: [MalformedCase] = [
                   [sig, [0x23], completionHeader(flags: 0x01, outcome: 0x03), []], .invokerToBroker,
                   .malformed, activationID: .carried("act.01")),
 
+    // §4.13 / §4.14 SUBSCRIBE, UNSUBSCRIBE, PUBLISH
+    MalformedCase("§4.13 SUBSCRIBE prefix of 65 bytes",
+                  [sig, [0x30], short(String(repeating: "t", count: 65))], .controllerToBroker, .invalidID),
+    MalformedCase("§4.13 SUBSCRIBE prefix with a space",
+                  [sig, [0x30], short("cache invalidation")], .invokerToBroker, .invalidID),
+    MalformedCase("§4.13 UNSUBSCRIBE without its frame", [sig, [0x31]], .controllerToBroker, .malformed),
+    MalformedCase("§4.13 SUBSCRIBE with surplus bytes", [sig, [0x30], short("a") + [0x00]], .controllerToBroker, .malformed),
+    MalformedCase("§4.14 PUBLISH empty topic", [sig, [0x32], short(""), []], .controllerToBroker, .invalidID),
+    MalformedCase("§4.14 PUBLISH without its payload frame", [sig, [0x32], short("events")], .invokerToBroker, .malformed),
+    MalformedCase("§4.14 PUBLISH with an extra frame", [sig, [0x32], short("events"), [], []], .controllerToBroker, .malformed),
+    MalformedCase("§4.14 PUBLISH peer header carrying an origin", [sig, [0x32], short("events") + [0x00] + short("c1"), []],
+                  .controllerToBroker, .malformed),
+    MalformedCase("§4.14 publication origin-role 2", [sig, [0x32], short("events") + [0x02] + short("c1"), []],
+                  .brokerToController, .malformed),
+    MalformedCase("§4.14 publication without origin", [sig, [0x32], short("events"), []], .brokerToInvoker, .malformed),
+
     // §4.7 / §6.2 ANSWER
     MalformedCase("§4.7/§6.2 ANSWER unknown kind 9 (brokerToController)",
                   [sig, [0x11], answerHeader(kind: 0x09), []], .brokerToController,
@@ -357,6 +373,11 @@ let baselineCases: [BaselineCase] = [
                  frames: [sig, [0x23], completionHeader(flags: 0x00, outcome: 0x00)], channel: .invokerToBroker),
     BaselineCase(name: "§4.11 COMPLETION without result, system-error flag",
                  frames: [sig, [0x23], completionHeader(flags: 0x02, outcome: 0x00)], channel: .invokerToBroker),
+    BaselineCase(name: "§4.13 SUBSCRIBE empty prefix (every topic)", frames: [sig, [0x30], short("")], channel: .controllerToBroker),
+    BaselineCase(name: "§4.13 SUBSCRIBE prefix of 64 bytes", frames: [sig, [0x30], short(String(repeating: "t", count: 64))],
+                 channel: .invokerToBroker),
+    BaselineCase(name: "§4.14 PUBLISH topic of 64 bytes", frames: [sig, [0x32], short(String(repeating: "t", count: 64)), []],
+                 channel: .controllerToBroker),
     BaselineCase(name: "§4.11 COMPLETION combined, outcome 1",
                  frames: [sig, [0x23], completionHeader(flags: 0x01, outcome: 0x01), []], channel: .invokerToBroker),
 ]
@@ -376,6 +397,9 @@ private let specDirections: [UInt8: Set<Channel>] = [
     0x21: [.brokerToInvoker],                                                             // DISPATCH
     0x22: [.invokerToBroker],                                                             // RESULT
     0x23: [.invokerToBroker],                                                             // COMPLETION
+    0x30: [.controllerToBroker, .invokerToBroker],                                        // SUBSCRIBE
+    0x31: [.controllerToBroker, .invokerToBroker],                                        // UNSUBSCRIBE
+    0x32: [.controllerToBroker, .brokerToController, .invokerToBroker, .brokerToInvoker], // PUBLISH
 ]
 
 @Suite("SLU/1 malformed input (§3, §4, §7)")

@@ -1,0 +1,61 @@
+import SluiceProtocol
+
+/// One session's topic prefixes (§4.13).
+struct Subscriber {
+    var endpoint: Endpoint
+    var role: PeerRole
+    var prefixes: [String] = []
+
+    func matches(_ topic: String) -> Bool {
+        prefixes.contains { topic.utf8.starts(with: $0.utf8) }
+    }
+}
+
+extension BrokerCore {
+    /// SUBSCRIBE, UNSUBSCRIBE and PUBLISH from a peer with a session (§4.13, §4.14, §6.5).
+    mutating func broadcastCommand(_ message: Message, from route: RoutingID, endpoint: Endpoint, peerID: String,
+                                   opaque: Payload?, into actions: inout [BrokerAction<Payload>]) {
+        switch message {
+        case .subscribe(let prefix):
+            var subscriber = subscribers[route] ?? Subscriber(endpoint: endpoint, role: endpoint == .controller ? .controller : .invoker)
+            if subscriber.prefixes.contains(prefix) { return }
+            guard subscriber.prefixes.count < ProtocolConstants.maxSubscriptions else {
+                reply(endpoint, route, .oversize,
+                      "a session holds at most \(ProtocolConstants.maxSubscriptions) topic prefixes; SUBSCRIBE '\(prefix)' ignored (§4.13)",
+                      into: &actions)
+                return
+            }
+            subscriber.prefixes.append(prefix)
+            subscribers[route] = subscriber
+        case .unsubscribe(let prefix):
+            guard var subscriber = subscribers[route] else { return }
+            subscriber.prefixes.removeAll { $0 == prefix }
+            subscribers[route] = subscriber.prefixes.isEmpty ? nil : subscriber
+        case .publish(let topic):
+            guard let opaque else { preconditionFailure("PUBLISH decoded without its payload frame") }
+            counters.publicationsReceived += 1
+            let header = PublicationHeader(topic: topic, originRole: endpoint == .controller ? .controller : .invoker, originID: peerID)
+            var reached = 0
+            for (subscriberRoute, subscriber) in subscribers where subscriber.matches(topic) {
+                reached += 1
+                actions.append(.send(subscriber.endpoint, subscriberRoute, .publication(header), opaque: opaque))
+            }
+            counters.publicationsDelivered += reached
+            if reached == 0 { counters.publicationsUnheard += 1 }
+        default:
+            preconditionFailure("\(message.command) is not a broadcast command")
+        }
+    }
+
+    /// A session ended: its subscriptions go with it (§4.13).
+    mutating func endSubscriptions(_ route: RoutingID) {
+        subscribers.removeValue(forKey: route)
+    }
+
+    /// The shell could not hand a publication to a subscriber (its pipe is full or gone).
+    /// Best effort (§6.5): counted, nothing else.
+    mutating func publicationUndelivered() {
+        counters.publicationsDelivered -= 1
+        counters.publicationsDropped += 1
+    }
+}
