@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "SluiceClient", targets: ["SluiceClient"]),
         .library(name: "SluiceTestKit", targets: ["SluiceTestKit"]),
         .library(name: "SluiceOpenWhisk", targets: ["SluiceOpenWhisk"]),
+        .library(name: "SluiceMessaging", targets: ["SluiceMessaging"]),
         // An external strategy plugin, loaded by `sluice broker --plugin`.
         .library(name: "SluiceFirstFitPlugin", type: .dynamic, targets: ["SluiceFirstFitPlugin"]),
         // Test fixture: a plugin built for a plugin API version this broker does not speak.
@@ -61,6 +62,14 @@ let package = Package(
         .target(name: "SluiceOverflowDisk", dependencies: ["SluicePluginAPI", "SluiceProtocol"], path: "Plugins/DiskOverflow"),
         // OpenWhisk JSON (ActivationMessage, acknowledgements, PingMessage) <-> Sluice values.
         .target(name: "SluiceOpenWhisk", dependencies: ["SluiceProtocol"]),
+        .target(
+            name: "SluiceMessaging",
+            dependencies: [
+                "SluiceClient", "SluiceOpenWhisk", "SluiceProtocol",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Conformance suite every routing strategy runs in its own tests.
         .target(name: "SluiceTestKit", dependencies: ["SluicePluginAPI", "SluiceProtocol"]),
         .target(
@@ -181,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit",
+                "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),

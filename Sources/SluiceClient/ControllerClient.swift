@@ -34,7 +34,6 @@ public final class ControllerClient: Sendable {
     private let answersContinuation: AsyncStream<ControllerAnswer>.Continuation
     private let connection: PeerConnection
     private let pending = Locked<[String: Pending]>([:])
-    private let welcomed = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     private let answerTimeout: Duration?
 
     private enum Waiter: Sendable {
@@ -59,7 +58,6 @@ public final class ControllerClient: Sendable {
         (answers, answersContinuation) = AsyncStream.makeStream(of: ControllerAnswer.self)
         let pending = self.pending
         let continuation = answersContinuation
-        let welcomed = self.welcomed
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController),
             context: context ?? ZMQContext(), logger: logger,
@@ -70,13 +68,6 @@ public final class ControllerClient: Sendable {
             },
             stateChange: { event in
                 switch event {
-                case .welcomed:
-                    let waiters = welcomed.withLock { state -> [CheckedContinuation<Void, Never>] in
-                        state.done = true
-                        defer { state.waiters.removeAll() }
-                        return state.waiters
-                    }
-                    for waiter in waiters { waiter.resume() }
                 case .error(let report) where !report.activationID.isEmpty:
                     // The broker refused this activation outright (duplicate id, no session):
                     // it was not run, and no ANSWER will come.
@@ -84,7 +75,7 @@ public final class ControllerClient: Sendable {
                                                                        reason: "broker error \(report.code.name): \(report.reason)"),
                                                   result: [])
                     Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true)
-                case .error, .reconnecting:
+                case .welcomed, .error, .reconnecting:
                     break
                 }
             },
@@ -124,42 +115,8 @@ public final class ControllerClient: Sendable {
     /// Suspends until the broker has answered HELLO with WELCOME, or `timeout` passes.
     /// Returns whether the broker welcomed this controller.
     @discardableResult
-    public func waitUntilWelcomed(timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                await self.waitUntilWelcomed()
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            if !first { self.releaseWelcomeWaiters() }
-            group.cancelAll()
-            return first
-        }
-    }
-
-    /// Wakes everyone waiting for WELCOME without one (used by the timeout).
-    private func releaseWelcomeWaiters() {
-        let waiters = welcomed.withLock { state -> [CheckedContinuation<Void, Never>] in
-            defer { state.waiters.removeAll() }
-            return state.waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Suspends until the broker has answered HELLO with WELCOME.
-    public func waitUntilWelcomed() async {
-        await withCheckedContinuation { continuation in
-            let done = welcomed.withLock { state -> Bool in
-                if state.done { return true }
-                state.waiters.append(continuation)
-                return false
-            }
-            if done { continuation.resume() }
-        }
+    public func waitUntilWelcomed(timeout: Duration = .seconds(3600)) async -> Bool {
+        await connection.waitUntilWelcomed(timeout: timeout)
     }
 
     private func deadline(for header: RoutingHeader) -> ContinuousClock.Instant? {
@@ -204,6 +161,25 @@ public final class ControllerClient: Sendable {
                                                                             reason: "activation id is already pending on this client"), result: []))
         }
         connection.send(batch: messages)
+    }
+
+    // MARK: Broadcast (§4.13, §4.14, §6.5)
+
+    /// Publications for this peer's subscriptions, in arrival order. Best effort: when this
+    /// stream is not read, the oldest beyond 10,000 are dropped.
+    public var publications: AsyncStream<Publication> { connection.publications }
+
+    /// Receives every later publication whose topic starts with `prefix` (empty: all topics).
+    /// Kept across reconnects and broker restarts. Throws for a bad prefix or a 33rd one.
+    public func subscribe(_ prefix: String) throws(ProtocolError) { try connection.subscribe(prefix) }
+
+    /// Stops receiving publications for `prefix`.
+    public func unsubscribe(_ prefix: String) { connection.unsubscribe(prefix) }
+
+    /// Publishes `payload` on `topic` to every subscribed peer, best effort (§6.5).
+    public func publish(topic: String, payload: [UInt8]) throws(ProtocolError) {
+        try Topic.validate(topic, field: "topic")
+        connection.send(.publish(topic: topic), opaque: payload)
     }
 
     /// Activations sent and not yet answered.

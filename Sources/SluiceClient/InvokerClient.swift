@@ -62,6 +62,13 @@ public final class InvokerClient: Sendable {
     /// Connects and says HELLO.
     public func start() { connection.start() }
 
+    /// Suspends until the broker has answered HELLO with WELCOME, or `timeout` passes.
+    /// Returns whether the broker welcomed this invoker.
+    @discardableResult
+    public func waitUntilWelcomed(timeout: Duration = .seconds(3600)) async -> Bool {
+        await connection.waitUntilWelcomed(timeout: timeout)
+    }
+
     /// Sends the result of an activation; the slot stays busy until `complete`.
     public func sendResult(activationID: String, outcome: Outcome = .success, result: [UInt8]) {
         connection.send(.result(ResultHeader(activationID: activationID, outcome: outcome)), opaque: result)
@@ -89,6 +96,25 @@ public final class InvokerClient: Sendable {
     public func updateCapacity(memoryMB: UInt32, slots: UInt32) {
         capacity.withLock { $0 = Capacity(memoryMB: memoryMB, slots: slots) }
         connection.send(.capacity(Capacity(memoryMB: memoryMB, slots: slots)))
+    }
+
+    // MARK: Broadcast (§4.13, §4.14, §6.5)
+
+    /// Publications for this peer's subscriptions, in arrival order. Best effort: when this
+    /// stream is not read, the oldest beyond 10,000 are dropped.
+    public var publications: AsyncStream<Publication> { connection.publications }
+
+    /// Receives every later publication whose topic starts with `prefix` (empty: all topics).
+    /// Kept across reconnects and broker restarts. Throws for a bad prefix or a 33rd one.
+    public func subscribe(_ prefix: String) throws(ProtocolError) { try connection.subscribe(prefix) }
+
+    /// Stops receiving publications for `prefix`.
+    public func unsubscribe(_ prefix: String) { connection.unsubscribe(prefix) }
+
+    /// Publishes `payload` on `topic` to every subscribed peer, best effort (§6.5).
+    public func publish(topic: String, payload: [UInt8]) throws(ProtocolError) {
+        try Topic.validate(topic, field: "topic")
+        connection.send(.publish(topic: topic), opaque: payload)
     }
 
     /// Says GOODBYE and stops. The broker answers this invoker's unfinished work `invokerLost`.

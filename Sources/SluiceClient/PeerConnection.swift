@@ -41,6 +41,8 @@ final class PeerConnection: Sendable {
 
     private struct Shared: Sendable {
         var outbox: [Outbound] = []
+        /// Topic prefixes, sent again after every HELLO (§4.13: they belong to the session).
+        var subscriptions: [String] = []
         var stopping = false
         var stopped = false
     }
@@ -54,6 +56,10 @@ final class PeerConnection: Sendable {
     private let stateChange: StateChange
     private let idle: Idle
     private let done = DispatchSemaphore(value: 0)
+    private let welcomed = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// Publications received (§4.14); best effort, so the oldest go when a reader falls behind.
+    let publications: AsyncStream<Publication>
+    private let publicationsContinuation: AsyncStream<Publication>.Continuation
 
     init(options: Options, context: ZMQContext, logger: Logger, deliver: @escaping Deliver, stateChange: @escaping StateChange, idle: @escaping Idle = {}) throws {
         self.options = options
@@ -63,6 +69,7 @@ final class PeerConnection: Sendable {
         self.stateChange = stateChange
         self.idle = idle
         self.wake = try WakeSignal()
+        (publications, publicationsContinuation) = AsyncStream.makeStream(of: Publication.self, bufferingPolicy: .bufferingNewest(10_000))
     }
 
     func start() {
@@ -91,6 +98,81 @@ final class PeerConnection: Sendable {
             for (message, opaque) in batch { state.outbox.append(Outbound(message: message, opaque: opaque)) }
         }
         wake.signal()
+    }
+
+    /// Suspends until the broker has answered HELLO with WELCOME (once, ever), or `timeout`
+    /// passes. Returns whether it did.
+    func waitUntilWelcomed(timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await self.waitUntilWelcomed()
+                return self.welcomed.withLock { $0.done }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            if !first { self.releaseWelcomeWaiters(welcomed: false) }
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func waitUntilWelcomed() async {
+        await withCheckedContinuation { continuation in
+            let done = welcomed.withLock { state -> Bool in
+                if state.done { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Wakes everyone waiting for WELCOME; `welcomed` records that it came.
+    private func releaseWelcomeWaiters(welcomed done: Bool) {
+        let waiters = welcomed.withLock { state -> [CheckedContinuation<Void, Never>] in
+            if done { state.done = true }
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Adds a topic prefix (§4.13) for this session and every later one.
+    func subscribe(_ prefix: String) throws(ProtocolError) {
+        try Topic.validate(prefix, field: "topic prefix", prefix: true)
+        enum Outcome { case added, alreadyThere, full }
+        let outcome = shared.withLock { state -> Outcome in
+            if state.subscriptions.contains(prefix) { return .alreadyThere }
+            if state.subscriptions.count >= ProtocolConstants.maxSubscriptions { return .full }
+            state.subscriptions.append(prefix)
+            state.outbox.append(Outbound(message: .subscribe(prefix: prefix), opaque: nil))
+            return .added
+        }
+        switch outcome {
+        case .added: wake.signal()
+        case .alreadyThere: break
+        case .full: throw ProtocolError(.oversize, "a session holds at most \(ProtocolConstants.maxSubscriptions) topic prefixes (§4.13)")
+        }
+    }
+
+    /// Removes a topic prefix (§4.13).
+    func unsubscribe(_ prefix: String) {
+        let removed = shared.withLock { state -> Bool in
+            guard let index = state.subscriptions.firstIndex(of: prefix) else { return false }
+            state.subscriptions.remove(at: index)
+            state.outbox.append(Outbound(message: .unsubscribe(prefix: prefix), opaque: nil))
+            return true
+        }
+        if removed { wake.signal() }
+    }
+
+    /// HELLO followed by this peer's subscriptions: how a session (re)starts.
+    private func announcement() -> [Outbound] {
+        let prefixes = shared.withLock { $0.subscriptions }
+        return [Outbound(message: options.hello(), opaque: nil)] + prefixes.map { Outbound(message: .subscribe(prefix: $0), opaque: nil) }
     }
 
     /// Says GOODBYE, flushes for up to the linger time, and stops the thread. Blocks until done.
@@ -126,7 +208,7 @@ final class PeerConnection: Sendable {
         var lastHeard = clock.now
         var lastSent = clock.now
         var lastIdle = clock.now
-        var pending: [Outbound] = [Outbound(message: options.hello(), opaque: nil)]
+        var pending: [Outbound] = announcement()
         var pendingIndex = 0
 
         func flush() {
@@ -162,6 +244,7 @@ final class PeerConnection: Sendable {
             if stopping {
                 flush()
                 try? socket.send(.goodbye, flags: .dontWait)
+                publicationsContinuation.finish()
                 return
             }
             pending.append(contentsOf: newMessages)
@@ -173,14 +256,17 @@ final class PeerConnection: Sendable {
                     switch decoded {
                     case .success(.welcome(let welcome)):
                         heartbeat = .milliseconds(Int64(max(welcome.heartbeatMilliseconds, 10)))
+                        releaseWelcomeWaiters(welcomed: true)
                         stateChange(.welcomed(welcome))
                     case .success(.heartbeat):
                         break
+                    case .success(.publication(let header)):
+                        publicationsContinuation.yield(Publication(header: header, payload: opaque?.bytes ?? []))
                     case .success(.error(let report)):
                         if report.code == .notRegistered {
                             // The broker does not know this connection (it restarted, or
                             // declared us dead): announce ourselves again, ahead of the queue.
-                            pending.insert(Outbound(message: options.hello(), opaque: nil), at: pendingIndex)
+                            pending.insert(contentsOf: announcement(), at: pendingIndex)
                         }
                         stateChange(.error(report))
                     case .success(let message):
@@ -208,9 +294,20 @@ final class PeerConnection: Sendable {
                 socket = try makeSocket()
                 pending.removeSubrange(0..<pendingIndex)
                 pendingIndex = 0
-                pending.insert(Outbound(message: options.hello(), opaque: nil), at: 0)
+                pending.insert(contentsOf: announcement(), at: 0)
                 lastHeard = now
             }
         }
     }
+}
+
+/// A publication received from the broker (§4.14): best-effort broadcast, never an activation.
+public struct Publication: Sendable, Equatable {
+    public var header: PublicationHeader
+    /// The publisher's bytes, unchanged.
+    public var payload: [UInt8]
+
+    public var topic: String { header.topic }
+    public var originID: String { header.originID }
+    public var originRole: PeerRole { header.originRole }
 }

@@ -79,10 +79,17 @@ public enum ActivationMessageAdapter {
     public static func routingHeader(
         from json: [UInt8], hints: RoutingHints = RoutingHints()
     ) throws(OpenWhiskMessageError) -> RoutingHeader {
+        try read(json, hints: hints).header
+    }
+
+    /// The routing header for the ActivationMessage `json` and its `transid`, read in one pass.
+    public static func read(
+        _ json: [UInt8], hints: RoutingHints = RoutingHints()
+    ) throws(OpenWhiskMessageError) -> (header: RoutingHeader, transid: OpenWhiskTransactionID) {
         let document = try JSONParser.parse(json, unbuilt: unbuiltFields)
         let message = try JSONObject(document, path: "")
 
-        _ = try OpenWhiskTransactionID.read(from: message)
+        let transid = try OpenWhiskTransactionID.read(from: message)
         let action = try readAction(message)
         let revision = try readRevision(message)
         let namespace = try readUserNamespace(message)
@@ -105,11 +112,12 @@ public enum ActivationMessageAdapter {
         }
         try OpenWhiskIdentifiers.checkTags(hints.requiredTags, field: "hints.requiredTags")
 
-        return RoutingHeader(
+        let header = RoutingHeader(
             activationID: activationID, namespace: namespace, action: action, revision: revision,
             memoryMB: memoryMB, timeLimitMilliseconds: timeLimit, blocking: blocking, blackbox: hints.blackbox,
             targetInvoker: target, answerTo: answerTo, requiredTags: hints.requiredTags,
             maxWaitMilliseconds: hints.maxWaitMilliseconds)
+        return (header, transid)
     }
 
     /// The routing header for the ActivationMessage `json`; see `routingHeader(from:hints:)` for `[UInt8]`.

@@ -4,10 +4,10 @@ from . import protocol
 from ._peer import SessionError
 from .controller import ActivationRefused, Controller
 from .invoker import Invoker
-from .protocol import (Answer, AnswerKind, Command, Completion, Dispatch, Error, ErrorCode, Outcome,
-                       ProtocolError, RoutingHeader, WarmEntry)
+from .protocol import (Answer, AnswerKind, Command, Completion, Dispatch, Error, ErrorCode, OriginRole,
+                       Outcome, ProtocolError, Publication, RoutingHeader, WarmEntry)
 
 __all__ = ["protocol", "Controller", "Invoker", "ActivationRefused", "SessionError", "Answer",
-           "AnswerKind", "Command", "Completion", "Dispatch", "Error", "ErrorCode", "Outcome",
-           "ProtocolError", "RoutingHeader", "WarmEntry"]
+           "AnswerKind", "Command", "Completion", "Dispatch", "Error", "ErrorCode", "OriginRole", "Outcome",
+           "ProtocolError", "Publication", "RoutingHeader", "WarmEntry"]
 __version__ = "0.1.0"

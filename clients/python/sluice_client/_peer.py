@@ -1,6 +1,8 @@
 """Session handling shared by Controller and Invoker: HELLO/WELCOME, heartbeats (§4.3),
-broker liveness, and re-HELLO on ERROR notRegistered (§3.3). Single-threaded: one DEALER
-socket, driven by ``_pump`` with a ``zmq.Poller``. Not thread-safe; use a peer from one thread.
+broker liveness, re-HELLO on ERROR notRegistered (§3.3), and broadcast (SUBSCRIBE,
+UNSUBSCRIBE, PUBLISH: §4.13, §4.14, §6.5), which both roles speak alike. Single-threaded: one
+DEALER socket, driven by ``_pump`` with a ``zmq.Poller``. Not thread-safe; use a peer from one
+thread.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Deque, Optional
+from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
 
 import zmq
 
@@ -18,6 +20,9 @@ log = logging.getLogger("sluice_client")
 
 DEFAULT_HEARTBEAT_MS = 1000  # used until the first WELCOME tells us the real value (§5)
 DEFAULT_LIVENESS = 3         # §4.3 / §5; WELCOME does not carry it
+DEFAULT_MAX_QUEUED_PUBLICATIONS = 10_000
+
+PublicationHandler = Callable[[p.Publication], None]
 
 
 class SessionError(Exception):
@@ -29,7 +34,9 @@ class _Peer:
     outbound: p.Direction
 
     def __init__(self, endpoint: str, *, context: Optional[zmq.Context] = None,
-                 liveness: int = DEFAULT_LIVENESS):
+                 liveness: int = DEFAULT_LIVENESS, subscriptions: Iterable[str] = (),
+                 on_publication: Optional[PublicationHandler] = None,
+                 max_queued_publications: int = DEFAULT_MAX_QUEUED_PUBLICATIONS):
         self.endpoint = endpoint
         self.liveness = liveness
         self._context = context or zmq.Context.instance()
@@ -46,6 +53,18 @@ class _Peer:
         self.not_registered_count = 0
         self.heartbeats_received = 0
         self.bad_messages: Deque[p.ProtocolError] = deque(maxlen=100)
+        # Broadcast (§4.13, §4.14). The prefixes this peer wants, in the order first asked
+        # for: the broker forgets them with the session, so they go out after every HELLO.
+        self._subscriptions: Dict[str, None] = {}
+        self.on_publication = on_publication
+        self.max_queued_publications = max_queued_publications
+        self.publications: Deque[p.Publication] = deque()
+        self.publications_received = 0
+        self.publications_dropped = 0  # arrived while ``publications`` was full
+        self.subscribe_count = 0       # SUBSCRIBE messages sent, re-sends included
+        self.publication_handler_errors = 0
+        for prefix in subscriptions:  # recorded now, sent after the first HELLO
+            self.subscribe(prefix)
 
     # ------------------------------------------------------------------ subclass hooks
     def _hello(self) -> p.Message:
@@ -81,6 +100,91 @@ class _Peer:
             self._pump(remaining)
         assert self.welcome is not None
         return self.welcome
+
+    # ------------------------------------------------------------------ broadcast (§4.13, §4.14)
+    @property
+    def subscriptions(self) -> Tuple[str, ...]:
+        """The topic prefixes this peer subscribes to, oldest first."""
+        return tuple(self._subscriptions)
+
+    def subscribe(self, prefix: str) -> None:
+        """Ask for every later publication whose topic starts with ``prefix`` (SUBSCRIBE,
+        §4.13; ``""`` matches every topic). Sent at once when a socket is open, and again
+        after every HELLO this peer sends (reconnect, ERROR notRegistered, broker restart),
+        because subscriptions belong to the session. Before ``connect`` it is only recorded.
+        A prefix already held changes nothing. Raises ProtocolError: invalidId for a bad
+        prefix, oversize for a 33rd prefix (the broker would refuse it, §4.13)."""
+        p.check_topic_prefix(prefix)
+        if prefix in self._subscriptions:
+            return
+        if len(self._subscriptions) >= p.MAX_SUBSCRIPTIONS:
+            raise p.ProtocolError(p.ErrorCode.OVERSIZE,
+                                  f"a session holds at most {p.MAX_SUBSCRIPTIONS} prefixes")
+        self._subscriptions[prefix] = None
+        if self._socket is not None:
+            self._send_subscribe(prefix)
+
+    def unsubscribe(self, prefix: str) -> None:
+        """Stop asking for ``prefix`` (UNSUBSCRIBE, §4.13). Removing a prefix this peer
+        does not hold changes nothing. Publications already on their way still arrive."""
+        p.check_topic_prefix(prefix)
+        self._subscriptions.pop(prefix, None)
+        if self._socket is not None:
+            self._send(p.Unsubscribe(prefix))
+
+    def publish(self, topic: str, payload: bytes = b"") -> None:
+        """PUBLISH (§4.14): the broker forwards ``payload`` unchanged to every session with a
+        matching prefix, this one included. Best effort (§6.5): no reply, never repeated; a
+        publication sent while the session is being lost (ERROR notRegistered) is gone.
+        Connects first if needed. Raises ProtocolError invalidId for a bad topic."""
+        frames = p.encode(p.Publish(topic, bytes(payload)))  # validates before connecting
+        if self._socket is None:
+            self.connect()
+        assert self._socket is not None
+        self._socket.send_multipart(frames, copy=False)
+
+    def next_publication(self, timeout: float = 1.0) -> Optional[p.Publication]:
+        """The next publication, waiting up to ``timeout`` seconds (running the session
+        meanwhile); None if none came. Connects first if needed. Not used when the peer has an
+        ``on_publication`` callback: that receives every publication instead."""
+        if self._socket is None:
+            self.connect()
+        deadline = time.monotonic() + timeout
+        while not self.publications:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._pump(remaining)
+        return self.publications.popleft()
+
+    def poll_publications(self, timeout: float = 0.0) -> List[p.Publication]:
+        """Run the session for up to ``timeout`` seconds (returns early once something
+        arrived) and return every publication received so far."""
+        if self._socket is None:
+            self.connect()
+        if not self.publications:
+            self._pump(timeout)
+        out = list(self.publications)
+        self.publications.clear()
+        return out
+
+    def _send_subscribe(self, prefix: str) -> None:
+        self.subscribe_count += 1
+        self._send(p.Subscribe(prefix))
+
+    def _on_publication(self, pub: p.Publication) -> None:
+        self.publications_received += 1
+        if self.on_publication is not None:
+            try:
+                self.on_publication(pub)
+            except Exception:  # a broken callback must not end the session
+                self.publication_handler_errors += 1
+                log.exception("%s: on_publication raised for topic %r", self, pub.topic)
+        elif len(self.publications) >= self.max_queued_publications:
+            # Like a subscriber at its high-water mark (§6.5): the new one is missed, counted.
+            self.publications_dropped += 1
+        else:
+            self.publications.append(pub)
 
     def close(self, goodbye: bool = True) -> None:
         """End the session (GOODBYE, §4.4) and close the socket."""
@@ -129,6 +233,10 @@ class _Peer:
         self._hello_sent_at = time.monotonic()
         self.hello_count += 1
         self._send(self._hello())
+        # §4.13: a HELLO starts a session with no subscriptions, so every HELLO is followed
+        # by all of ours. Same DEALER, so the broker reads them after the HELLO.
+        for prefix in self._subscriptions:
+            self._send_subscribe(prefix)
 
     def _send(self, msg: p.Message) -> None:
         if self._socket is None:
@@ -204,5 +312,7 @@ class _Peer:
                     log.info("%s: notRegistered, sending HELLO again", self)
                     self._send_hello()
             self._on_error(msg)  # §4.5: never reply to ERROR
+        elif isinstance(msg, p.Publication):
+            self._on_publication(msg)
         else:
             self._handle(msg)

@@ -6,12 +6,12 @@ import itertools
 import os
 import time
 from collections import deque
-from typing import Deque, Dict, List, Optional, Tuple, Union
+from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import zmq
 
 from . import protocol as p
-from ._peer import DEFAULT_LIVENESS, _Peer
+from ._peer import DEFAULT_LIVENESS, DEFAULT_MAX_QUEUED_PUBLICATIONS, PublicationHandler, _Peer
 
 
 class ActivationRefused(Exception):
@@ -30,14 +30,22 @@ class Controller(_Peer):
     runs the session: heartbeats both ways (§4.3) and HELLO again after ERROR
     notRegistered (§3.3). An ACTIVATE that the broker refused with notRegistered was never
     accepted, so it is sent again after the new WELCOME (``resend_refused``).
+
+    Broadcast (§4.13, §4.14, §6.5): ``subscribe`` / ``unsubscribe`` topic prefixes,
+    ``publish`` a payload on a topic, and take publications with ``next_publication`` /
+    ``poll_publications`` (or an ``on_publication`` callback). Subscriptions are sent again
+    after every HELLO.
     """
 
     inbound = p.Direction.BROKER_TO_CONTROLLER
     outbound = p.Direction.CONTROLLER_TO_BROKER
 
     def __init__(self, endpoint: str, controller_id: str, *, context: Optional[zmq.Context] = None,
-                 liveness: int = DEFAULT_LIVENESS, resend_refused: bool = True):
-        super().__init__(endpoint, context=context, liveness=liveness)
+                 liveness: int = DEFAULT_LIVENESS, resend_refused: bool = True,
+                 subscriptions: Sequence[str] = (), on_publication: Optional[PublicationHandler] = None,
+                 max_queued_publications: int = DEFAULT_MAX_QUEUED_PUBLICATIONS):
+        super().__init__(endpoint, context=context, liveness=liveness, subscriptions=subscriptions,
+                         on_publication=on_publication, max_queued_publications=max_queued_publications)
         self.controller_id = p.check_id(controller_id, "controller id")
         self.resend_refused = resend_refused
         self._pending: Dict[str, Tuple[p.RoutingHeader, bytes]] = {}

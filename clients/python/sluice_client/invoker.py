@@ -10,7 +10,7 @@ from typing import Callable, Deque, Dict, Optional, Sequence, Tuple, Union
 import zmq
 
 from . import protocol as p
-from ._peer import DEFAULT_LIVENESS, _Peer
+from ._peer import DEFAULT_LIVENESS, DEFAULT_MAX_QUEUED_PUBLICATIONS, PublicationHandler, _Peer
 
 # What a handler may return: the result bytes (outcome success), (outcome, bytes), or a
 # ready Completion (for full control: system-error flag, warm report, no result...).
@@ -26,6 +26,10 @@ class Invoker(_Peer):
     ``split_result`` is set. Without one, dispatches queue up for ``next_dispatch`` and
     the caller answers them with ``complete`` / ``send_result``.
     A handler that raises is answered as a system error (outcome 2, flag bit 1).
+
+    Broadcast (§4.13, §4.14, §6.5) works as for a Controller: ``subscribe``, ``unsubscribe``,
+    ``publish``, and ``next_publication`` / ``poll_publications``, or an ``on_publication``
+    callback, which suits ``serve`` (it runs in the peer's thread).
     """
 
     inbound = p.Direction.BROKER_TO_INVOKER
@@ -35,8 +39,11 @@ class Invoker(_Peer):
                  memory_mb: int = 2048, slots: int = 8, tags: Sequence[str] = (),
                  dedicated_namespaces: Sequence[str] = (), split_result: bool = False,
                  warm_report: Optional[Sequence[p.WarmEntry]] = None,
-                 context: Optional[zmq.Context] = None, liveness: int = DEFAULT_LIVENESS):
-        super().__init__(endpoint, context=context, liveness=liveness)
+                 context: Optional[zmq.Context] = None, liveness: int = DEFAULT_LIVENESS,
+                 subscriptions: Sequence[str] = (), on_publication: Optional[PublicationHandler] = None,
+                 max_queued_publications: int = DEFAULT_MAX_QUEUED_PUBLICATIONS):
+        super().__init__(endpoint, context=context, liveness=liveness, subscriptions=subscriptions,
+                         on_publication=on_publication, max_queued_publications=max_queued_publications)
         self.hello_message = p.InvokerHello(invoker_id, memory_mb, slots, tuple(tags),
                                             tuple(dedicated_namespaces))
         p.encode(self.hello_message)  # validate now, not on first connect

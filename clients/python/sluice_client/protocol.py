@@ -33,6 +33,9 @@ class Command(IntEnum):  # §4
     DISPATCH = 0x21
     RESULT = 0x22
     COMPLETION = 0x23
+    SUBSCRIBE = 0x30
+    UNSUBSCRIBE = 0x31
+    PUBLISH = 0x32
 
 
 class Direction(Enum):
@@ -44,12 +47,17 @@ class Direction(Enum):
 
 # The direction table of §4.
 _ALLOWED = {
-    Direction.CONTROLLER_TO_BROKER: {Command.HELLO, Command.HEARTBEAT, Command.GOODBYE, Command.ACTIVATE},
-    Direction.BROKER_TO_CONTROLLER: {Command.WELCOME, Command.HEARTBEAT, Command.ERROR, Command.ANSWER},
+    Direction.CONTROLLER_TO_BROKER: {Command.HELLO, Command.HEARTBEAT, Command.GOODBYE, Command.ACTIVATE,
+                                     Command.SUBSCRIBE, Command.UNSUBSCRIBE, Command.PUBLISH},
+    Direction.BROKER_TO_CONTROLLER: {Command.WELCOME, Command.HEARTBEAT, Command.ERROR, Command.ANSWER,
+                                     Command.PUBLISH},
     Direction.INVOKER_TO_BROKER: {Command.HELLO, Command.HEARTBEAT, Command.GOODBYE, Command.CAPACITY,
-                                  Command.RESULT, Command.COMPLETION},
-    Direction.BROKER_TO_INVOKER: {Command.WELCOME, Command.HEARTBEAT, Command.ERROR, Command.DISPATCH},
+                                  Command.RESULT, Command.COMPLETION, Command.SUBSCRIBE, Command.UNSUBSCRIBE,
+                                  Command.PUBLISH},
+    Direction.BROKER_TO_INVOKER: {Command.WELCOME, Command.HEARTBEAT, Command.ERROR, Command.DISPATCH,
+                                  Command.PUBLISH},
 }
+_TO_BROKER = (Direction.CONTROLLER_TO_BROKER, Direction.INVOKER_TO_BROKER)
 
 
 class ErrorCode(IntEnum):  # §7
@@ -83,6 +91,11 @@ class Outcome(IntEnum):  # §4.10
     SYSTEM_ERROR = 2
 
 
+class OriginRole(IntEnum):  # §4.14: who published a publication
+    CONTROLLER = 0
+    INVOKER = 1
+
+
 # ACTIVATE flags (§4.6)
 FLAG_BLOCKING = 0x01
 FLAG_BLACKBOX = 0x02
@@ -101,6 +114,8 @@ MAX_NAMESPACE_BYTES = 255
 MAX_ACTION_BYTES = 1024  # §4.6
 MAX_ID_BYTES = 128       # §3.2
 MAX_WARM_ENTRIES = 4096  # §4.12
+MAX_TOPIC_BYTES = 64     # §3.2, §4.13, §4.14: topics and topic prefixes
+MAX_SUBSCRIPTIONS = 32   # §4.13: prefixes per session; a 33rd SUBSCRIBE is `oversize`
 # A list longer than its limit (tags, dedicated namespaces, warm entries) is reported as
 # `oversize` ("a field longer than its limit", §7); an empty string that must not be empty,
 # a zero that must be >= 1, or a reserved bit as `malformed` ("value out of range").
@@ -108,6 +123,8 @@ U16_MAX = 0xFFFF
 U32_MAX = 0xFFFFFFFF
 
 _ID_RE = re.compile(rb"[A-Za-z0-9._-]{1,128}\Z")
+_TOPIC_RE = re.compile(rb"[A-Za-z0-9._-]{1,64}\Z")
+_TOPIC_PREFIX_RE = re.compile(rb"[A-Za-z0-9._-]{0,64}\Z")
 
 
 class ProtocolError(Exception):
@@ -146,6 +163,42 @@ def check_optional_id(value: str, what: str, activation_id: str = "") -> str:
     if value == "":
         return value
     return check_id(value, what, activation_id)
+
+
+def _check_topic_like(value: str, pattern: "re.Pattern[bytes]", what: str, rule: str) -> str:
+    # §3.2: topics and prefixes use the id characters, at most 64 bytes; "anything else is
+    # invalidId" (so a 65-byte topic is invalidId, not oversize).
+    try:
+        raw = value.encode("ascii")
+    except (UnicodeEncodeError, AttributeError):
+        raw = None
+    if raw is None or pattern.match(raw) is None:
+        raise ProtocolError(ErrorCode.INVALID_ID, f"{what} {value!r} is not {rule}")
+    return value
+
+
+def is_valid_topic(value: str) -> bool:
+    """§4.14: a topic is ``[A-Za-z0-9._-]{1,64}``."""
+    try:
+        check_topic(value)
+    except ProtocolError:
+        return False
+    return True
+
+
+def check_topic(value: str, what: str = "topic") -> str:
+    """§3.2, §4.14: 1..64 bytes of ``[A-Za-z0-9._-]``; anything else is invalidId."""
+    return _check_topic_like(value, _TOPIC_RE, what, "[A-Za-z0-9._-]{1,64}")
+
+
+def check_topic_prefix(value: str, what: str = "topic prefix") -> str:
+    """§3.2, §4.13: 0..64 bytes of ``[A-Za-z0-9._-]`` (empty matches every topic)."""
+    return _check_topic_like(value, _TOPIC_PREFIX_RE, what, "[A-Za-z0-9._-]{0,64}")
+
+
+def topic_matches(prefix: str, topic: str) -> bool:
+    """§4.13: byte-wise prefix match, as ZeroMQ's SUB socket does."""
+    return topic.encode("utf-8").startswith(prefix.encode("utf-8"))
 
 
 def _has_control_characters(value: str) -> bool:
@@ -418,8 +471,43 @@ class Completion:
         return f
 
 
+@dataclass(frozen=True)
+class Subscribe:
+    """SUBSCRIBE (§4.13), peer -> broker. An empty prefix matches every topic."""
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """UNSUBSCRIBE (§4.13), peer -> broker."""
+    prefix: str
+
+
+@dataclass(frozen=True)
+class Publish:
+    """PUBLISH (§4.14) as a peer sends it: the header is the topic alone."""
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class Publication:
+    """PUBLISH (§4.14) as the broker forwards it: topic, who published it, payload."""
+    topic: str
+    origin_role: int   # OriginRole: 0 controller, 1 invoker
+    origin_id: str     # the publishing peer's controller or invoker id
+    payload: bytes
+
+    @property
+    def origin_role_name(self) -> str:
+        try:
+            return OriginRole(self.origin_role).name.lower()
+        except ValueError:
+            return f"role{self.origin_role}"
+
+
 Message = Union[ControllerHello, InvokerHello, Welcome, Heartbeat, Goodbye, Error, Activate, Answer,
-                Capacity, Dispatch, Result, Completion]
+                Capacity, Dispatch, Result, Completion, Subscribe, Unsubscribe, Publish, Publication]
 
 # --------------------------------------------------------------------------- body encoders / decoders
 
@@ -589,6 +677,19 @@ def encode(msg: Message) -> List[bytes]:
         if msg.warm_report is not None:
             body.append(encode_warm_report(msg.warm_report))
         return _frames(Command.COMPLETION, *body)
+    if isinstance(msg, (Subscribe, Unsubscribe)):
+        check_topic_prefix(msg.prefix)
+        cmd = Command.SUBSCRIBE if isinstance(msg, Subscribe) else Command.UNSUBSCRIBE
+        return _frames(cmd, _Writer().short_string(msg.prefix).bytes())
+    if isinstance(msg, Publish):
+        check_topic(msg.topic)
+        return _frames(Command.PUBLISH, _Writer().short_string(msg.topic).bytes(), msg.payload)
+    if isinstance(msg, Publication):
+        check_topic(msg.topic)
+        _check_origin_role(msg.origin_role)
+        check_id(msg.origin_id, "origin")
+        header = _Writer().short_string(msg.topic).u8(msg.origin_role).short_string(msg.origin_id).bytes()
+        return _frames(Command.PUBLISH, header, msg.payload)
     raise TypeError(f"not an SLU/1 message: {msg!r}")
 
 
@@ -597,6 +698,12 @@ def _check_capacity(memory_mb: int, slots: int) -> None:
     _check_u(slots, 32, "slots")
     if (memory_mb == 0) != (slots == 0):
         raise _malformed("capacity: both 0 (drain) or both >= 1")
+
+
+def _check_origin_role(role: int) -> None:
+    # §4.14 defines 0 and 1 only; anything else is a value out of range (§7 malformed).
+    if role not in (OriginRole.CONTROLLER, OriginRole.INVOKER):
+        raise _malformed(f"origin-role {role!r} is not 0 (controller) or 1 (invoker)")
 
 
 def _check_outcome(outcome: int, aid: str) -> None:
@@ -743,5 +850,30 @@ def decode(frames: Sequence[bytes], direction: Direction) -> Message:
             except ProtocolError as e:
                 raise ProtocolError(e.code, e.reason, aid) from None
         return Completion(aid, outcome, result, bool(flags & COMPLETION_SYSTEM_ERROR), warm)
+
+    if cmd in (Command.SUBSCRIBE, Command.UNSUBSCRIBE):
+        _expect_body(frames, 1, cmd.name)
+        r = _Reader(body[0], cmd.name)
+        prefix = r.short_string("topic-prefix")
+        r.finish()
+        check_topic_prefix(prefix)
+        return (Subscribe if cmd == Command.SUBSCRIBE else Unsubscribe)(prefix)
+
+    if cmd == Command.PUBLISH:
+        _expect_body(frames, 2, "PUBLISH")
+        if direction in _TO_BROKER:
+            r = _Reader(body[0], "PUBLISH header")
+            topic = r.short_string("topic")
+            r.finish()
+            return Publish(check_topic(topic), body[1])
+        r = _Reader(body[0], "publication header")
+        topic = r.short_string("topic")
+        role = r.u8("origin-role")
+        origin = r.short_string("origin")
+        r.finish()
+        check_topic(topic)
+        _check_origin_role(role)
+        check_id(origin, "origin")
+        return Publication(topic, role, origin, body[1])
 
     raise AssertionError(cmd)  # pragma: no cover

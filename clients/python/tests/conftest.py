@@ -12,14 +12,16 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 import pytest
+import zmq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
 
 from sluice_client import Invoker  # noqa: E402
+from sluice_client import protocol as p  # noqa: E402
 
 REPO = HERE.parents[2]
 BUILD_DIR = Path(os.environ.get("SLUICE_BUILD_DIR", REPO / ".build" / "debug"))
@@ -229,3 +231,51 @@ def py_invokers():
     yield start
     for t in started:
         t.stop()
+
+
+class RawPeer:
+    """A bare DEALER, to send exactly the frames a test wants."""
+
+    def __init__(self, endpoint: str, inbound: p.Direction):
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.inbound = inbound
+
+    def send(self, frames: Iterable[bytes]) -> None:
+        self.sock.send_multipart(list(frames))
+
+    def recv(self, timeout: float = 5.0) -> p.Message:
+        """The next message other than HEARTBEAT."""
+        msg = self.try_recv(timeout)
+        assert msg is not None, f"no reply within {timeout}s"
+        return msg
+
+    def try_recv(self, timeout: float) -> Optional[p.Message]:
+        """The next message other than HEARTBEAT, or None after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if self.sock.poll(max(1, int(remaining * 1000))):
+                msg = p.decode(self.sock.recv_multipart(), self.inbound)
+                if not isinstance(msg, p.Heartbeat):
+                    return msg
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_peers():
+    made: List[RawPeer] = []
+
+    def make(endpoint: str, inbound: p.Direction) -> RawPeer:
+        r = RawPeer(endpoint, inbound)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()

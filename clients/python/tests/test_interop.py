@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict, Iterable, List
+from typing import Dict, List
 
 import pytest
-import zmq
 
 from conftest import binary, swift_invoker
 from sluice_client import Controller, protocol as p
@@ -157,47 +156,6 @@ def test_mixed_peers(broker, processes, controllers, py_invokers):
 
 
 # --------------------------------------------------------------------------- 4
-class RawPeer:
-    """A bare DEALER, to send exactly the frames a test wants."""
-
-    def __init__(self, endpoint: str, inbound: p.Direction):
-        self.sock = zmq.Context.instance().socket(zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
-        self.inbound = inbound
-
-    def send(self, frames: Iterable[bytes]) -> None:
-        self.sock.send_multipart(list(frames))
-
-    def recv(self, timeout: float = 5.0) -> p.Message:
-        """The next message other than HEARTBEAT."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no reply within {timeout}s"
-            if self.sock.poll(int(remaining * 1000)):
-                msg = p.decode(self.sock.recv_multipart(), self.inbound)
-                if not isinstance(msg, p.Heartbeat):
-                    return msg
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def raw_peers():
-    made: List[RawPeer] = []
-
-    def make(endpoint: str, inbound: p.Direction) -> RawPeer:
-        r = RawPeer(endpoint, inbound)
-        made.append(r)
-        return r
-
-    yield make
-    for r in made:
-        r.close()
-
-
 def test_invalid_input(broker, raw_peers):
     ctl = raw_peers(broker.controller_endpoint, p.Direction.BROKER_TO_CONTROLLER)
     hello = p.encode(p.ControllerHello("raw-ctl"))

@@ -173,3 +173,126 @@ def test_unknown_answer_kind_is_a_failure():
 def test_encode_refuses_invalid_messages(msg):
     with pytest.raises(p.ProtocolError):
         p.encode(msg)
+
+
+# --------------------------------------------------------------------------- broadcast (§4.13, §4.14)
+# Golden bytes spelt out by hand from the ABNF: short-string = u8 length + bytes,
+# origin-role = u8 (0 controller, 1 invoker), origin = id.
+
+@pytest.mark.parametrize("msg, frames, direction", [
+    # subscribe = topic-prefix (short-string)
+    (p.Subscribe("cache."), [b"SLU\x01", b"\x30", b"\x06cache."], D.CONTROLLER_TO_BROKER),
+    (p.Subscribe(""), [b"SLU\x01", b"\x30", b"\x00"], D.INVOKER_TO_BROKER),  # empty: every topic
+    (p.Subscribe("x" * 64), [b"SLU\x01", b"\x30", b"\x40" + b"x" * 64], D.INVOKER_TO_BROKER),
+    # unsubscribe = topic-prefix
+    (p.Unsubscribe("events"), [b"SLU\x01", b"\x31", b"\x06events"], D.CONTROLLER_TO_BROKER),
+    (p.Unsubscribe(""), [b"SLU\x01", b"\x31", b"\x00"], D.INVOKER_TO_BROKER),
+    # publish = publish-header-frame payload-frame; publish-header = topic
+    (p.Publish("cacheInvalidation", b'{"k":1}'),
+     [b"SLU\x01", b"\x32", b"\x11cacheInvalidation", b'{"k":1}'], D.CONTROLLER_TO_BROKER),
+    (p.Publish("health", b""), [b"SLU\x01", b"\x32", b"\x06health", b""], D.INVOKER_TO_BROKER),
+    (p.Publish("T" * 64, b"\x00\xff"), [b"SLU\x01", b"\x32", b"\x40" + b"T" * 64, b"\x00\xff"],
+     D.INVOKER_TO_BROKER),
+    # publication-header = topic origin-role origin
+    (p.Publication("health", p.OriginRole.INVOKER, "inv0", b"ping"),
+     [b"SLU\x01", b"\x32", b"\x06health\x01\x04inv0", b"ping"], D.BROKER_TO_CONTROLLER),
+    (p.Publication("cache.a-1", p.OriginRole.CONTROLLER, "ctl_0", b""),
+     [b"SLU\x01", b"\x32", b"\x09cache.a-1\x00\x05ctl_0", b""], D.BROKER_TO_INVOKER),
+    (p.Publication("e", 1, "i" * 128, b"\x00" * 3),
+     [b"SLU\x01", b"\x32", b"\x01e\x01\x80" + b"i" * 128, b"\x00\x00\x00"], D.BROKER_TO_INVOKER),
+])
+def test_broadcast_layout_and_round_trip(msg, frames, direction):
+    assert p.encode(msg) == frames
+    assert p.decode(frames, direction) == msg
+
+
+def test_publish_header_depends_on_direction():
+    peer_form = [SIG, b"\x32", s8("t"), b"x"]
+    assert p.decode(peer_form, D.CONTROLLER_TO_BROKER) == p.Publish("t", b"x")
+    assert p.decode(peer_form, D.INVOKER_TO_BROKER) == p.Publish("t", b"x")
+    # From the broker the header must also carry origin-role and origin.
+    assert code_of(peer_form, D.BROKER_TO_CONTROLLER) == E.MALFORMED
+    broker_form = [SIG, b"\x32", s8("t") + b"\x00" + s8("c1"), b"x"]
+    assert code_of(broker_form, D.CONTROLLER_TO_BROKER) == E.MALFORMED  # surplus bytes
+    pub = p.decode(broker_form, D.BROKER_TO_INVOKER)
+    assert pub == p.Publication("t", 0, "c1", b"x")
+    assert pub.origin_role == p.OriginRole.CONTROLLER and pub.origin_role_name == "controller"
+
+
+@pytest.mark.parametrize("frames, direction, code", [
+    # direction table (§4): SUBSCRIBE/UNSUBSCRIBE only peer -> broker, PUBLISH both ways
+    ([SIG, b"\x30", s8("a")], D.BROKER_TO_CONTROLLER, E.UNEXPECTED_COMMAND),
+    ([SIG, b"\x31", s8("a")], D.BROKER_TO_INVOKER, E.UNEXPECTED_COMMAND),
+    ([SIG, b"\x33", s8("a")], D.CONTROLLER_TO_BROKER, E.UNKNOWN_COMMAND),
+    # frame counts: one body frame for (UN)SUBSCRIBE, two for PUBLISH
+    ([SIG, b"\x30"], D.CONTROLLER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x30", s8("a"), b""], D.INVOKER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x31"], D.INVOKER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x32", s8("t")], D.CONTROLLER_TO_BROKER, E.MALFORMED),  # no payload frame
+    ([SIG, b"\x32", s8("t"), b"", b""], D.INVOKER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x32", s8("t") + b"\x01" + s8("i")], D.BROKER_TO_INVOKER, E.MALFORMED),
+    # fields: truncation, surplus bytes, UTF-8
+    ([SIG, b"\x30", b""], D.CONTROLLER_TO_BROKER, E.MALFORMED),  # no length byte
+    ([SIG, b"\x30", b"\x03ab"], D.CONTROLLER_TO_BROKER, E.MALFORMED),  # runs past the end
+    ([SIG, b"\x30", s8("ab") + b"\x00"], D.CONTROLLER_TO_BROKER, E.MALFORMED),  # surplus byte
+    ([SIG, b"\x31", b"\x02\xc3\x28"], D.INVOKER_TO_BROKER, E.MALFORMED),  # bad UTF-8
+    ([SIG, b"\x32", b"\x02\xc3\x28", b""], D.CONTROLLER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x32", b"", b""], D.CONTROLLER_TO_BROKER, E.MALFORMED),
+    ([SIG, b"\x32", s8("t") + b"\x00", b""], D.BROKER_TO_CONTROLLER, E.MALFORMED),  # no origin
+    ([SIG, b"\x32", s8("t"), b""], D.BROKER_TO_CONTROLLER, E.MALFORMED),  # no origin-role
+    ([SIG, b"\x32", s8("t") + b"\x00" + s8("c") + b"\x00", b""], D.BROKER_TO_CONTROLLER, E.MALFORMED),
+    # origin-role is 0 or 1
+    ([SIG, b"\x32", s8("t") + b"\x02" + s8("c"), b""], D.BROKER_TO_CONTROLLER, E.MALFORMED),
+    ([SIG, b"\x32", s8("t") + b"\xff" + s8("c"), b""], D.BROKER_TO_INVOKER, E.MALFORMED),
+    # §3.2: prefixes 0..64, topics 1..64 bytes of [A-Za-z0-9._-]; anything else invalidId
+    ([SIG, b"\x30", s8("x" * 65)], D.CONTROLLER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x30", s8("a b")], D.CONTROLLER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x30", s8("a/b")], D.INVOKER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x30", s8("a*")], D.INVOKER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x31", s8("é")], D.CONTROLLER_TO_BROKER, E.INVALID_ID),  # valid UTF-8, not the set
+    ([SIG, b"\x31", s8("x" * 65)], D.INVOKER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x32", s8(""), b"x"], D.CONTROLLER_TO_BROKER, E.INVALID_ID),  # empty topic
+    ([SIG, b"\x32", s8("t" * 65), b"x"], D.INVOKER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x32", s8("a:b"), b"x"], D.INVOKER_TO_BROKER, E.INVALID_ID),
+    ([SIG, b"\x32", s8("") + b"\x00" + s8("c"), b""], D.BROKER_TO_CONTROLLER, E.INVALID_ID),
+    ([SIG, b"\x32", s8("t" * 65) + b"\x00" + s8("c"), b""], D.BROKER_TO_CONTROLLER, E.INVALID_ID),
+    ([SIG, b"\x32", s8("t") + b"\x01" + s8(""), b""], D.BROKER_TO_INVOKER, E.INVALID_ID),  # origin is an id
+    ([SIG, b"\x32", s8("t") + b"\x01" + s8("in v"), b""], D.BROKER_TO_INVOKER, E.INVALID_ID),
+    ([SIG, b"\x32", s8("t") + b"\x00" + s8("c" * 129), b""], D.BROKER_TO_CONTROLLER, E.INVALID_ID),
+])
+def test_broadcast_decode_errors(frames, direction, code):
+    assert code_of(frames, direction) == code
+
+
+@pytest.mark.parametrize("msg, code", [
+    (p.Subscribe("x" * 65), E.INVALID_ID),
+    (p.Subscribe("a b"), E.INVALID_ID),
+    (p.Subscribe("ü"), E.INVALID_ID),
+    (p.Unsubscribe("a/b"), E.INVALID_ID),
+    (p.Publish("", b""), E.INVALID_ID),
+    (p.Publish("t" * 65, b""), E.INVALID_ID),
+    (p.Publish("a b", b""), E.INVALID_ID),
+    (p.Publication("t", 2, "c", b""), E.MALFORMED),
+    (p.Publication("t", 0, "", b""), E.INVALID_ID),
+    (p.Publication("", 0, "c", b""), E.INVALID_ID),
+])
+def test_encode_refuses_invalid_broadcast_messages(msg, code):
+    with pytest.raises(p.ProtocolError) as info:
+        p.encode(msg)
+    assert info.value.code == code
+
+
+def test_topic_rules():
+    assert p.is_valid_topic("a") and p.is_valid_topic("Az09._-" + "x" * 57)  # 64 bytes
+    assert not p.is_valid_topic("") and not p.is_valid_topic("x" * 65)
+    assert p.check_topic_prefix("") == ""
+    # §4.13: byte-wise prefix match; the empty prefix matches every topic
+    assert p.topic_matches("", "health")
+    assert p.topic_matches("cache.", "cache.invalidate")
+    assert p.topic_matches("cache.invalidate", "cache.invalidate")
+    assert not p.topic_matches("cache.", "cache")
+    assert not p.topic_matches("Cache", "cache")  # case matters
+
+
+def test_unknown_origin_role_name():
+    assert p.Publication("t", 7, "x", b"").origin_role_name == "role7"
