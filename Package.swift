@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         // Configuration file (YAML) with environment overrides; Yams to reject unknown keys.
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.0.0", traits: ["YAML"]),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
     targets: [
@@ -62,6 +63,13 @@ let package = Package(
         .target(name: "SluiceOverflowDisk", dependencies: ["SluicePluginAPI", "SluiceProtocol"], path: "Plugins/DiskOverflow"),
         // OpenWhisk JSON (ActivationMessage, acknowledgements, PingMessage) <-> Sluice values.
         .target(name: "SluiceOpenWhisk", dependencies: ["SluiceProtocol"]),
+        .target(
+            name: "SluiceBench",
+            dependencies: [
+                "ZeroMQ", "SluiceProtocol", "SluiceTransport",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
         .target(
             name: "SluiceMessaging",
             dependencies: [
@@ -114,6 +122,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
+                "SluiceBench",
                 "SluiceBroker",
                 "SluicePluginAPI",
                 "SluiceOverflowDisk",

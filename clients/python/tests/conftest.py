@@ -236,9 +236,11 @@ def py_invokers():
 class RawPeer:
     """A bare DEALER, to send exactly the frames a test wants."""
 
-    def __init__(self, endpoint: str, inbound: p.Direction):
+    def __init__(self, endpoint: str, inbound: p.Direction, routing_id: Optional[bytes] = None):
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        if routing_id is not None:
+            self.sock.setsockopt(zmq.ROUTING_ID, routing_id)  # a DEALER may choose its own
         self.sock.connect(endpoint)
         self.inbound = inbound
 
@@ -271,8 +273,8 @@ class RawPeer:
 def raw_peers():
     made: List[RawPeer] = []
 
-    def make(endpoint: str, inbound: p.Direction) -> RawPeer:
-        r = RawPeer(endpoint, inbound)
+    def make(endpoint: str, inbound: p.Direction, routing_id: Optional[bytes] = None) -> RawPeer:
+        r = RawPeer(endpoint, inbound, routing_id)
         made.append(r)
         return r
 

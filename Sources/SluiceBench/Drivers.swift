@@ -1,0 +1,383 @@
+import Foundation
+import Histogram
+import SluiceProtocol
+import SluiceTransport
+import Synchronization
+import ZeroMQ
+
+/// Where the simulated peers connect.
+enum Topology {
+    /// Through a broker: controllers to its controller endpoint, invokers to its invoker endpoint.
+    case broker(controllerEndpoint: String, invokerEndpoint: String)
+    /// No broker: each invoker binds a ROUTER and every controller DEALER connects to all of
+    /// them (ZeroMQ spreads the sends round robin). The same frames travel, one hop each way.
+    case direct
+}
+
+/// State the driver threads share with the orchestrating thread.
+final class SharedProgress: Sendable {
+    /// Invokers that have a session (broker) or a bound socket (direct).
+    let invokersReady = Atomic<Int>(0)
+    let controllersReady = Atomic<Int>(0)
+    /// Activations the invokers hold (hold mode).
+    let held = Atomic<Int>(0)
+    /// Set when the invokers may answer what they hold.
+    let release = Atomic<Bool>(false)
+    /// Set to stop every thread.
+    let stop = Atomic<Bool>(false)
+    /// Answers received by the controllers so far.
+    let answered = Atomic<Int>(0)
+    let directEndpoints = Mutex<[String]>([])
+    let failure = Mutex<String?>(nil)
+
+    func fail(_ message: String) {
+        failure.withLock { if $0 == nil { $0 = message } }
+        stop.store(true, ordering: .releasing)
+    }
+}
+
+/// Simulated invokers on one thread: each DISPATCH is answered at once (or held) with a
+/// combined COMPLETION carrying `answerBytes` of result.
+final class InvokerDriver: @unchecked Sendable {
+    let configuration: BenchConfiguration
+    let topology: Topology
+    let context: ZMQContext
+    let ids: [String]
+    let shared: SharedProgress
+    private(set) var dispatches = 0
+
+    init(configuration: BenchConfiguration, topology: Topology, context: ZMQContext, ids: [String], shared: SharedProgress) {
+        self.configuration = configuration
+        self.topology = topology
+        self.context = context
+        self.ids = ids
+        self.shared = shared
+    }
+
+    func run() {
+        do {
+            try loop()
+        } catch {
+            shared.fail("invoker driver: \(error)")
+        }
+    }
+
+    private func loop() throws {
+        let result = [UInt8](repeating: 0x72, count: configuration.answerBytes)
+        var sockets: [ZMQSocket] = []
+        for id in ids {
+            switch topology {
+            case .broker(_, let endpoint):
+                let socket = try ZMQSocket(context, type: .dealer)
+                try socket.setLinger(milliseconds: 0)
+                try socket.setSendHighWaterMark(0)
+                try socket.setReceiveHighWaterMark(0)
+                try socket.connect(endpoint)
+                try socket.send(.invokerHello(InvokerHello(invokerID: id, memoryMB: UInt32(configuration.slots) * 256,
+                                                           slots: UInt32(configuration.slots))))
+                sockets.append(socket)
+            case .direct:
+                let socket = try ZMQSocket(context, type: .router)
+                try socket.setLinger(milliseconds: 0)
+                try socket.setSendHighWaterMark(0)
+                try socket.setReceiveHighWaterMark(0)
+                try socket.bind("tcp://127.0.0.1:*")
+                let endpoint = try socket.lastEndpoint
+                shared.directEndpoints.withLock { $0.append(endpoint) }
+                shared.invokersReady.add(1, ordering: .relaxed)
+                sockets.append(socket)
+            }
+        }
+        var held: [(socket: Int, route: ZMQMessage?, id: String)] = []
+        var lastHeartbeat = monotonicNanoseconds()
+        let heartbeatNanoseconds: UInt64 = 500_000_000
+
+        func answer(_ index: Int, route: ZMQMessage?, id: String) throws(ZMQError) {
+            let socket = sockets[index]
+            if let route {
+                var frames = Wire.frames(.answer(AnswerHeader(activationID: id, kind: .success, invokerID: ids[index])),
+                                         opaque: ZMQMessage(bytes: result))
+                frames.insert(route, at: 0)
+                try socket.send(multipart: frames)
+            } else {
+                let header = CompletionHeader(activationID: id, includesResult: true, systemError: false, outcome: .success)
+                try socket.send(.completion(header), opaque: ZMQMessage(bytes: result))
+            }
+        }
+
+        while !shared.stop.load(ordering: .acquiring) {
+            var poller = ZMQPoller()
+            for socket in sockets { _ = poller.add(socket) }
+            _ = try poller.poll(timeoutMilliseconds: 5)
+            for (index, socket) in sockets.enumerated() where poller.isReadable(index) || socket.isReadable {
+                while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    let route: ZMQMessage?
+                    let body: ArraySlice<ZMQMessage>
+                    switch topology {
+                    case .direct:
+                        route = frames[0]
+                        body = frames.dropFirst()
+                    case .broker:
+                        route = nil
+                        body = frames[...]
+                    }
+                    let channel: Channel = route == nil ? .brokerToInvoker : .controllerToBroker
+                    switch Wire.decode(body, channel: channel).0 {
+                    case .success(.dispatch(let header)), .success(.activate(let header)):
+                        dispatches += 1
+                        if configuration.holdCount > 0 {
+                            held.append((index, route, header.activationID))
+                            shared.held.add(1, ordering: .relaxed)
+                        } else {
+                            try answer(index, route: route, id: header.activationID)
+                        }
+                    case .success(.welcome):
+                        shared.invokersReady.add(1, ordering: .relaxed)
+                    case .success(.heartbeat):
+                        break
+                    case .success(.error(let report)):
+                        shared.fail("broker sent ERROR \(report.code.name) to invoker \(ids[index]): \(report.reason)")
+                    case .success(let other):
+                        shared.fail("invoker \(ids[index]) got an unexpected \(other.command)")
+                    case .failure(let error):
+                        shared.fail("invoker \(ids[index]) got an undecodable message: \(error)")
+                    }
+                }
+            }
+            if !held.isEmpty && shared.release.load(ordering: .acquiring) {
+                for entry in held { try answer(entry.socket, route: entry.route, id: entry.id) }
+                held.removeAll()
+            }
+            if case .broker = topology {
+                let now = monotonicNanoseconds()
+                if now - lastHeartbeat >= heartbeatNanoseconds {
+                    lastHeartbeat = now
+                    for socket in sockets { try socket.send(.heartbeat, flags: .dontWait) }
+                }
+            }
+        }
+    }
+}
+
+/// Controllers on one thread: closed loop (a window each) or open loop (a schedule).
+final class ControllerDriver: @unchecked Sendable {
+    let configuration: BenchConfiguration
+    let topology: Topology
+    let context: ZMQContext
+    let shared: SharedProgress
+
+    // Results, read after the thread ends.
+    var latency = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .three)
+    var timeline: [TimelinePoint] = []
+    var kinds = [Int](repeating: 0, count: AnswerKind.allCases.count)
+    var sent = 0
+    var answered = 0
+    var unexpected = 0
+    var measuredAnswers = 0
+    var measuredSeconds = 0.0
+    var clientCPUSeconds = 0.0
+    var brokerCPUSeconds: Double?
+    var brokerPID: Int32?
+
+    init(configuration: BenchConfiguration, topology: Topology, context: ZMQContext, shared: SharedProgress) {
+        self.configuration = configuration
+        self.topology = topology
+        self.context = context
+        self.shared = shared
+    }
+
+    func run() {
+        do {
+            try loop()
+        } catch {
+            shared.fail("controller driver: \(error)")
+        }
+    }
+
+    private static let ringBits = 20
+    private static let ringMask = (1 << ringBits) - 1
+
+    private func loop() throws {
+        let count = configuration.controllers
+        let payload = [UInt8](repeating: 0x70, count: configuration.payloadBytes)
+        var sockets: [ZMQSocket] = []
+        for index in 0..<count {
+            let socket = try ZMQSocket(context, type: .dealer)
+            try socket.setLinger(milliseconds: 0)
+            try socket.setSendHighWaterMark(0)
+            try socket.setReceiveHighWaterMark(0)
+            switch topology {
+            case .broker(let endpoint, _):
+                try socket.connect(endpoint)
+                try socket.send(.controllerHello(controllerID: "bench-c\(index)"))
+            case .direct:
+                for endpoint in shared.directEndpoints.withLock({ $0 }) { try socket.connect(endpoint) }
+                shared.controllersReady.add(1, ordering: .relaxed)
+            }
+            sockets.append(socket)
+        }
+        // Wait for WELCOME (broker) so the clock starts with every session up.
+        if case .broker = topology {
+            let deadline = monotonicNanoseconds() + 10_000_000_000
+            var welcomed = Set<Int>()
+            while welcomed.count < count {
+                if monotonicNanoseconds() > deadline { shared.fail("controllers were not welcomed within 10 s"); return }
+                for (index, socket) in sockets.enumerated() {
+                    while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                        if case .success(.welcome) = Wire.decode(frames[...], channel: .brokerToController).0 { welcomed.insert(index) }
+                    }
+                }
+                usleep(1_000)
+            }
+            shared.controllersReady.store(count, ordering: .relaxed)
+        }
+
+        var sendTimes = [[UInt64]](repeating: [UInt64](repeating: 0, count: Self.ringMask + 1), count: count)
+        var nextSequence = [Int](repeating: 0, count: count)
+        var outstanding = [Int](repeating: 0, count: count)
+        let holding = configuration.holdCount > 0
+        let start = monotonicNanoseconds()
+        let warmEnd = start + (holding ? 0 : configuration.warmup.nanosecondsValue)
+        let sendEnd = warmEnd + (holding ? 0 : configuration.duration.nanosecondsValue)
+        let drainEnd = sendEnd + configuration.drainTimeout.nanosecondsValue + (holding ? 600_000_000_000 : 0)
+        var interval = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 600_000_000_000, numberOfSignificantValueDigits: .two)
+        var intervalAnswers = 0
+        var intervalStart = start
+        var lastHeartbeat = start
+        let clientCPUStart = ProcessSample.current.cpuSeconds
+        var brokerCPUStart: Double?
+        var measuredStart: UInt64?
+        var stoppedSending = false
+
+        func send(_ index: Int, scheduled: UInt64) throws(ZMQError) {
+            let sequence = nextSequence[index]
+            nextSequence[index] += 1
+            let header = RoutingHeader(activationID: "b\(index)-\(sequence)", namespace: "bench", action: "bench/echo",
+                                       revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
+            sendTimes[index][sequence & Self.ringMask] = scheduled
+            outstanding[index] += 1
+            sent += 1
+            try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
+        }
+
+        // Open loop: per-controller schedule.
+        let perControllerInterval: UInt64
+        var nextDue = [UInt64](repeating: start, count: count)
+        switch configuration.load {
+        case .open(let rate):
+            perControllerInterval = UInt64(1e9 / max(rate / Double(count), 1e-3))
+            for index in 0..<count { nextDue[index] = start + UInt64(index) * perControllerInterval / UInt64(count) }
+        case .closed(let window):
+            perControllerInterval = 0
+            let initial = holding ? (configuration.holdCount + count - 1) / count : window
+            for index in 0..<count {
+                let quota = holding ? min(initial, configuration.holdCount - index * initial) : initial
+                for _ in 0..<max(quota, 0) { try send(index, scheduled: monotonicNanoseconds()) }
+            }
+        }
+
+        while !shared.stop.load(ordering: .acquiring) {
+            var now = monotonicNanoseconds()
+            if measuredStart == nil && now >= warmEnd {
+                measuredStart = now
+                brokerCPUStart = brokerPID.flatMap { ProcessSample.of(pid: $0)?.cpuSeconds }
+            }
+            if !stoppedSending && (holding || now >= sendEnd) {
+                if !holding {
+                    stoppedSending = true
+                    measuredSeconds = Double(now - (measuredStart ?? now)) / 1e9
+                    clientCPUSeconds = ProcessSample.current.cpuSeconds - clientCPUStart
+                    if let base = brokerCPUStart, let pid = brokerPID, let end = ProcessSample.of(pid: pid)?.cpuSeconds {
+                        brokerCPUSeconds = end - base
+                    }
+                } else {
+                    stoppedSending = true
+                }
+            }
+            let pending = outstanding.reduce(0, +)
+            if stoppedSending && pending == 0 { break }
+            if now >= drainEnd { break }
+
+            var timeout = 5
+            if case .open = configuration.load, !stoppedSending {
+                var burst = 0
+                for index in 0..<count {
+                    while nextDue[index] <= now && burst < 512 {
+                        try send(index, scheduled: nextDue[index])
+                        nextDue[index] += perControllerInterval
+                        burst += 1
+                    }
+                }
+                let soonest = nextDue.min() ?? now
+                timeout = soonest > now ? Int(min((soonest - now) / 1_000_000, 5)) : 0
+            }
+            var poller = ZMQPoller()
+            for socket in sockets { _ = poller.add(socket) }
+            _ = try poller.poll(timeoutMilliseconds: timeout)
+            now = monotonicNanoseconds()
+            for (index, socket) in sockets.enumerated() where poller.isReadable(index) || socket.isReadable {
+                while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    guard case .success(.answer(let header)) = Wire.decode(frames[...], channel: .brokerToController).0 else {
+                        if case .success(.error(let report)) = Wire.decode(frames[...], channel: .brokerToController).0 {
+                            shared.fail("broker sent ERROR \(report.code.name) to a controller: \(report.reason)")
+                        }
+                        continue
+                    }
+                    let id = header.activationID
+                    guard let dash = id.lastIndex(of: "-"), let sequence = Int(id[id.index(after: dash)...]),
+                          sendTimes[index][sequence & Self.ringMask] != 0 else {
+                        unexpected += 1
+                        continue
+                    }
+                    let sentAt = sendTimes[index][sequence & Self.ringMask]
+                    sendTimes[index][sequence & Self.ringMask] = 0
+                    outstanding[index] -= 1
+                    answered += 1
+                    kinds[Int(header.kind.rawValue)] += 1
+                    let arrived = monotonicNanoseconds()
+                    let latencyNanoseconds = arrived > sentAt ? arrived - sentAt : 0
+                    if measuredStart != nil && sentAt >= warmEnd && (holding || sentAt < sendEnd) {
+                        _ = latency.record(max(latencyNanoseconds, 1_000))
+                        measuredAnswers += 1
+                    }
+                    _ = interval.record(max(latencyNanoseconds, 1_000))
+                    intervalAnswers += 1
+                    if case .closed = configuration.load, !holding, !stoppedSending { try send(index, scheduled: arrived) }
+                }
+            }
+            shared.answered.store(answered, ordering: .relaxed)
+            now = monotonicNanoseconds()
+            if now - intervalStart >= 1_000_000_000 {
+                let seconds = Double(now - start) / 1e9
+                let point = TimelinePoint(second: seconds, answersPerSecond: Double(intervalAnswers) / (Double(now - intervalStart) / 1e9),
+                                          p50Microseconds: Double(interval.valueAtPercentile(50)) / 1_000,
+                                          p99Microseconds: Double(interval.valueAtPercentile(99)) / 1_000)
+                timeline.append(point)
+                if configuration.progress {
+                    FileHandle.standardError.write(Data(String(format: "  %5.1fs  %9.0f rt/s  p50 %8.1f us  p99 %8.1f us  outstanding %d\n",
+                                                               seconds, point.answersPerSecond, point.p50Microseconds,
+                                                               point.p99Microseconds, outstanding.reduce(0, +)).utf8))
+                }
+                interval.reset()
+                intervalAnswers = 0
+                intervalStart = now
+            }
+            if case .broker = topology, now - lastHeartbeat >= 500_000_000 {
+                lastHeartbeat = now
+                for socket in sockets { try socket.send(.heartbeat, flags: .dontWait) }
+            }
+        }
+        if holding {
+            measuredSeconds = Double(monotonicNanoseconds() - start) / 1e9
+            clientCPUSeconds = ProcessSample.current.cpuSeconds - clientCPUStart
+        }
+    }
+}
+
+/// Throughput and latency over one second of a run.
+public struct TimelinePoint: Sendable, Codable {
+    public var second: Double
+    public var answersPerSecond: Double
+    public var p50Microseconds: Double
+    public var p99Microseconds: Double
+}

@@ -1,0 +1,161 @@
+import ArgumentParser
+import Foundation
+import SluiceBench
+
+/// `sluice bench`: drive a broker with simulated controllers and invokers and measure it.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure a broker's round trips per second and latency, optionally against raw ZeroMQ.",
+        discussion: """
+            Starts a broker (this binary's `broker` command, on ephemeral loopback ports) unless \
+            --controller-endpoint and --invoker-endpoint name a running one, then drives it \
+            with simulated controllers and invokers over tcp loopback. Invokers answer each \
+            activation at once with a combined COMPLETION.
+
+            Closed loop (default): every controller keeps --window activations outstanding.
+            Open loop (--rate N): N activations per second in total, latency measured from each \
+            activation's scheduled send time, so a stall is not hidden (no coordinated \
+            omission). --rate half first runs the closed loop to find the broker's maximum and \
+            then offers half of it.
+
+            --baseline direct runs the same workload with no broker (controllers talk to \
+            invokers directly over ZeroMQ) and prints broker/direct. --hold N measures memory: \
+            invokers hold N activations until all are in flight, the broker's RSS is sampled, \
+            then all are answered.
+
+            Every activation must be answered exactly once: the command exits 1 and says so if \
+            one is lost or answered twice. Build with -c release for meaningful numbers:
+              swift build -c release --product sluice && .build/release/sluice bench --baseline direct
+            """
+    )
+
+    @Option(help: "Simulated controllers (one DEALER each).")
+    var controllers = 1
+    @Option(help: "Closed loop: activations each controller keeps outstanding.")
+    var window = 64
+    @Option(help: "Open loop: activations per second in total, or 'half' (half the closed-loop maximum, measured first).")
+    var rate: String?
+    @Option(help: "Simulated invokers.")
+    var invokers = 4
+    @Option(help: "Slots per invoker.")
+    var slots = 16
+    @Option(help: "Activation payload, bytes.")
+    var payload = 1024
+    @Option(help: "Answer (result) size, bytes.")
+    var answer = 200
+    @Option(help: "Measured time (ms, s, m).")
+    var duration: DurationArgument = DurationArgument(.seconds(5), text: "5s")
+    @Option(help: "Warm-up before measuring (ms, s, m).")
+    var warmup: DurationArgument = DurationArgument(.seconds(1), text: "1s")
+    @Option(help: "Threads driving the invokers.")
+    var invokerThreads = 1
+    @Option(help: "Memory mode: hold this many activations in flight, sample the broker's RSS, then answer them.")
+    var hold: Int = 0
+    @Option(help: "Also run this baseline: 'direct' (no broker, raw ZeroMQ between the same peers).")
+    var baseline: String?
+    @Option(help: "Use a running broker's controller endpoint instead of starting one.")
+    var controllerEndpoint: String?
+    @Option(help: "Use a running broker's invoker endpoint instead of starting one.")
+    var invokerEndpoint: String?
+    @Option(help: "Process id of that running broker, to report its CPU and memory.")
+    var brokerPid: Int32?
+    @Option(parsing: .unconditionalSingleValue, help: "An extra argument for the broker this command starts (repeatable), e.g. --broker-arg=--strategy=round-robin.")
+    var brokerArg: [String] = []
+    @Flag(help: "Print the results as JSON on standard output (progress still goes to standard error).")
+    var json = false
+    @Option(help: "Write an SVG chart of throughput and latency over time to this file.")
+    var chart: String?
+    @Flag(help: "No progress lines.")
+    var quiet = false
+
+    func validate() throws {
+        guard controllers >= 1, invokers >= 1, slots >= 1, window >= 1, payload >= 0, answer >= 0, invokerThreads >= 1, hold >= 0 else {
+            throw ValidationError("--controllers, --invokers, --slots, --window and --invoker-threads must be at least 1; sizes and --hold at least 0")
+        }
+        if let baseline, baseline != "direct" { throw ValidationError("--baseline takes 'direct'; got '\(baseline)'") }
+        if let rate, rate != "half", (Double(rate) ?? 0) <= 0 {
+            throw ValidationError("--rate takes a positive number of activations per second, or 'half'; got '\(rate)'")
+        }
+        if (controllerEndpoint == nil) != (invokerEndpoint == nil) {
+            throw ValidationError("give both --controller-endpoint and --invoker-endpoint, or neither")
+        }
+    }
+
+    func run() throws {
+        var configuration = BenchConfiguration()
+        configuration.controllers = controllers
+        configuration.invokers = invokers
+        configuration.slots = slots
+        configuration.payloadBytes = payload
+        configuration.answerBytes = answer
+        configuration.duration = duration.duration
+        configuration.warmup = warmup.duration
+        configuration.invokerThreads = invokerThreads
+        configuration.progress = !quiet
+        configuration.load = .closed(window: window)
+        if hold > 0 {
+            configuration.holdCount = hold
+            configuration.load = .closed(window: (hold + controllers - 1) / controllers)
+        }
+
+        var results: [BenchResult] = []
+        let describe = "\(controllers) controller(s), \(invokers) invokers x \(slots) slots, \(payload) B payload, \(answer) B answer"
+        func note(_ text: String) { if !quiet { FileHandle.standardError.write(Data((text + "\n").utf8)) } }
+
+        func throughBroker(_ configuration: BenchConfiguration, label: String) throws -> BenchResult {
+            note("sluice bench: \(label) through the broker; \(describe)")
+            if let controllerEndpoint, let invokerEndpoint {
+                return try Bench.run(configuration, broker: .init(controllerEndpoint: controllerEndpoint, invokerEndpoint: invokerEndpoint, pid: brokerPid))
+            }
+            let broker = try BrokerChild(executable: Self.ownExecutable, arguments: brokerArg)
+            defer {
+                if let summary = broker.stop(), !quiet { note("broker \(summary)") }
+            }
+            return try Bench.run(configuration, broker: .init(controllerEndpoint: broker.controllerEndpoint,
+                                                             invokerEndpoint: broker.invokerEndpoint, pid: broker.pid))
+        }
+
+        let closedLabel = hold > 0 ? "hold \(hold) in flight" : "closed loop, window \(window) per controller, \(duration)"
+        if let rate {
+            var offered = Double(rate) ?? 0
+            if rate == "half" {
+                let maximum = try throughBroker(configuration, label: closedLabel)
+                results.append(maximum)
+                offered = maximum.roundTripsPerSecond / 2
+            }
+            var open = configuration
+            open.load = .open(rate: offered)
+            results.append(try throughBroker(open, label: String(format: "open loop at %.0f activations/s, \(duration)", offered)))
+        } else {
+            results.append(try throughBroker(configuration, label: closedLabel))
+        }
+        if baseline == "direct" {
+            note("sluice bench: the same closed loop with no broker (direct baseline)")
+            var direct = configuration
+            direct.load = .closed(window: window)
+            direct.holdCount = 0
+            results.append(try Bench.run(direct, broker: nil))
+        }
+
+        if json {
+            print(try BenchReport.json(results))
+        } else {
+            print(BenchReport.table(results))
+            if let ratio = BenchReport.ratio(results) { print(String(format: "ratio broker/direct (round trips per second): %.2f", ratio)) }
+        }
+        if let chart {
+            try BenchReport.svg(results, title: "sluice bench: \(describe)").write(toFile: chart, atomically: true, encoding: .utf8)
+            note("chart written to \(chart)")
+        }
+        guard results.allSatisfy(\.isClean) else {
+            FileHandle.standardError.write(Data("sluice bench: FAILED: activations were lost, duplicated, or a peer failed (see above)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// This binary, to start `broker` from.
+    static var ownExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
