@@ -1,8 +1,13 @@
 import SluiceProtocol
 
+/// A session's connection: the same routing id can exist on both endpoints.
+struct SessionKey: Hashable {
+    var endpoint: Endpoint
+    var route: RoutingID
+}
+
 /// One session's topic prefixes (§4.13).
 struct Subscriber {
-    var endpoint: Endpoint
     var role: PeerRole
     var prefixes: [String] = []
 
@@ -17,7 +22,8 @@ extension BrokerCore {
                                    opaque: Payload?, into actions: inout [BrokerAction<Payload>]) {
         switch message {
         case .subscribe(let prefix):
-            var subscriber = subscribers[route] ?? Subscriber(endpoint: endpoint, role: endpoint == .controller ? .controller : .invoker)
+            let key = SessionKey(endpoint: endpoint, route: route)
+            var subscriber = subscribers[key] ?? Subscriber(role: endpoint == .controller ? .controller : .invoker)
             if subscriber.prefixes.contains(prefix) { return }
             guard subscriber.prefixes.count < ProtocolConstants.maxSubscriptions else {
                 reply(endpoint, route, .oversize,
@@ -26,19 +32,20 @@ extension BrokerCore {
                 return
             }
             subscriber.prefixes.append(prefix)
-            subscribers[route] = subscriber
+            subscribers[key] = subscriber
         case .unsubscribe(let prefix):
-            guard var subscriber = subscribers[route] else { return }
+            let key = SessionKey(endpoint: endpoint, route: route)
+            guard var subscriber = subscribers[key] else { return }
             subscriber.prefixes.removeAll { $0 == prefix }
-            subscribers[route] = subscriber.prefixes.isEmpty ? nil : subscriber
+            subscribers[key] = subscriber.prefixes.isEmpty ? nil : subscriber
         case .publish(let topic):
             guard let opaque else { preconditionFailure("PUBLISH decoded without its payload frame") }
             counters.publicationsReceived += 1
             let header = PublicationHeader(topic: topic, originRole: endpoint == .controller ? .controller : .invoker, originID: peerID)
             var reached = 0
-            for (subscriberRoute, subscriber) in subscribers where subscriber.matches(topic) {
+            for (key, subscriber) in subscribers where subscriber.matches(topic) {
                 reached += 1
-                actions.append(.send(subscriber.endpoint, subscriberRoute, .publication(header), opaque: opaque))
+                actions.append(.send(key.endpoint, key.route, .publication(header), opaque: opaque))
             }
             counters.publicationsDelivered += reached
             if reached == 0 { counters.publicationsUnheard += 1 }
@@ -48,8 +55,8 @@ extension BrokerCore {
     }
 
     /// A session ended: its subscriptions go with it (§4.13).
-    mutating func endSubscriptions(_ route: RoutingID) {
-        subscribers.removeValue(forKey: route)
+    mutating func endSubscriptions(_ endpoint: Endpoint, _ route: RoutingID) {
+        subscribers.removeValue(forKey: SessionKey(endpoint: endpoint, route: route))
     }
 
     /// The shell could not hand a publication to a subscriber (its pipe is full or gone).

@@ -35,8 +35,12 @@ extension BrokerCore {
         var controller = controllers[controllerID] ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
         let reconnected = controllers[controllerID] != nil
         // A HELLO starts a session with no subscriptions (§4.13).
-        endSubscriptions(route)
-        if let old = controller.route, old != route { controllerIDByRoute.removeValue(forKey: old) }
+        endSubscriptions(.controller, route)
+        if let old = controller.route, old != route {
+            // The old connection's session is over (§3.3): it gets nothing more.
+            controllerIDByRoute.removeValue(forKey: old)
+            endSubscriptions(.controller, old)
+        }
         controller.route = route
         controller.lastSeen = now
         controllerIDByRoute[route] = controllerID
@@ -58,7 +62,7 @@ extension BrokerCore {
         guard var controller = controllers[controllerID] else { return }
         if let route = controller.route, controllerIDByRoute[route] == controllerID {
             controllerIDByRoute.removeValue(forKey: route)
-            endSubscriptions(route)
+            endSubscriptions(.controller, route)
         }
         controller.route = nil
         controllers[controllerID] = controller

@@ -68,7 +68,7 @@ extension BrokerCore {
             replaced = true
         }
         // A HELLO that starts a session starts it with no subscriptions (§4.13).
-        endSubscriptions(route)
+        endSubscriptions(.invoker, route)
         var invoker = InvokerState(id: hello.invokerID, position: takePosition(for: hello.invokerID), route: route,
                                    memoryMB: hello.memoryMB, slots: hello.slots, tags: hello.tags, lastSeen: now)
         invoker.dedicatedNamespaces = hello.dedicatedNamespaces
@@ -232,7 +232,7 @@ extension BrokerCore {
         cluster[invoker.position] = nil
         if invokerIDByRoute[invoker.route] == invokerID {
             invokerIDByRoute.removeValue(forKey: invoker.route)
-            endSubscriptions(invoker.route)
+            endSubscriptions(.invoker, invoker.route)
         }
         counters.invokersLost += 1
         strategy.invokerLeft(snapshot)

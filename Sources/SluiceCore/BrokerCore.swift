@@ -28,7 +28,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     var dedicatedCounts: [String: Int] = [:]
     var warmPositions: [String: Set<Int>] = [:]
     /// Topic prefixes by session (§4.13); removed when the session ends.
-    var subscribers: [RoutingID: Subscriber] = [:]
+    var subscribers: [SessionKey: Subscriber] = [:]
 
     // Activations.
     var inFlight: [String: InFlightActivation] = [:]

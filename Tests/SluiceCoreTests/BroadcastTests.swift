@@ -134,4 +134,29 @@ struct BroadcastTests {
         h.invokerHello("i1")
         #expect(h.activate("a1").dispatchedIDs == ["a1"])
     }
+
+    @Test("§6.5 the same routing id on both endpoints is two sessions with their own subscriptions")
+    func sameRouteBothEndpoints() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "same")
+        h.receive(.controller, from: "same", .subscribe(prefix: "x."))
+        h.invokerHello("i1", connection: "same")  // an invoker HELLO must not end the controller's subscriptions
+        let published = h.receive(.invoker, from: "same", .publish(topic: "x.1"), opaque: bytes("p"))
+        #expect(published.actions.compactMap { action -> Endpoint? in
+            guard case .send(let endpoint, _, .publication, _) = action else { return nil }
+            return endpoint
+        } == [.controller])
+    }
+
+    @Test("§3.3 a controller replaced by a new connection: the old connection gets no more publications")
+    func replacedControllerConnection() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "old")
+        h.receive(.controller, from: "old", .subscribe(prefix: "z"))
+        h.controllerHello("c1", connection: "new")
+        h.controllerHello("pub")
+        #expect(h.receive(.controller, from: "pub", .publish(topic: "z.1"), opaque: bytes("p")).publications.isEmpty)
+        h.receive(.controller, from: "new", .subscribe(prefix: "z"))
+        #expect(h.receive(.controller, from: "pub", .publish(topic: "z.1"), opaque: bytes("p")).publications == ["new:z.1:controller/pub:p"])
+    }
 }

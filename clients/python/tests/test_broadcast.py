@@ -344,6 +344,9 @@ def test_subscriptions_survive_goodbye_and_connect(mesh):
     sub = mesh.controller("sub-ctl", "t.")
     sub.close()  # GOODBYE ends the session and its subscriptions; the client keeps its list
     assert sub.subscriptions == (barrier_topic(sub), "t.")
+    # GOODBYE and the next PUBLISH travel on different connections: give GOODBYE time to land
+    # so the publication below really has no subscriber.
+    time.sleep(0.3)
     publisher.publish("t.missed", b"")  # nobody subscribed: counted by the broker, not refused
     sub.connect(10.0)
     mesh.barrier(sub)
@@ -378,14 +381,11 @@ def test_invoker_serving_with_a_publication_callback(broker, py_invokers, mesh):
     assert len(got) <= sent
 
 
-# --------------------------------------------------------------------------- broker discrepancies
-# Both tests follow the spec and fail against the broker built from commit 5dea1bb; they are
-# marked xfail(strict=True) so that the suite passes now and flags the fix when it comes.
+# --------------------------------------------------------------------------- session boundaries
+# Both found broker bugs when first written (subscriptions keyed by routing id alone; a replaced
+# controller connection kept its subscriptions); the broker now follows the spec.
 
 
-@pytest.mark.xfail(strict=True, reason="broker keys subscriptions by ZeroMQ routing id alone, not by "
-                   "endpoint + routing id (BrokerCore.subscribers), so a controller and an invoker "
-                   "connection with the same routing id share one entry")
 def test_sessions_on_the_two_endpoints_do_not_share_subscriptions(broker, raw_peers):
     """§4.13 / §6.5: subscriptions belong to the session. A controller connection and an invoker
     connection are different sessions even when their DEALERs carry the same routing id (the
@@ -406,9 +406,6 @@ def test_sessions_on_the_two_endpoints_do_not_share_subscriptions(broker, raw_pe
     assert pub.origin_role == OriginRole.INVOKER and pub.origin_id == "inv-same"
 
 
-@pytest.mark.xfail(strict=True, reason="on a controller HELLO from a new connection the broker does not "
-                   "end the old connection's subscriptions (controllerHello drops the old route from "
-                   "controllerIDByRoute but never calls endSubscriptions(old)); invokers are fine")
 def test_replaced_controller_connection_gets_no_publications(broker, raw_peers):
     """§3.3: a second HELLO with the same id from a new connection replaces the old connection;
     the old connection has no session any more (it gets ERROR notRegistered), and §6.5 sends
