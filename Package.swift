@@ -5,6 +5,11 @@ import PackageDescription
 //   CZeroMQ -> ZeroMQ ----------------------------+-> SluiceBroker -> sluice
 //   SluiceProtocol -> SluicePluginAPI -> SluiceCore +-> SluiceClient
 //                          +-> Plugins/*
+/// The broker's hot path crosses modules (ZeroMQ -> SluiceTransport -> SluiceCore, generic over
+/// the payload frame -> SluiceBroker). Without cross-module optimization the core runs
+/// unspecialized and asks the runtime for generic metadata per message (docs/PERFORMANCE.md).
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "sluice",
     platforms: [.macOS(.v15)],
@@ -41,17 +46,18 @@ let package = Package(
             name: "CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
         ),
-        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"]),
+        .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: hotPath),
         // The C entry point of external routing-strategy plugins (header only).
         .target(name: "CSluicePlugin"),
-        .target(name: "SluiceProtocol"),
-        .target(name: "SluicePluginAPI", dependencies: ["SluiceProtocol"]),
+        .target(name: "SluiceProtocol", swiftSettings: hotPath),
+        .target(name: "SluicePluginAPI", dependencies: ["SluiceProtocol"], swiftSettings: hotPath),
         // Glue shared by the broker and the clients: SLU/1 messages as ZeroMQ frames.
-        .target(name: "SluiceTransport", dependencies: ["ZeroMQ", "SluiceProtocol"]),
+        .target(name: "SluiceTransport", dependencies: ["ZeroMQ", "SluiceProtocol"], swiftSettings: hotPath),
         .target(
             name: "SluiceStrategyLeastLoaded",
             dependencies: ["SluicePluginAPI"],
-            path: "Plugins/LeastLoaded"
+            path: "Plugins/LeastLoaded",
+            swiftSettings: hotPath
         ),
         .target(name: "SluiceStrategyRoundRobin", dependencies: ["SluicePluginAPI"], path: "Plugins/RoundRobin"),
         .target(name: "SluiceStrategyRandom", dependencies: ["SluicePluginAPI"], path: "Plugins/Random"),
@@ -87,7 +93,8 @@ let package = Package(
                 "SluicePluginAPI",
                 "SluiceStrategyLeastLoaded",
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]
+            ],
+            swiftSettings: hotPath
         ),
         .target(
             name: "SluiceBroker",
@@ -108,7 +115,8 @@ let package = Package(
                 "SluiceStrategyWarmAffinity",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: hotPath
         ),
         .target(
             name: "SluiceClient",

@@ -17,12 +17,15 @@ their process ids.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -53,11 +56,69 @@ LIVENESS_WINDOW = HEARTBEAT_MS * LIVENESS / 1000.0
 STATS_INTERVAL = "250ms"
 
 
+_SNAPSHOT_DIR: Optional[Path] = None
+_SNAPSHOTS: Dict[str, str] = {}
+
+
 def binary(name: str) -> str:
+    """A private copy of ``$SLUICE_BUILD_DIR/<name>``, taken on first use and then used for
+    the whole run: another engineer may rebuild the binaries while the suite runs, and a
+    binary replaced half-way would make processes fail to start or mix two builds."""
+    global _SNAPSHOT_DIR
+    if name in _SNAPSHOTS:
+        return _SNAPSHOTS[name]
     path = BUILD_DIR / name
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.fail(f"{path} not found; build it (not from this suite) or set SLUICE_BUILD_DIR")
-    return str(path)
+    if _SNAPSHOT_DIR is None:
+        _SNAPSHOT_DIR = Path(tempfile.mkdtemp(prefix="sluice-faults-bin-"))
+        atexit.register(shutil.rmtree, _SNAPSHOT_DIR, True)
+    copy = _SNAPSHOT_DIR / name
+    problem = ""
+    for _ in range(10):
+        if not path.is_file() or not os.access(path, os.X_OK):
+            problem = "not found"
+        else:
+            try:
+                shutil.copy2(path, copy)
+                # The copy must run: a half-written binary fails here, and we try again.
+                subprocess.run([str(copy), "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=30, check=True)
+                _SNAPSHOTS[name] = str(copy)
+                mtime = time.strftime("%H:%M:%S", time.localtime(path.stat().st_mtime))
+                _MEASUREMENTS.append(f"(binary {name}: copy of {path}, built {mtime})")
+                return str(copy)
+            except (OSError, subprocess.SubprocessError) as e:
+                problem = repr(e)
+        time.sleep(1.0)
+    pytest.fail(f"{path}: {problem}; build it (not from this suite) or set SLUICE_BUILD_DIR")
+
+
+_PY_CLIENT: Optional[str] = None
+
+
+def py_client_path() -> str:
+    """A private copy of clients/python (the sluice_client package), taken on first use, for
+    the same reason as ``binary``: the package may be edited while the suite runs."""
+    global _PY_CLIENT, _SNAPSHOT_DIR
+    if _PY_CLIENT is not None:
+        return _PY_CLIENT
+    if _SNAPSHOT_DIR is None:
+        _SNAPSHOT_DIR = Path(tempfile.mkdtemp(prefix="sluice-faults-bin-"))
+        atexit.register(shutil.rmtree, _SNAPSHOT_DIR, True)
+    dest = _SNAPSHOT_DIR / "python"
+    problem = ""
+    for _ in range(10):
+        try:
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(REPO / "clients" / "python" / "sluice_client", dest / "sluice_client",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            subprocess.run([sys.executable, "-c", "import sluice_client; sluice_client.Controller; sluice_client.Invoker"],
+                           cwd=str(dest), check=True, timeout=30, capture_output=True)
+            _PY_CLIENT = str(dest)
+            return _PY_CLIENT
+        except (OSError, subprocess.SubprocessError) as e:
+            problem = repr(e) + (getattr(e, "stderr", b"") or b"").decode(errors="replace")
+        time.sleep(1.0)
+    pytest.fail(f"clients/python/sluice_client does not import: {problem}")
 
 
 # --------------------------------------------------------------------------- measurements
@@ -292,7 +353,8 @@ class Cluster:
         return b
 
     def _peer(self, script: str, name: str, args: List[str], stdin: bool = False) -> Proc:
-        p = Proc(self._name(name), [sys.executable, str(PEERS / script), *args], self.log_dir, stdin=stdin)
+        p = Proc(self._name(name), [sys.executable, str(PEERS / script), *args], self.log_dir, stdin=stdin,
+                 env={"SLUICE_PY_CLIENT": py_client_path()})
         self.procs.append(p)
         return p
 

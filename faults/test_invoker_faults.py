@@ -59,13 +59,16 @@ def test_sigkill_invoker_under_load(cluster, report):
 
     assert lost, "the victim held work when it was killed, yet nothing was answered invokerLost"
     assert all(a["invoker"] == "victim" for a in lost.values()), lost
-    assert set(lost) <= dispatched, f"invokerLost for work the victim never got: {set(lost) - dispatched}"
-    # Everything the victim held is either answered invokerLost or (a completion it sent in
-    # the instant before SIGKILL) success; allow that one race, nothing more.
+    assert len(lost) <= 8, f"{len(lost)} activations in flight on an invoker with 8 slots"
+    # Everything the victim had taken is either answered invokerLost or (a completion it sent
+    # in the instant before SIGKILL) success; allow that one race, nothing more.
     for aid in in_flight_at_kill:
         assert answers[aid][0]["kind"] in ("invokerLost", "success"), answers[aid]
-    race = set(lost) ^ in_flight_at_kill
-    assert len(race) <= 1, f"invokerLost set differs from the victim's in-flight set by {race}"
+    race = in_flight_at_kill - set(lost)
+    assert len(race) <= 1, f"work the victim held at SIGKILL was not answered invokerLost: {race}"
+    # The broker may also have sent the victim DISPATCHes it never got round to reading (they
+    # were in its socket when it died): those are in flight on it too, and invokerLost as well.
+    unread = set(lost) - dispatched
     bad = {aid: (a["kind"], a["invoker"]) for aid, a in others.items() if a["kind"] != "success" or not a["bytes_ok"]}
     assert not bad, f"work not on the victim must succeed with intact bytes: {list(bad.items())[:10]}"
     after_kill = [a for a in others.values() if a["t"] > t_kill]
@@ -75,6 +78,7 @@ def test_sigkill_invoker_under_load(cluster, report):
     t_lost = sorted(a["t"] - t_kill for a in lost.values())
     report("in flight on the victim at SIGKILL", len(in_flight_at_kill))
     report("answered invokerLost", len(lost))
+    report("of which dispatched to the victim but not yet read by it", len(unread))
     report("SIGKILL -> first invokerLost", t_lost[0], "s")
     report("SIGKILL -> last invokerLost", t_lost[-1], "s")
     report("liveness window (200 ms x 3)", LIVENESS_WINDOW, "s")
@@ -173,3 +177,8 @@ def test_sigstop_invoker_late_completions_never_answer_twice(cluster, report):
     assert c.get("late_completions", 0) == len(late), c
     assert c.get("answered_invokerLost") == 8, c
     assert c.get("answered") == len(sent), c
+    # The same counters in the summary the broker prints when SIGTERM stops it.
+    cluster.stop_all()
+    assert b.summary is not None, f"no summary line after SIGTERM\n{b.tail(60)}"
+    assert int(b.summary["late_completions"]) == len(late), b.summary
+    assert int(b.summary["answered_invokerLost"]) == 8 and int(b.summary["answered"]) == len(sent), b.summary

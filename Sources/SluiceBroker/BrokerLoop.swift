@@ -18,6 +18,8 @@ final class BrokerLoop {
     var core: BrokerCore<ZMQMessage>
     var actions: [BrokerAction<ZMQMessage>] = []
     var followUps: [BrokerEvent<ZMQMessage>] = []
+    /// Reused for every received message (see `drain`).
+    var receiveFrames: [ZMQMessage] = []
     let clock = ContinuousClock()
     let origin: ContinuousClock.Instant
 
@@ -234,11 +236,14 @@ final class BrokerLoop {
         var taken = 0
         let time = now
         while taken < configuration.batchSize {
-            guard let frames = try socket.receiveMultipart(flags: .dontWait) else { return false }
+            // Frames are received into reused messages; only an opaque frame the core keeps is
+            // replaced, so a message costs one new ZMQMessage at most.
+            guard let count = try socket.receiveMultipart(into: &receiveFrames, flags: .dontWait) else { return false }
             taken += 1
             // A ROUTER always delivers the routing id first; anything after it is the peer's.
-            let route = RoutingID(frames[0].bytes)
-            let (decoded, opaque) = Wire.decode(frames.dropFirst(), channel: channel)
+            let route = RoutingID(receiveFrames[0].bytes)
+            let (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
+            if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
             process(.received(endpoint, route, decoded, opaque: opaque), at: time)
         }
         return true

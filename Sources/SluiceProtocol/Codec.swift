@@ -233,7 +233,7 @@ public enum Codec {
                 if count >= 3 { error.activationID = leadingActivationID(frames[2]) }
                 throw error
             }
-            let header = try withReader(frames[2], "\(command) routing header") { (reader: inout ByteReader) throws(ProtocolError) in
+            let header = try withReader(frames[2], command == .activate ? "ACTIVATE routing header" : "DISPATCH routing header") { (reader: inout ByteReader) throws(ProtocolError) in
                 try decodeRoutingHeader(&reader)
             }
             return command == .activate ? .activate(header) : .dispatch(header)
@@ -302,7 +302,7 @@ public enum Codec {
             return .completion(header)
         case .subscribe, .unsubscribe:
             try expectFrames(count, 3, command)
-            let prefix = try withReader(frames[2], "\(command)") { (reader: inout ByteReader) throws(ProtocolError) in
+            let prefix = try withReader(frames[2], command == .subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE") { (reader: inout ByteReader) throws(ProtocolError) in
                 let value = try reader.shortString("topic-prefix")
                 try Topic.validate(value, field: "topic-prefix", prefix: true)
                 return value

@@ -6,6 +6,10 @@ extension ZMQMessage: FrameBytes {}
 
 /// SLU/1 messages as ZeroMQ frames, shared by the broker and the clients.
 public enum Wire {
+    static let signature = ProtocolConstants.signature
+    /// One ready-made command frame per command byte.
+    static let commandFrames: [[UInt8]] = (0...255).map { [UInt8($0)] }
+
     /// The frames of `message`: signature, command, header, then `opaque` (moved, not copied)
     /// when the message carries an opaque frame.
     public static func frames(_ message: Message, opaque: ZMQMessage?) -> [ZMQMessage] {
@@ -33,15 +37,36 @@ public enum Wire {
 }
 
 extension ZMQSocket {
-    /// Sends an SLU/1 message from a DEALER (no routing frame).
+    /// Sends an SLU/1 message from a DEALER (no routing frame). Small frames go out with
+    /// `zmq_send`; only the opaque frame is a `ZMQMessage`, moved to libzmq.
     public func send(_ message: Message, opaque: ZMQMessage? = nil, flags: ZMQFlags = []) throws(ZMQError) {
-        try send(multipart: Wire.frames(message, opaque: opaque), flags: flags)
+        try sendFrames(message, opaque: opaque, flags: flags)
     }
 
     /// Sends an SLU/1 message from a ROUTER to the peer with routing id `route`.
+    ///
+    /// The small frames go out with `zmq_send` (no Swift allocation); only the opaque frame is a
+    /// `ZMQMessage`, moved to libzmq. With ROUTER_MANDATORY an unknown or full peer fails on
+    /// the routing-id frame, before anything else is sent, so `opaque` keeps its bytes.
     public func send(_ message: Message, opaque: ZMQMessage?, to route: [UInt8], flags: ZMQFlags = []) throws(ZMQError) {
-        var frames = Wire.frames(message, opaque: opaque)
-        frames.insert(ZMQMessage(bytes: route), at: 0)
-        try send(multipart: frames, flags: flags)
+        try send(frame: route, flags: flags.union(.sendMore))
+        try sendFrames(message, opaque: opaque, flags: flags)
+    }
+
+    /// Signature, command, header, opaque and trailer frames of `message`.
+    func sendFrames(_ message: Message, opaque: ZMQMessage?, flags: ZMQFlags) throws(ZMQError) {
+        let more = flags.union(.sendMore)
+        try send(frame: Wire.signature, flags: more)
+        let body = Codec.encodeBody(message)
+        let trailer = Codec.encodeTrailer(message)
+        let lastIsCommand = body == nil && !message.hasOpaqueFrame && trailer == nil
+        try send(frame: Wire.commandFrames[Int(message.command.rawValue)], flags: lastIsCommand ? flags : more)
+        if let body {
+            try send(frame: body, flags: message.hasOpaqueFrame || trailer != nil ? more : flags)
+        }
+        if message.hasOpaqueFrame {
+            try send(opaque ?? ZMQMessage(), flags: trailer != nil ? more : flags)
+        }
+        if let trailer { try send(frame: trailer, flags: flags) }
     }
 }

@@ -102,6 +102,30 @@ public final class ZMQSocket {
         try send(ZMQMessage(bytes: bytes), flags: flags)
     }
 
+    /// Sends one frame copied from `buffer` with `zmq_send`: no Swift allocation (libzmq keeps
+    /// frames up to 33 bytes inline, without allocating either). For small frames on hot paths.
+    public func send(buffer: UnsafeRawBufferPointer, flags: ZMQFlags = []) throws(ZMQError) {
+        while zmq_send(handle, buffer.baseAddress, buffer.count, flags.rawValue) < 0 {
+            let error = ZMQError.last("zmq_send")
+            if error.interrupted { continue }
+            throw error
+        }
+    }
+
+    /// Sends one frame copied from `bytes` with `zmq_send` (see `send(buffer:flags:)`).
+    @inlinable
+    public func send(frame bytes: [UInt8], flags: ZMQFlags = []) throws(ZMQError) {
+        let result: Result<Void, ZMQError> = bytes.withUnsafeBytes { buffer in
+            do throws(ZMQError) {
+                try send(buffer: buffer, flags: flags)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
     /// Sends a multipart message. Frames are moved, not copied.
     ///
     /// On a ROUTER with `routerMandatory`, an unknown or full peer fails on the first frame
@@ -145,6 +169,24 @@ public final class ZMQSocket {
             frames.append(next)
         }
         return frames
+    }
+
+    /// Receives the next multipart message into `frames`, reusing the messages already there
+    /// (and appending more when it has more frames). Returns how many frames it has, or nil if
+    /// `.dontWait` was given and nothing was waiting. A caller that keeps one of the frames
+    /// must put a new `ZMQMessage` in its place before the next call.
+    public func receiveMultipart(into frames: inout [ZMQMessage], flags: ZMQFlags = []) throws(ZMQError) -> Int? {
+        if frames.isEmpty { frames.append(ZMQMessage()) }
+        guard try receive(into: frames[0], flags: flags) else { return nil }
+        var count = 1
+        var more = frames[0].hasMore
+        while more {
+            if count == frames.count { frames.append(ZMQMessage()) }
+            try receive(into: frames[count])
+            more = frames[count].hasMore
+            count += 1
+        }
+        return count
     }
 
     // MARK: Readiness
