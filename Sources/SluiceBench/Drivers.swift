@@ -105,11 +105,12 @@ final class InvokerDriver: @unchecked Sendable {
             }
         }
 
+        // One poller for the whole run; zmq_poll checks each socket's pending messages itself.
+        var poller = ZMQPoller()
+        for socket in sockets { _ = poller.add(socket) }
         while !shared.stop.load(ordering: .acquiring) {
-            var poller = ZMQPoller()
-            for socket in sockets { _ = poller.add(socket) }
             _ = try poller.poll(timeoutMilliseconds: 5)
-            for (index, socket) in sockets.enumerated() where poller.isReadable(index) || socket.isReadable {
+            for (index, socket) in sockets.enumerated() where poller.isReadable(index) {
                 while let frames = try socket.receiveMultipart(flags: .dontWait) {
                     let route: ZMQMessage?
                     let body: ArraySlice<ZMQMessage>
@@ -276,6 +277,8 @@ final class ControllerDriver: @unchecked Sendable {
             }
         }
 
+        var poller = ZMQPoller()
+        for socket in sockets { _ = poller.add(socket) }
         while !shared.stop.load(ordering: .acquiring) {
             var now = monotonicNanoseconds()
             if measuredStart == nil && now >= warmEnd {
@@ -311,11 +314,9 @@ final class ControllerDriver: @unchecked Sendable {
                 let soonest = nextDue.min() ?? now
                 timeout = soonest > now ? Int(min((soonest - now) / 1_000_000, 5)) : 0
             }
-            var poller = ZMQPoller()
-            for socket in sockets { _ = poller.add(socket) }
             _ = try poller.poll(timeoutMilliseconds: timeout)
             now = monotonicNanoseconds()
-            for (index, socket) in sockets.enumerated() where poller.isReadable(index) || socket.isReadable {
+            for (index, socket) in sockets.enumerated() where poller.isReadable(index) {
                 while let frames = try socket.receiveMultipart(flags: .dontWait) {
                     guard case .success(.answer(let header)) = Wire.decode(frames[...], channel: .brokerToController).0 else {
                         if case .success(.error(let report)) = Wire.decode(frames[...], channel: .brokerToController).0 {

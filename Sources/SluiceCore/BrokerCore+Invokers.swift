@@ -228,7 +228,8 @@ extension BrokerCore {
         let snapshot = invoker.snapshot
         updateWarm(invokerID, WarmReport([]))
         countDedicated(invoker.dedicatedNamespaces, by: -1)
-        invokers.removeValue(forKey: invokerID)
+        if let stored = invokers.removeValue(forKey: invokerID) { account(stored, by: -1) }
+        assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
         cluster[invoker.position] = nil
         if invokerIDByRoute[invoker.route] == invokerID {
             invokerIDByRoute.removeValue(forKey: invoker.route)

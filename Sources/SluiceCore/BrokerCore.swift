@@ -27,6 +27,11 @@ public struct BrokerCore<Payload: FrameBytes> {
     var positionByID: [String: Int] = [:]
     var dedicatedCounts: [String: Int] = [:]
     var warmPositions: [String: Set<Int>] = [:]
+    /// Invokers that can take an activation now (`canTake(memoryMB: 1)`), kept by `store`.
+    var invokersWithRoom = 0
+    /// How many non-draining invokers have each memory size, kept by `store`: the largest is
+    /// what an activation's memory is judged against.
+    var memorySizes: [UInt32: Int] = [:]
     /// Topic prefixes by session (§4.13); removed when the session ends.
     var subscribers: [SessionKey: Subscriber] = [:]
 
@@ -76,10 +81,30 @@ public struct BrokerCore<Payload: FrameBytes> {
         counters.strategySwaps += 1
     }
 
-    /// Writes an invoker's state and its snapshot in the view.
+    /// Writes an invoker's state and its snapshot in the view, and keeps the aggregates that
+    /// make per-activation checks O(1) (`anyRoom`, the largest invoker) current.
     mutating func store(_ invoker: InvokerState) {
+        if let old = invokers[invoker.id] { account(old, by: -1) }
+        account(invoker, by: 1)
         invokers[invoker.id] = invoker
         cluster[invoker.position] = invoker.snapshot
+        assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
+    }
+
+    /// Recomputes the aggregates (debug builds check this after every change).
+    var aggregatesAreCurrent: Bool {
+        var sizes: [UInt32: Int] = [:]
+        for invoker in invokers.values where !invoker.draining { sizes[invoker.memoryMB, default: 0] += 1 }
+        return invokersWithRoom == invokers.values.count(where: { $0.canTake(memoryMB: 1) }) && sizes == memorySizes
+    }
+
+    /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.
+    mutating func account(_ invoker: InvokerState, by delta: Int) {
+        if invoker.canTake(memoryMB: 1) { invokersWithRoom += delta }
+        if !invoker.draining {
+            let count = memorySizes[invoker.memoryMB, default: 0] + delta
+            memorySizes[invoker.memoryMB] = count > 0 ? count : nil
+        }
     }
 
     /// A snapshot of one invoker, as strategies see it.
@@ -230,7 +255,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             return nil
         }
         // Judged against invokers that take work; while all drain, work waits for them.
-        if let largest = invokers.values.lazy.filter({ !$0.draining }).map(\.memoryMB).max(), header.memoryMB > largest {
+        if let largest = memorySizes.keys.max(), header.memoryMB > largest {
             return "needs \(header.memoryMB) MB; the largest invoker has \(largest) MB"
         }
         return nil
@@ -277,8 +302,8 @@ public struct BrokerCore<Payload: FrameBytes> {
         return WaitingActivation(header: item.header, payload: item.payload, enqueuedAt: item.enqueuedAt)
     }
 
-    /// Whether any invoker has a free slot at all.
-    var anyRoom: Bool { invokers.values.contains { $0.canTake(memoryMB: 1) } }
+    /// Whether any invoker has a free slot at all. O(1).
+    var anyRoom: Bool { invokersWithRoom > 0 }
 
     /// Binds waiting work to invokers with room (late binding, §6.1), fairly: namespaces take
     /// turns, one activation each per turn, each offering its oldest activation that fits

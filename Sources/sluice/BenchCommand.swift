@@ -77,6 +77,12 @@ struct BenchCommand: ParsableCommand {
         if let rate, rate != "half", (Double(rate) ?? 0) <= 0 {
             throw ValidationError("--rate takes a positive number of activations per second, or 'half'; got '\(rate)'")
         }
+        // Activations are managed (not blackbox): with the default split only the first 90 %
+        // of invoker positions take them (docs/PROTOCOL.md §6.1).
+        let managedSlots = Int((Double(invokers) * 0.9).rounded(.up)) * slots
+        if hold > managedSlots {
+            throw ValidationError("--hold \(hold) needs that many free slots, but \(invokers) invokers x \(slots) slots give managed actions only \(managedSlots) (the last 10 % of invokers take blackbox actions); raise --slots to \((hold + Int((Double(invokers) * 0.9).rounded(.up)) - 1) / Int((Double(invokers) * 0.9).rounded(.up)))")
+        }
         if (controllerEndpoint == nil) != (invokerEndpoint == nil) {
             throw ValidationError("give both --controller-endpoint and --invoker-endpoint, or neither")
         }
