@@ -302,6 +302,7 @@ final class ControllerDriver: @unchecked Sendable {
             if now >= drainEnd { break }
 
             var timeout = 5
+            var nearGap: UInt64 = 0
             if case .open = configuration.load, !stoppedSending {
                 var burst = 0
                 for index in 0..<count {
@@ -312,9 +313,16 @@ final class ControllerDriver: @unchecked Sendable {
                     }
                 }
                 let soonest = nextDue.min() ?? now
-                timeout = soonest > now ? Int(min((soonest - now) / 1_000_000, 5)) : 0
+                // zmq_poll counts in milliseconds: wait that way while the next send is far,
+                // and in short sleeps when it is near, so the sender never spins a core that
+                // the broker and invokers need (it would show up as their latency).
+                let gap = soonest > now ? soonest - now : 0
+                timeout = gap >= 2_000_000 ? Int(min(gap / 1_000_000 - 1, 5)) : 0
+                nearGap = gap < 2_000_000 ? gap : 0
             }
-            _ = try poller.poll(timeoutMilliseconds: timeout)
+            let ready = try poller.poll(timeoutMilliseconds: timeout)
+            if ready == 0 && nearGap > 0 { usleep(UInt32(min(nearGap / 1_000, 100))) }
+            nearGap = 0
             now = monotonicNanoseconds()
             for (index, socket) in sockets.enumerated() where poller.isReadable(index) {
                 while let frames = try socket.receiveMultipart(flags: .dontWait) {

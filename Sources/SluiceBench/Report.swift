@@ -43,7 +43,7 @@ public enum BenchReport {
     /// Broker round trips per second divided by the direct baseline's, when both ran.
     public static func ratio(_ results: [BenchResult]) -> Double? {
         guard let broker = results.last(where: { $0.mode == "broker" && $0.offeredRate == nil }),
-              let direct = results.last(where: { $0.mode == "direct" }), direct.roundTripsPerSecond > 0 else { return nil }
+              let direct = results.last(where: { $0.mode == "direct" && $0.offeredRate == nil }), direct.roundTripsPerSecond > 0 else { return nil }
         return broker.roundTripsPerSecond / direct.roundTripsPerSecond
     }
 

@@ -122,6 +122,7 @@ struct BenchCommand: ParsableCommand {
                                                              invokerEndpoint: broker.invokerEndpoint, pid: broker.pid))
         }
 
+        var offeredRate: Double?
         let closedLabel = hold > 0 ? "hold \(hold) in flight" : "closed loop, window \(window) per controller, \(duration)"
         if let rate {
             var offered = Double(rate) ?? 0
@@ -130,6 +131,7 @@ struct BenchCommand: ParsableCommand {
                 results.append(maximum)
                 offered = maximum.roundTripsPerSecond / 2
             }
+            offeredRate = offered
             var open = configuration
             open.load = .open(rate: offered)
             results.append(try throughBroker(open, label: String(format: "open loop at %.0f activations/s, \(duration)", offered)))
@@ -137,10 +139,15 @@ struct BenchCommand: ParsableCommand {
             results.append(try throughBroker(configuration, label: closedLabel))
         }
         if baseline == "direct" {
-            note("sluice bench: the same closed loop with no broker (direct baseline)")
             var direct = configuration
-            direct.load = .closed(window: window)
             direct.holdCount = 0
+            if let offeredRate {
+                note(String(format: "sluice bench: the same open loop (%.0f activations/s) with no broker (direct baseline)", offeredRate))
+                direct.load = .open(rate: offeredRate)
+            } else {
+                note("sluice bench: the same closed loop with no broker (direct baseline)")
+                direct.load = .closed(window: window)
+            }
             results.append(try Bench.run(direct, broker: nil))
         }
 
