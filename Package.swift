@@ -130,6 +130,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
+                "ZeroMQ",
                 "SluiceBench",
                 "SluiceBroker",
                 "SluicePluginAPI",

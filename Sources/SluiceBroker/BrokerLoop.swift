@@ -18,6 +18,8 @@ final class BrokerLoop {
     var core: BrokerCore<ZMQMessage>
     var actions: [BrokerAction<ZMQMessage>] = []
     var followUps: [BrokerEvent<ZMQMessage>] = []
+    /// Authenticates CURVE clients (ZAP, RFC 27) when security is on.
+    var zap: ZAPHandler?
     /// Reused for every received message (see `drain`).
     var receiveFrames: [ZMQMessage] = []
     let clock = ContinuousClock()
@@ -50,8 +52,15 @@ final class BrokerLoop {
         var coreConfiguration = configuration.core
         coreConfiguration.persistOverflow = overflowStore != nil
         core = BrokerCore(configuration: coreConfiguration, strategy: strategy, start: .zero)
-        controllerSocket = try Self.makeRouter(context, configuration)
-        invokerSocket = try Self.makeRouter(context, configuration)
+        // The ZAP handler must be bound before the first client handshakes.
+        if case .curve(let curve) = configuration.security {
+            let handler = try ZMQSocket(context, type: .router)
+            try handler.setLinger(milliseconds: 0)
+            try handler.bind("inproc://zeromq.zap.01")
+            zap = ZAPHandler(socket: handler, settings: curve)
+        }
+        controllerSocket = try Self.makeRouter(context, configuration, domain: "controller")
+        invokerSocket = try Self.makeRouter(context, configuration, domain: "invoker")
         for (socket, key, endpoint) in [(controllerSocket, "controller-endpoint", configuration.controllerEndpoint),
                                         (invokerSocket, "invoker-endpoint", configuration.invokerEndpoint)] {
             do {
@@ -63,7 +72,7 @@ final class BrokerLoop {
         actions.reserveCapacity(1024)
     }
 
-    static func makeRouter(_ context: ZMQContext, _ configuration: BrokerNodeConfiguration) throws(ZMQError) -> ZMQSocket {
+    static func makeRouter(_ context: ZMQContext, _ configuration: BrokerNodeConfiguration, domain: String) throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context, type: .router)
         // Never drop silently: unknown or full peers fail the send and the core decides.
         try socket.setRouterMandatory(true)
@@ -72,7 +81,12 @@ final class BrokerLoop {
         try socket.setReceiveHighWaterMark(configuration.receiveHighWaterMark)
         try socket.setBacklog(1024)
         switch configuration.security {
-        case .none: break
+        case .none:
+            break
+        case .curve(let curve):
+            // CURVE on the endpoint; the ZAP domain tells the handler which role's keys apply.
+            try socket.setCurveServer(secretKey: curve.serverSecretKey)
+            try socket.setZAPDomain(domain)
         }
         return socket
     }
@@ -153,6 +167,7 @@ final class BrokerLoop {
         _ = poller.add(controllerSocket)
         _ = poller.add(invokerSocket)
         let wakeIndex = poller.add(fileDescriptor: control.wake.fileDescriptor)
+        let zapIndex = zap.map { poller.add($0.socket) }
         let tickNanoseconds = configuration.tickInterval.nanoseconds
         var nextTick = now.nanoseconds + tickNanoseconds
         var nextStats = configuration.statsInterval > .zero ? now + configuration.statsInterval : nil
@@ -164,6 +179,16 @@ final class BrokerLoop {
 
             if poller.isReadable(wakeIndex) {
                 control.wake.drain()
+            }
+            if let zapIndex, poller.isReadable(zapIndex), let zap {
+                for decision in try zap.answerRequests() {
+                    process(.authentication(endpoint: decision.endpoint, accepted: decision.accepted), at: now)
+                    if !decision.accepted {
+                        logger.warning("client key refused", metadata: [
+                            "endpoint": "\(decision.endpoint?.rawValue ?? "?")", "key": "\(decision.key)", "reason": "\(decision.reason)",
+                        ])
+                    }
+                }
             }
             if control.shutdownRequested, case .running = phase {
                 startDraining()

@@ -1,3 +1,4 @@
+import ZeroMQ
 import SluiceCore
 import SluicePluginAPI
 
@@ -41,6 +42,19 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
         } catch {
             throw .init(key: error.key, problem: error.problem)
         }
+        if case .curve(let curve) = security {
+            guard Curve.isKey(curve.serverSecretKey) else {
+                throw .init(key: "security.key-file", problem: "the broker's secret key is not a 40-character Z85 CURVE key (make one with `sluice keygen`)")
+            }
+            for (key, list) in [("security.controller-keys", curve.controllerKeys), ("security.invoker-keys", curve.invokerKeys)] {
+                if let bad = list.first(where: { !Curve.isKey($0) }) {
+                    throw .init(key: key, problem: "'\(bad)' is not a 40-character Z85 CURVE public key")
+                }
+            }
+            if curve.controllerKeys.isEmpty && curve.invokerKeys.isEmpty {
+                throw .init(key: "security.controller-keys", problem: "CURVE is on but no client key is allowed on either endpoint; list the public keys of your controllers and invokers")
+            }
+        }
         for (key, endpoint) in [("controller-endpoint", controllerEndpoint), ("invoker-endpoint", invokerEndpoint)] {
             guard endpoint.contains("://") else {
                 throw .init(key: key, problem: "'\(endpoint)' is not a ZeroMQ endpoint such as tcp://127.0.0.1:5671")
@@ -68,10 +82,26 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     }
 }
 
-/// How the broker's endpoints are secured. Only plaintext exists today; CURVE encryption with
-/// a ZAP key allow-list is planned and slots in here without touching the frames (§8).
+/// How the broker's endpoints are secured (docs/SECURITY.md).
 public enum TransportSecurity: Sendable, Equatable {
+    /// Plaintext, no authentication: loopback or a private network only.
     case none
+    /// CURVE encryption on both endpoints, and a ZAP handler that lets in only the listed
+    /// client keys, each on its own role's endpoint.
+    case curve(CurveSettings)
+}
+
+/// The broker's CURVE secret key and the client public keys allowed per role (Z85 text).
+public struct CurveSettings: Sendable, Equatable {
+    public var serverSecretKey: String
+    public var controllerKeys: Set<String>
+    public var invokerKeys: Set<String>
+
+    public init(serverSecretKey: String, controllerKeys: Set<String>, invokerKeys: Set<String>) {
+        self.serverSecretKey = serverSecretKey
+        self.controllerKeys = controllerKeys
+        self.invokerKeys = invokerKeys
+    }
 }
 
 /// Where waiting work is kept (docs/CONFIGURATION.md, `overflow.*`).

@@ -50,8 +50,9 @@ public final class ControllerClient: Sendable {
     ///   - id: the controller id (`[A-Za-z0-9._-]{1,128}`); answers follow this id across reconnects.
     ///   - endpoint: the broker's controller endpoint.
     ///   - answerTimeout: client-side safety net; nil uses the broker's formula plus 60 s.
+    ///   - curve: the broker's public key and this controller's key pair, when the broker has CURVE on.
     public init(id: String, endpoint: String, context: ZMQContext? = nil, answerTimeout: Duration? = nil,
-                logger: Logger = Logger(label: "sluice.controller")) throws {
+                curve: CurveClientKeys? = nil, logger: Logger = Logger(label: "sluice.controller")) throws {
         try Identifier.validate(id, field: "controller id")
         controllerID = id
         self.answerTimeout = answerTimeout
@@ -59,7 +60,7 @@ public final class ControllerClient: Sendable {
         let pending = self.pending
         let continuation = answersContinuation
         connection = try PeerConnection(
-            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController),
+            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController, curve: curve),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
                 guard case .answer(let header) = message else { return }

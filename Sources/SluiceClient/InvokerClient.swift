@@ -28,7 +28,7 @@ public final class InvokerClient: Sendable {
     ///   - memoryMB, slots: capacity; the broker never has more in flight here.
     ///   - onActivation: called once per DISPATCH, on the connection's thread.
     public init(id: String, endpoint: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [], dedicatedNamespaces: [String] = [],
-                context: ZMQContext? = nil, logger: Logger = Logger(label: "sluice.invoker"),
+                context: ZMQContext? = nil, curve: CurveClientKeys? = nil, logger: Logger = Logger(label: "sluice.invoker"),
                 onActivation: @escaping @Sendable (Activation) -> Void) throws {
         try Identifier.validate(id, field: "invoker id")
         invokerID = id
@@ -46,7 +46,7 @@ public final class InvokerClient: Sendable {
             heartbeat: {
                 // Every heartbeat carries the current warm report (§4.3, §4.12), if there is one.
                 warm.withLock { $0 }.map { .invokerHeartbeat($0) } ?? .heartbeat
-            }, inbound: .brokerToInvoker),
+            }, inbound: .brokerToInvoker, curve: curve),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
                 guard case .dispatch(let header) = message else { return }

@@ -22,6 +22,8 @@ final class PeerConnection: Sendable {
         var heartbeatInterval: Duration = .seconds(1)
         var liveness = 3
         var linger: Duration = .milliseconds(500)
+        /// CURVE encryption and authentication to the broker, when it has security on.
+        var curve: CurveClientKeys?
     }
 
     typealias Deliver = @Sendable (Message, ZMQMessage?) -> Void
@@ -192,6 +194,7 @@ final class PeerConnection: Sendable {
 
     private func makeSocket() throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context, type: .dealer)
+        if let curve = options.curve { try socket.setCurveClient(serverKey: curve.serverPublicKey, keys: curve.keys) }
         try socket.setLinger(milliseconds: Int32(clamping: options.linger.milliseconds))
         try socket.setImmediate(true)
         try socket.setReconnectInterval(milliseconds: 100, max: 2000)
@@ -310,4 +313,16 @@ public struct Publication: Sendable, Equatable {
     public var topic: String { header.topic }
     public var originID: String { header.originID }
     public var originRole: PeerRole { header.originRole }
+}
+
+/// What a client needs to talk to a broker with CURVE on (docs/SECURITY.md): the broker's
+/// public key, and this client's key pair, whose public key the broker must list for the role.
+public struct CurveClientKeys: Sendable, Equatable {
+    public var serverPublicKey: String
+    public var keys: CurveKeyPair
+
+    public init(serverPublicKey: String, keys: CurveKeyPair) {
+        self.serverPublicKey = serverPublicKey
+        self.keys = keys
+    }
 }

@@ -140,6 +140,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             recover(items, into: &actions)
         case .publicationUndelivered:
             publicationUndelivered()
+        case .authentication(_, let accepted):
+            if accepted { counters.authenticationsAccepted += 1 } else { counters.authenticationsRefused += 1 }
         case .dispatchWithdrawn(let id, let reason):
             // The shell could not make the consume mark stick, so sending could run it twice
             // after a restart: it is answered instead, and its slot is freed.

@@ -29,6 +29,9 @@ public struct BrokerCounters: Sendable, Equatable {
     public var publicationsDropped = 0
     /// Publications no session was subscribed to.
     public var publicationsUnheard = 0
+    /// CURVE client keys let in, and refused (unknown key, wrong role, or not CURVE).
+    public var authenticationsAccepted = 0
+    public var authenticationsRefused = 0
 
     public init() {}
 
@@ -60,6 +63,8 @@ public struct BrokerCounters: Sendable, Equatable {
             ("publications_delivered", publicationsDelivered),
             ("publications_dropped", publicationsDropped),
             ("publications_unheard", publicationsUnheard),
+            ("authentications_accepted", authenticationsAccepted),
+            ("authentications_refused", authenticationsRefused),
             ("protocol_errors", protocolErrors),
         ]
         for code in ErrorCode.known where protocolErrors(code) > 0 {

@@ -21,6 +21,8 @@ public enum BrokerEvent<Payload: FrameBytes> {
     case answerUndeliverable(RoutingID, AnswerHeader, result: Payload?)
     /// The shell could not hand a publication (§4.14) to a subscriber: counted, never retried.
     case publicationUndelivered
+    /// The shell's CURVE authenticator let a client key in, or refused it (counted only).
+    case authentication(endpoint: Endpoint?, accepted: Bool)
     /// Graceful shutdown began: refuse new work, answer everything waiting.
     case beginShutdown
     /// The grace period is over: answer everything still in flight.

@@ -5,6 +5,7 @@ import SluiceCore
 import SluicePluginAPI
 import SystemPackage
 import Yams
+import ZeroMQ
 
 /// The broker's configuration file (YAML), read through swift-configuration with environment
 /// overrides (`SLUICE_ROUTING_STRATEGY` overrides `routing.strategy`, and so on).
@@ -23,6 +24,7 @@ enum ConfigurationFile {
         ("health", ["window", "max-system-errors", "max-timeouts", "cooldown"]),
         ("answers", ["max-parked", "max-parked-age"]),
         ("routing", ["strategy", "managed-fraction", "blackbox-fraction", "plugins"]),
+        ("security", ["curve", "key-file", "controller-keys", "invoker-keys"]),
     ]
 
     struct Failure: Error, CustomStringConvertible {
@@ -110,6 +112,7 @@ enum ConfigurationFile {
                 }
             }
         }
+        if let path { node.security = try security(path: path) }
         return node
     }
 
@@ -127,6 +130,53 @@ enum ConfigurationFile {
             node = next
         }
         return node.mapValues { "\($0)" }
+    }
+
+    /// `security.*` (docs/SECURITY.md): CURVE on both endpoints with per-role key allow-lists.
+    /// Key files are taken relative to the configuration file's folder.
+    static func security(path: String) throws(Failure) -> TransportSecurity {
+        guard let contents = try? String(contentsOfFile: path, encoding: .utf8),
+              let root = (try? Yams.load(yaml: contents)) as? [String: Any],
+              let section = root["security"] as? [String: Any] else { return .none }
+        let enabled: Bool
+        switch section["curve"] {
+        case nil: enabled = false
+        case let flag as Bool: enabled = flag
+        case let other?: throw Failure(description: "invalid configuration 'security.curve': '\(other)' is not true or false")
+        }
+        guard enabled else { return .none }
+        guard let keyFile = section["key-file"] as? String else {
+            throw Failure(description: "configuration 'security.curve' is true but 'security.key-file' is missing: make a key pair with `sluice keygen --out broker` and name broker.key")
+        }
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        let resolved = keyFile.hasPrefix("/") ? keyFile : folder.appendingPathComponent(keyFile).path
+        let pair: CurveKeyPair
+        do {
+            pair = try CurveKeyFile.readPair(resolved)
+        } catch {
+            throw Failure(description: "invalid configuration 'security.key-file': \(error)")
+        }
+        func keys(_ name: String) throws(Failure) -> Set<String> {
+            guard let value = section[name] else { return [] }
+            guard let list = value as? [Any] else {
+                throw Failure(description: "invalid configuration 'security.\(name)': expected a list of Z85 public keys or .pub file paths")
+            }
+            var result: Set<String> = []
+            for item in list.map({ "\($0)" }) {
+                if Curve.isKey(item) {
+                    result.insert(item)
+                } else {
+                    let file = item.hasPrefix("/") ? item : folder.appendingPathComponent(item).path
+                    do {
+                        result.insert(try CurveKeyFile.readPublicKey(file))
+                    } catch {
+                        throw Failure(description: "invalid configuration 'security.\(name)': '\(item)' is neither a 40-character Z85 key nor a readable key file (\(error))")
+                    }
+                }
+            }
+            return result
+        }
+        return .curve(CurveSettings(serverSecretKey: pair.secretKey, controllerKeys: try keys("controller-keys"), invokerKeys: try keys("invoker-keys")))
     }
 
     /// `routing.plugins`: shared libraries to load, relative paths taken from the file's folder.

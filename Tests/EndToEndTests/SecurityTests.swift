@@ -1,0 +1,129 @@
+import Foundation
+import SluiceClient
+import SluiceProtocol
+import Testing
+import ZeroMQ
+
+/// A folder with a broker key pair, a controller and an invoker key pair (made by the real
+/// `sluice keygen`), and a configuration that turns CURVE on and allows each client on its
+/// own role's endpoint only.
+private struct SecuredSetup {
+    let folder: URL
+    let config: String
+    let broker: CurveKeyPair
+    let controller: CurveKeyPair
+    let invoker: CurveKeyPair
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-curve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for name in ["broker", "controller", "invoker"] {
+            let keygen = try ChildProcess(Products.path("sluice"), ["keygen", "--out", folder.appendingPathComponent(name).path])
+            guard keygen.waitForExit(timeout: .seconds(20)) == 0 else { throw TestFailure("keygen failed: \(keygen.errors.current)") }
+        }
+        broker = try CurveKeyFile.readPair(folder.appendingPathComponent("broker.key").path)
+        controller = try CurveKeyFile.readPair(folder.appendingPathComponent("controller.key").path)
+        invoker = try CurveKeyFile.readPair(folder.appendingPathComponent("invoker.key").path)
+        config = folder.appendingPathComponent("sluice.yaml").path
+        // Keys by .pub file and inline, both forms the configuration takes.
+        try """
+        security:
+          curve: true
+          key-file: broker.key
+          controller-keys: [controller.pub]
+          invoker-keys: ["\(invoker.publicKey)"]
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+    }
+
+    func client(_ keys: CurveKeyPair) -> CurveClientKeys { CurveClientKeys(serverPublicKey: broker.publicKey, keys: keys) }
+}
+
+extension BrokerEndToEndTests {
+    @Test("sluice keygen writes a 0600 secret file and a public file that belong together")
+    func keygenFiles() throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        let attributes = try FileManager.default.attributesOfItem(atPath: setup.folder.appendingPathComponent("broker.key").path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(try CurveKeyFile.readPublicKey(setup.folder.appendingPathComponent("broker.pub").path) == setup.broker.publicKey)
+        #expect(setup.broker != setup.controller)
+        // Refuses to overwrite.
+        let again = try ChildProcess(Products.path("sluice"), ["keygen", "--out", setup.folder.appendingPathComponent("broker").path])
+        #expect(again.waitForExit(timeout: .seconds(20)) == 64)
+        #expect(again.errors.wait(for: "already exists", timeout: .seconds(5)) != nil)
+    }
+
+    @Test("CURVE on: allowed keys work end to end; unknown keys, wrong roles and plaintext clients get nothing through")
+    func curveAuthorisation() async throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        let broker = try BrokerProcess(["--config", setup.config])
+
+        // The allowed pair: a real round trip, encrypted.
+        let invoker = try InvokerClient(id: "secure-invoker", endpoint: broker.invokerEndpoint, memoryMB: 1024, slots: 2,
+                                        curve: setup.client(setup.invoker)) { _ in }
+        let invokerBox = Box<InvokerClient?>(nil)
+        let served = try InvokerClient(id: "secure-invoker-2", endpoint: broker.invokerEndpoint, memoryMB: 1024, slots: 2,
+                                       curve: setup.client(setup.invoker)) { activation in
+            invokerBox.value?.complete(activationID: activation.header.activationID, result: (.success, Array("ok".utf8)))
+        }
+        invokerBox.value = served
+        let controller = try ControllerClient(id: "secure-controller", endpoint: broker.controllerEndpoint, curve: setup.client(setup.controller))
+        invoker.start()
+        served.start()
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await served.waitUntilWelcomed(timeout: .seconds(10)))
+        invoker.close()
+        let answer = await controller.invoke(RoutingHeader(activationID: "curve-1", namespace: "guest", action: "guest/a", revision: "",
+                                                           memoryMB: 256, timeLimitMilliseconds: 1000), payload: [1, 2, 3])
+        #expect(answer.kind == .success)
+        #expect(answer.result == Array("ok".utf8))
+
+        // Refusals: none of these is ever welcomed.
+        let stranger = try CurveKeyPair.generate()
+        let refused: [(String, ControllerClient)] = [
+            ("unknown key", try ControllerClient(id: "stranger", endpoint: broker.controllerEndpoint, curve: setup.client(stranger))),
+            ("invoker key on the controller endpoint", try ControllerClient(id: "imposter", endpoint: broker.controllerEndpoint, curve: setup.client(setup.invoker))),
+            ("plaintext", try ControllerClient(id: "plain", endpoint: broker.controllerEndpoint)),
+            ("wrong server key", try ControllerClient(id: "confused", endpoint: broker.controllerEndpoint,
+                                                     curve: CurveClientKeys(serverPublicKey: stranger.publicKey, keys: setup.controller))),
+        ]
+        let controllerAsInvoker = try InvokerClient(id: "controller-as-invoker", endpoint: broker.invokerEndpoint, memoryMB: 1024, slots: 1,
+                                                    curve: setup.client(setup.controller)) { _ in Issue.record("a refused invoker got work") }
+        for (_, client) in refused { client.start() }
+        controllerAsInvoker.start()
+        for (what, client) in refused {
+            #expect(await !client.waitUntilWelcomed(timeout: .milliseconds(1500)), "\(what) must not be welcomed")
+            client.close()
+        }
+        #expect(await !controllerAsInvoker.waitUntilWelcomed(timeout: .milliseconds(500)), "a controller's key must not register as an invoker")
+        controllerAsInvoker.close()
+        controller.close()
+        served.close()
+
+        let counters = try broker.stop()
+        #expect(counters["activations_received"] == 1, "only the allowed controller's activation got in")
+        #expect((counters["authentications_refused"] ?? 0) >= 3, "unknown key, wrong-role keys refused by ZAP: \(counters)")
+        #expect((counters["authentications_accepted"] ?? 0) >= 3)
+    }
+
+    @Test("A configuration with CURVE on and a bad key is refused at start-up naming the key")
+    func curveConfigurationErrors() throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        try "security:\n  curve: true\n  key-file: broker.key\n  controller-keys: [\"not-a-key\"]\n".write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let check = try ChildProcess(Products.path("sluice"), ["broker", "--check-config", setup.config])
+        #expect(check.waitForExit(timeout: .seconds(20)) == 64)
+        #expect(check.errors.wait(for: "security.controller-keys", timeout: .seconds(5)) != nil, "stderr: \(check.errors.current)")
+        try "security:\n  curve: true\n".write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let missing = try ChildProcess(Products.path("sluice"), ["broker", "--check-config", setup.config])
+        #expect(missing.waitForExit(timeout: .seconds(20)) == 64)
+        #expect(missing.errors.wait(for: "security.key-file", timeout: .seconds(5)) != nil, "stderr: \(missing.errors.current)")
+    }
+}
+
+final class Box<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Soak test (not part of CI): runs a broker for a long time at 70 % of its measured maximum
+# rate (open loop) and reports lost answers (must be 0) and the broker's memory growth
+# (goal: under 5 % from the end of the first minute to the end).
+#   scripts/soak.sh            # 10 minutes
+#   scripts/soak.sh 120        # 2 minutes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-600}"
+swift build -c release --product sluice >/dev/null
+bin=.build/release/sluice
+work=$(mktemp -d)
+trap 'kill $broker_pid 2>/dev/null || true; kill $sampler_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+echo "soak: measuring the maximum (closed loop, 10 s)"
+max=$("$bin" bench --duration 10s --quiet --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["runs"][0]["roundTripsPerSecond"])')
+rate=$(python3 -c "print(round($max * 0.7))")
+echo "soak: maximum ${max%.*} rt/s; soaking at $rate activations/s for ${seconds}s"
+
+"$bin" broker --controller-endpoint 'tcp://127.0.0.1:*' --invoker-endpoint 'tcp://127.0.0.1:*' \
+    --log-level warning --stats-interval 0s >"$work/broker.out" 2>"$work/broker.err" &
+broker_pid=$!
+for _ in $(seq 100); do grep -q 'listening controllers=' "$work/broker.out" && break; sleep 0.1; done
+line=$(grep 'listening controllers=' "$work/broker.out")
+controllers=$(sed -E 's/.*controllers=([^ ]+).*/\1/' <<<"$line")
+invokers=$(sed -E 's/.*invokers=([^ ]+).*/\1/' <<<"$line")
+
+# RSS every 10 s, with the elapsed time.
+( start=$(date +%s); while kill -0 $broker_pid 2>/dev/null; do
+    echo "$(( $(date +%s) - start )) $(awk '/VmRSS/ {print $2}' /proc/$broker_pid/status)"; sleep 10; done ) >"$work/rss.txt" &
+sampler_pid=$!
+
+"$bin" bench --controller-endpoint "$controllers" --invoker-endpoint "$invokers" --broker-pid $broker_pid \
+    --rate "$rate" --duration "${seconds}s" --warmup 5s --quiet --json >"$work/soak.json" || true
+kill -TERM $broker_pid; wait $broker_pid 2>/dev/null || true
+kill $sampler_pid 2>/dev/null || true
+
+python3 - "$work/soak.json" "$work/rss.txt" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1]))["runs"][0]
+samples = [tuple(map(int, l.split())) for l in open(sys.argv[2]) if len(l.split()) == 2]
+after_first_minute = next((kb for t, kb in samples if t >= 60), samples[0][1] if samples else 0)
+last = samples[-1][1] if samples else 0
+growth = (last - after_first_minute) / after_first_minute * 100 if after_first_minute else float("nan")
+lat = run["latencyMicroseconds"]
+print(f"soak: {run['sent']} sent, {run['answered']} answered, lost {run['lost']}, unexpected {run['unexpected']}")
+print(f"soak: {run['roundTripsPerSecond']:.0f} rt/s offered {run['offeredRate']:.0f}/s; latency p50 {lat.get('p50', 0):.0f} us, "
+      f"p99 {lat.get('p99', 0):.0f} us, max {lat.get('max', 0):.0f} us")
+print(f"soak: broker RSS {after_first_minute/1024:.1f} MiB after the first minute, {last/1024:.1f} MiB at the end: "
+      f"growth {growth:+.1f} % (goal < 5 %)")
+ok = run["lost"] == 0 and run["unexpected"] == 0 and run.get("failure") is None
+print("soak: PASS" if ok and growth < 5 else "soak: FAIL")
+sys.exit(0 if ok else 1)
+PY
