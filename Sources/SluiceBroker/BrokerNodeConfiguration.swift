@@ -25,7 +25,11 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     /// How often a one-line summary of the counters is logged (zero: never).
     public var statsInterval: Duration = .seconds(60)
     /// Send high-water mark per peer, messages.
-    public var sendHighWaterMark: Int32 = 100_000
+    /// Messages libzmq queues per peer connection before a send fails (`ZMQ_SNDHWM`). A
+    /// controller that stops reading fills it; then its answers are kept by the core, which is
+    /// bounded (`answers.max-parked`), instead of piling up in libzmq. An invoker never has more
+    /// queued than its slots plus heartbeats.
+    public var sendHighWaterMark: Int32 = 10_000
     public var receiveHighWaterMark: Int32 = 100_000
     /// Where waiting work is kept (`overflow.*`); the executable opens the store.
     public var overflow = OverflowSettings()
@@ -41,6 +45,9 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
             _ = try strategies.make(strategy, parameters: strategyParameters)
         } catch {
             throw .init(key: error.key, problem: error.problem)
+        }
+        guard sendHighWaterMark >= 1 else {
+            throw .init(key: "send-high-water-mark", problem: "must be at least 1; got \(sendHighWaterMark)")
         }
         if case .curve(let curve) = security {
             guard Curve.isKey(curve.serverSecretKey) else {

@@ -55,6 +55,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: "This broker's id, told to peers in WELCOME (default sluice).")
     var brokerID: String?
 
+    @Option(help: "How long answers are kept for a controller that is away; past it they are dropped and counted (default 300s).")
+    var maxParkedAge: DurationArgument?
+
+    @Option(help: "Messages queued per peer connection before a send fails (default 10000); a controller that stops reading then has its answers kept (bounded) instead of queued.")
+    var sendHighWaterMark: Int32?
+
     @Option(help: "Routing strategy (default least-loaded). Parameters go in the config file.")
     var strategy: String?
 
@@ -122,6 +128,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if let completionTimeoutFloor { node.core.completionTimeoutFloor = completionTimeoutFloor.duration }
         if let completionTimeoutSlack { node.core.completionTimeoutSlack = completionTimeoutSlack.duration }
         if let healthCooldown { node.core.healthCooldown = healthCooldown.duration }
+        if let maxParkedAge { node.core.maxParkedAnswerAge = maxParkedAge.duration }
+        if let sendHighWaterMark { node.sendHighWaterMark = sendHighWaterMark }
         if let maxMessageBytes { node.core.maxMessageBytes = maxMessageBytes }
         if let overflowStore { node.overflow.store = overflowStore }
         if let overflowPath { node.overflow.path = overflowPath }

@@ -16,7 +16,7 @@ enum ConfigurationFile {
     /// Known keys per section; `routing` also takes one section per strategy.
     static let schema: [(section: String, keys: [String])] = [
         ("broker", ["id", "controller-endpoint", "invoker-endpoint", "heartbeat-interval", "liveness", "max-message-bytes",
-                    "shutdown-grace", "stats-interval"]),
+                    "shutdown-grace", "stats-interval", "send-high-water-mark"]),
         ("waiting", ["max", "max-bytes", "max-age", "max-per-action", "max-per-namespace"]),
         ("namespaces", ["concurrency", "limits"]),
         ("overflow", ["store", "disk"]),
@@ -68,6 +68,7 @@ enum ConfigurationFile {
         try set("broker.max-message-bytes", integer, expected: "a whole number") { node.core.maxMessageBytes = $0 }
         try set("broker.shutdown-grace", duration, expected: "a duration like 10s") { node.shutdownGrace = $0 }
         try set("broker.stats-interval", duration, expected: "a duration like 60s") { node.statsInterval = $0 }
+        try set("broker.send-high-water-mark", { Int32($0) }, expected: "a whole number") { node.sendHighWaterMark = $0 }
         try set("waiting.max", integer, expected: "a whole number") { node.core.maxWaiting = $0 }
         try set("waiting.max-bytes", integer, expected: "a whole number") { node.core.maxWaitingBytes = $0 }
         try set("waiting.max-age", duration, expected: "a duration like 60s") { node.core.maxWaitingAge = $0 }
