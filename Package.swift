@@ -96,6 +96,17 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
+        // Discrete-event placement simulator: the real BrokerCore on a virtual clock, with modelled
+        // invokers (docs/PLACEMENT.md). No ZeroMQ: it builds its registry from the strategy targets.
+        .target(
+            name: "SluiceSimulator",
+            dependencies: [
+                "SluiceCore", "SluicePluginAPI", "SluiceProtocol",
+                "SluiceStrategyLeastLoaded", "SluiceStrategyRoundRobin", "SluiceStrategyRandom", "SluiceStrategyPowerOfTwo",
+                "SluiceStrategyDirect", "SluiceStrategyOpenWhiskSharding", "SluiceStrategyConsistentHash",
+                "SluiceStrategyWarmAffinity",
+            ]
+        ),
         .target(
             name: "SluiceBroker",
             dependencies: [
@@ -135,6 +146,7 @@ let package = Package(
                 "SluiceBroker",
                 "SluicePluginAPI",
                 "SluiceOverflowDisk",
+                "SluiceSimulator",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -205,6 +217,7 @@ let package = Package(
             name: "WarmAffinityTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyWarmAffinity"]
         ),
+        .testTarget(name: "SluiceSimulatorTests", dependencies: ["SluiceSimulator", "SluiceCore", "SluicePluginAPI", "SluiceProtocol"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -14,8 +14,11 @@ private func request(action: String = action, memoryMB: UInt32 = 256, requiredTa
                                            memoryMB: memoryMB, requiredTags: requiredTags))
 }
 
-private func place(_ invokers: [InvokerSnapshot], threshold: Double = 0.8, _ request: PlacementRequest = request()) -> PlacementDecision {
-    var strategy = WarmAffinityStrategy(loadThreshold: threshold)
+/// With the strategy's defaults (spread, idle warm containers only) unless `pack`/`busyWarm`
+/// ask for the earlier rule.
+private func place(_ invokers: [InvokerSnapshot], threshold: Double = 0.8, _ request: PlacementRequest = request(),
+                   pack: Bool = false, busyWarm: Bool = false) -> PlacementDecision {
+    var strategy = WarmAffinityStrategy(loadThreshold: threshold, pack: pack, busyWarm: busyWarm)
     return strategy.place(request, in: ClusterView(invokers))
 }
 
@@ -42,15 +45,19 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
         StrategyConformance.check(WarmAffinityStrategy.factory)
         StrategyConformance.check(WarmAffinityStrategy.factory, parameters: ["load-threshold": "0"])
         StrategyConformance.check(WarmAffinityStrategy.factory, parameters: ["load-threshold": "1"])
+        StrategyConformance.check(WarmAffinityStrategy.factory, parameters: ["pack": "true", "busy-warm": "true"])
     }
 
     @Test func nameAndDefaults() throws {
         #expect(WarmAffinityStrategy.name == "warm-affinity")
         #expect(WarmAffinityStrategy.factory.name == "warm-affinity")
-        #expect(WarmAffinityStrategy.factory.parameters.map(\.name) == ["load-threshold"])
+        #expect(WarmAffinityStrategy.factory.parameters.map(\.name) == ["load-threshold", "pack", "busy-warm"])
         #expect(WarmAffinityStrategy().loadThreshold == 0.8)
+        #expect(!WarmAffinityStrategy().pack && !WarmAffinityStrategy().busyWarm)
         let made = try #require(try make([:]) as? WarmAffinityStrategy)
-        #expect(made.loadThreshold == 0.8)
+        #expect(made.loadThreshold == 0.8 && !made.pack && !made.busyWarm)
+        let legacy = try #require(try make(["pack": "true", "busy-warm": "yes"]) as? WarmAffinityStrategy)
+        #expect(legacy.pack && legacy.busyWarm)
         let configured = try #require(try make(["load-threshold": "0.5"]) as? WarmAffinityStrategy)
         #expect(configured.loadThreshold == 0.5)
     }
@@ -74,21 +81,40 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
         #expect(place(invokers, request(action: "guest/b")) == .place(invokerID: "invoker2"))
     }
 
-    @Test func packsOntoTheBusierWarmInvokerBelowThreshold() {
+    @Test func spreadsOverWarmInvokersByDefault() {
+        let invokers = [
+            snapshot(0, inFlight: 0),                    // cold
+            snapshot(1, inFlight: 1, warm: [action]),    // 0.25, least loaded warm
+            snapshot(2, inFlight: 3, warm: [action]),    // 0.75
+            snapshot(3, inFlight: 2, warm: [action]),    // 0.5
+        ]
+        #expect(place(invokers) == .place(invokerID: "invoker1"))
+        // Load is relative to slots: 2 of 8 (0.25) is less loaded than 1 of 2 (0.5).
+        let relative = [
+            snapshot(0, slots: 2, inFlight: 1, warm: [action]),
+            snapshot(1, slots: 8, inFlight: 2, memory: 4096, warm: [action]),
+            snapshot(2, slots: 4, inFlight: 2, warm: [action]),
+        ]
+        #expect(place(relative) == .place(invokerID: "invoker1"))
+    }
+
+    @Test func packsOntoTheBusierWarmInvokerWhenAskedTo() {
         let invokers = [
             snapshot(0, inFlight: 0),                    // cold
             snapshot(1, inFlight: 1, warm: [action]),    // 0.25
             snapshot(2, inFlight: 3, warm: [action]),    // 0.75, busiest below 0.8
             snapshot(3, inFlight: 2, warm: [action]),    // 0.5
         ]
-        #expect(place(invokers) == .place(invokerID: "invoker2"))
+        #expect(place(invokers, pack: true) == .place(invokerID: "invoker2"))
+        var strategy = try! make(["pack": "true"])
+        #expect(strategy.place(request(), in: ClusterView(invokers)) == .place(invokerID: "invoker2"))
         // Load is relative to slots: 5 of 8 (0.625) is busier than 2 of 4 (0.5).
         let relative = [
             snapshot(0, slots: 4, inFlight: 2, warm: [action]),
             snapshot(1, slots: 8, inFlight: 5, memory: 4096, warm: [action]),
             snapshot(2, slots: 2, inFlight: 0, warm: [action]),
         ]
-        #expect(place(relative) == .place(invokerID: "invoker1"))
+        #expect(place(relative, pack: true) == .place(invokerID: "invoker1"))
     }
 
     @Test func equallyLoadedWarmInvokersGoToTheLowerPosition() {
@@ -99,6 +125,7 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
             snapshot(3, slots: 8, inFlight: 2, warm: [action]),  // also 0.25
         ]
         #expect(place(invokers) == .place(invokerID: "invoker1"))
+        #expect(place(invokers, pack: true, busyWarm: true) == .place(invokerID: "invoker1"))
     }
 
     @Test func prefersAnIdleWarmContainer() {
@@ -109,19 +136,24 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
             allBusy(snapshot(3, inFlight: 2, warm: [action])),
         ]
         #expect(place(invokers) == .place(invokerID: "invoker2"))
-        // With no idle container anywhere, pack onto the busiest below the threshold.
+        #expect(place(invokers, pack: true, busyWarm: true) == .place(invokerID: "invoker2"))
+        // With no idle container anywhere, being warm gains nothing (a container is created
+        // anyway): least-loaded. With `busy-warm` and `pack`, the busiest below the threshold.
         let noneIdle = [
             snapshot(0, inFlight: 0),
             allBusy(snapshot(1, inFlight: 1, warm: [action])),
             allBusy(snapshot(2, inFlight: 3, warm: [action])),
         ]
-        #expect(place(noneIdle) == .place(invokerID: "invoker2"))
+        #expect(place(noneIdle) == .place(invokerID: "invoker0"))
+        #expect(place(noneIdle, busyWarm: true) == .place(invokerID: "invoker1"))
+        #expect(place(noneIdle, pack: true, busyWarm: true) == .place(invokerID: "invoker2"))
         // An idle container at/above the threshold does not count.
         let idleButBusy = [
             snapshot(0, slots: 5, inFlight: 4, warm: [action]), // 0.8, idle container
             allBusy(snapshot(1, inFlight: 1, warm: [action])),  // 0.25, no idle container
         ]
         #expect(place(idleButBusy) == .place(invokerID: "invoker1"))
+        #expect(place(idleButBusy, pack: true, busyWarm: true) == .place(invokerID: "invoker1"))
     }
 
     // MARK: Threshold
@@ -137,8 +169,10 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
         // The same through the factory with the threshold spelled out.
         var strategy = try! make(["load-threshold": "0.8"])
         #expect(strategy.place(request(), in: ClusterView(invokers)) == .place(invokerID: "invoker2"))
-        // Raise the threshold and the warm ones qualify again; the busiest wins.
-        #expect(place(invokers, threshold: 0.9) == .place(invokerID: "invoker3"))
+        // Raise the threshold and the warm ones qualify again; the least loaded wins (the
+        // busiest when packing).
+        #expect(place(invokers, threshold: 0.9) == .place(invokerID: "invoker1"))
+        #expect(place(invokers, threshold: 0.9, pack: true) == .place(invokerID: "invoker3"))
         #expect(place(invokers, threshold: 0.85) == .place(invokerID: "invoker1"))
     }
 
@@ -171,7 +205,8 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
             snapshot(1, slots: 8, inFlight: 7, warm: [action]), // 0.875
             snapshot(2, inFlight: 2, warm: [action]),
         ]
-        #expect(place(invokers, threshold: 1.0) == .place(invokerID: "invoker1"))
+        #expect(place(invokers, threshold: 1.0, pack: true) == .place(invokerID: "invoker1"))
+        #expect(place(invokers, threshold: 1.0) == .place(invokerID: "invoker2"))
     }
 
     // MARK: Eligibility
@@ -210,8 +245,10 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
             snapshot(2, inFlight: 1, tags: ["ssd"], warm: [action]),
         ]
         #expect(place(invokers, request(requiredTags: ["gpu"])) == .place(invokerID: "invoker0"))
-        // Without the requirement the warm ones win again.
-        #expect(place(invokers, request()) == .place(invokerID: "invoker2"))
+        // Without the requirement the warm ones win again: the least loaded (the busier one
+        // when packing).
+        #expect(place(invokers, request()) == .place(invokerID: "invoker1"))
+        #expect(place(invokers, request(), pack: true) == .place(invokerID: "invoker2"))
     }
 
     @Test func waitsWhenOnlyIneligibleWarmInvokersExist() {
@@ -291,13 +328,15 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
             }
             let view = ClusterView(invokers)
             let threshold = [0.0, 0.25, 0.5, 0.8, 1.0].randomElement(using: &generator)!
-            var strategy = WarmAffinityStrategy(loadThreshold: threshold)
+            let pack = Bool.random(using: &generator)
+            let busyWarm = Bool.random(using: &generator)
+            var strategy = WarmAffinityStrategy(loadThreshold: threshold, pack: pack, busyWarm: busyWarm)
             for name in actions + ["team/d"] {
                 let req = request(action: name, memoryMB: [256, 1024].randomElement(using: &generator)!,
                                   requiredTags: Bool.random(using: &generator) ? ["gpu"] : [])
-                let expected = reference(req, view, threshold: threshold)
+                let expected = reference(req, view, threshold: threshold, pack: pack, busyWarm: busyWarm)
                 let decision = strategy.place(req, in: view)
-                #expect(decision == expected, "round \(round), \(name), threshold \(threshold)")
+                #expect(decision == expected, "round \(round), \(name), threshold \(threshold), pack \(pack), busy-warm \(busyWarm)")
             }
         }
     }
@@ -325,15 +364,16 @@ private func make(_ values: [String: String]) throws(ParameterError) -> any Rout
 }
 
 /// The rule written the slow, obvious way: sort the eligible invokers.
-private func reference(_ request: PlacementRequest, _ view: ClusterView, threshold: Double) -> PlacementDecision {
+private func reference(_ request: PlacementRequest, _ view: ClusterView, threshold: Double,
+                       pack: Bool, busyWarm: Bool) -> PlacementDecision {
     let action = request.header.action
     let eligible = view.eligiblePositions(for: request).compactMap { view.invokers[$0] }
     func load(_ invoker: InvokerSnapshot) -> Double { Double(invoker.inFlight) / Double(invoker.slots) }
-    let warm = eligible.filter { $0.warm[action] != nil && load($0) < threshold }
+    let warm = eligible.filter { $0.warm[action] != nil && load($0) < threshold && (busyWarm || $0.warm[action]!.idle > 0) }
     if let pick = warm.min(by: { a, b in
         let aIdle = a.warm[action]!.idle > 0, bIdle = b.warm[action]!.idle > 0
         if aIdle != bIdle { return aIdle }
-        if load(a) != load(b) { return load(a) > load(b) }
+        if load(a) != load(b) { return pack ? load(a) > load(b) : load(a) < load(b) }
         return a.position < b.position
     }) {
         return .place(invokerID: pick.id)

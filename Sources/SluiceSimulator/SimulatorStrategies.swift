@@ -1,0 +1,35 @@
+import SluicePluginAPI
+import SluiceStrategyConsistentHash
+import SluiceStrategyDirect
+import SluiceStrategyLeastLoaded
+import SluiceStrategyOpenWhiskSharding
+import SluiceStrategyPowerOfTwo
+import SluiceStrategyRandom
+import SluiceStrategyRoundRobin
+import SluiceStrategyWarmAffinity
+
+/// The built-in strategies, registered from their plugin targets (the same factories as
+/// `SluiceBroker.Strategies.builtIn`, without linking the broker's ZeroMQ shell).
+public enum SimulatorStrategies {
+    public static let registry = StrategyRegistry([
+        LeastLoadedStrategy.factory,
+        RoundRobinStrategy.factory,
+        RandomStrategy.factory,
+        PowerOfTwoStrategy.factory,
+        DirectStrategy.factory,
+        OpenWhiskShardingStrategy.factory,
+        ConsistentHashStrategy.factory,
+        WarmAffinityStrategy.factory,
+    ])
+
+    /// Compared by default: every built-in that places on its own (`direct` only follows the
+    /// controller's choice and rejects everything else), OpenWhisk's placement first.
+    public static let compared = [
+        "openwhisk-sharding", "least-loaded", "round-robin", "random", "power-of-two", "consistent-hash", "warm-affinity",
+    ]
+
+    /// OpenWhisk's home position of `action` in a share of `count` invokers.
+    public static func openWhiskHome(namespace: String, action: String, count: Int) -> Int {
+        OpenWhiskShardingStrategy.generateHash(namespace: namespace, action: action) % max(count, 1)
+    }
+}
