@@ -35,6 +35,8 @@ public final class ControllerClient: Sendable {
     private let connection: PeerConnection
     private let pending = Locked<[String: Pending]>([:])
     private let answerTimeout: Duration?
+    /// Activations the client-side timeout answered, so the broker's late answer is dropped.
+    private let timedOut = Locked(TimedOutSet(capacity: 65_536))
 
     private enum Waiter: Sendable {
         case invoke(CheckedContinuation<ControllerAnswer, Never>)
@@ -58,6 +60,7 @@ public final class ControllerClient: Sendable {
         self.answerTimeout = answerTimeout
         (answers, answersContinuation) = AsyncStream.makeStream(of: ControllerAnswer.self)
         let pending = self.pending
+        let timedOut = self.timedOut
         let continuation = answersContinuation
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController, curve: curve),
@@ -65,6 +68,8 @@ public final class ControllerClient: Sendable {
             deliver: { message, opaque in
                 guard case .answer(let header) = message else { return }
                 let answer = ControllerAnswer(header: header, result: opaque?.bytes ?? [])
+                // The client-side timeout already answered it: a late broker answer is dropped.
+                if pending.withLock({ $0[header.activationID] == nil }), timedOut.withLock({ $0.remove(header.activationID) }) { return }
                 Self.resolve(answer, pending: pending, stream: continuation)
             },
             stateChange: { event in
@@ -86,25 +91,32 @@ public final class ControllerClient: Sendable {
                     table.compactMap { id, entry in (entry.deadline.map { $0 <= now } ?? false) ? id : nil }
                 }
                 for id in expired {
-                    Self.resolve(ControllerAnswer(header: AnswerHeader(activationID: id, kind: .timeout,
-                                                                       reason: "no answer from the broker in time (client-side timeout)"),
-                                                  result: []),
-                                 pending: pending, stream: continuation, onlyIfPending: true)
+                    let answered = Self.resolve(ControllerAnswer(header: AnswerHeader(activationID: id, kind: .timeout,
+                                                                                      reason: "no answer from the broker in time (client-side timeout)"),
+                                                                 result: []),
+                                                pending: pending, stream: continuation, onlyIfPending: true)
+                    if answered { timedOut.withLock { $0.insert(id) } }
                 }
             })
     }
 
+    /// Hands `answer` to whoever waits for it. Returns whether it was pending here.
+    @discardableResult
     private static func resolve(_ answer: ControllerAnswer, pending: Locked<[String: Pending]>,
-                                stream: AsyncStream<ControllerAnswer>.Continuation, onlyIfPending: Bool = false) {
+                                stream: AsyncStream<ControllerAnswer>.Continuation, onlyIfPending: Bool = false) -> Bool {
         let entry = pending.withLock { $0.removeValue(forKey: answer.activationID) }
         switch entry?.waiter {
         case .invoke(let continuation):
             continuation.resume(returning: answer)
+            return true
         case .stream:
             stream.yield(answer)
+            return true
         case nil:
-            // Not ours (or already answered locally by the client-side timeout).
+            // Not sent by this client object (for example answers the broker kept for this
+            // controller id from before a restart): delivered on `answers`.
             if !onlyIfPending { stream.yield(answer) }
+            return false
         }
     }
 
@@ -183,6 +195,9 @@ public final class ControllerClient: Sendable {
         connection.send(.publish(topic: topic), opaque: payload)
     }
 
+    /// Broker answers dropped because the client-side timeout had already answered them.
+    public var lateAnswersDropped: Int { timedOut.withLock { $0.dropped } }
+
     /// Activations sent and not yet answered.
     public var pendingCount: Int { pending.withLock { $0.count } }
 
@@ -191,5 +206,36 @@ public final class ControllerClient: Sendable {
     public func close() {
         connection.close()
         answersContinuation.finish()
+    }
+}
+
+/// Ids answered by the client-side timeout, oldest forgotten first (bounded memory).
+struct TimedOutSet: Sendable {
+    private var members: Set<String> = []
+    private var order: [String] = []
+    private var head = 0
+    let capacity: Int
+    private(set) var dropped = 0
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func insert(_ id: String) {
+        guard members.insert(id).inserted else { return }
+        order.append(id)
+        while order.count - head > capacity {
+            members.remove(order[head])
+            head += 1
+        }
+        if head > capacity {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Removes `id`; true (and counted as a dropped late answer) if it was there.
+    mutating func remove(_ id: String) -> Bool {
+        guard members.remove(id) != nil else { return false }
+        dropped += 1
+        return true
     }
 }

@@ -63,6 +63,12 @@ extension BrokerCore {
         if let route = controller.route, controllerIDByRoute[route] == controllerID {
             controllerIDByRoute.removeValue(forKey: route)
             endSubscriptions(.controller, route)
+            // Sends already on their way to this connection may still fail; their answers
+            // must find the controller (one former route per controller, so this stays bounded).
+            if let older = formerRouteOfController.updateValue(route, forKey: controllerID), older != route {
+                formerControllerRoutes.removeValue(forKey: older)
+            }
+            formerControllerRoutes[route] = controllerID
         }
         controller.route = nil
         controllers[controllerID] = controller
@@ -94,13 +100,17 @@ extension BrokerCore {
     mutating func answerUndeliverable(route: RoutingID, answer: AnswerHeader, result: Payload?, into actions: inout [BrokerAction<Payload>]) {
         // The answer was counted when it was made; only its delivery moves.
         counters.answersDelivered -= 1
-        guard let controllerID = controllerIDByRoute[route] else {
+        if let controllerID = controllerIDByRoute[route] {
+            disconnectController(controllerID)
+            actions.append(.notice(.controllerLost(id: controllerID)))
+            park(answer, result: result, for: controllerID, into: &actions)
+        } else if let controllerID = formerControllerRoutes[route] {
+            // One of a burst sent before an earlier failure ended the session: keep it too,
+            // in order, for the controller's next HELLO (§6.4).
+            park(answer, result: result, for: controllerID, into: &actions)
+        } else {
             counters.answersDropped += 1
             actions.append(.notice(.parkedAnswersDropped(controllerID: "?", count: 1, reason: "connection unknown")))
-            return
         }
-        disconnectController(controllerID)
-        actions.append(.notice(.controllerLost(id: controllerID)))
-        park(answer, result: result, for: controllerID, into: &actions)
     }
 }

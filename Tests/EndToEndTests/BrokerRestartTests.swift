@@ -73,3 +73,31 @@ final class Locked<Value: Sendable>: @unchecked Sendable {
         return body(&value)
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("Client-side timeout: exactly one answer, and the broker's late answer is dropped, not delivered twice")
+    func clientTimeoutDropsLateAnswer() async throws {
+        let broker = try BrokerProcess()
+        let invoker = try startInvoker(broker, id: "slow", slots: 2, duration: "1500ms-1500ms")
+        defer { invoker.signal(SIGKILL) }
+        let controller = try ControllerClient(id: "impatient", endpoint: broker.controllerEndpoint, answerTimeout: .milliseconds(300))
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        try await Task.sleep(for: .milliseconds(300))  // the invoker registers
+        controller.submit([(RoutingHeader(activationID: "late-1", namespace: "guest", action: "guest/slow",
+                                          memoryMB: 128, timeLimitMilliseconds: 10_000), [1])])
+        let answers = Box<[ControllerAnswer]>([])
+        let reader = Task {
+            for await answer in controller.answers { answers.value.append(answer) }
+        }
+        try await Task.sleep(for: .milliseconds(3_000))  // past the invoker's 1.5 s answer
+        controller.close()
+        reader.cancel()
+        _ = await reader.value
+        #expect(answers.value.map(\.activationID) == ["late-1"], "exactly one answer: \(answers.value)")
+        #expect(answers.value.first?.kind == .timeout)
+        #expect(controller.lateAnswersDropped == 1, "the broker's success came later and was dropped")
+        let counters = try broker.stop()
+        #expect(counters["answered_success"] == 1, "the broker did answer, late")
+    }
+}

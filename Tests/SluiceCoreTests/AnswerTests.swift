@@ -77,6 +77,33 @@ struct AnswerTests {
         #expect(h.log.answers(to: "c1-a").isEmpty)
     }
 
+    @Test("§6.4 a burst of kept answers that overflows the connection: every failed send is kept again, none dropped")
+    func parkedBurstOverflowingTheConnection() {
+        var h = Harness()
+        h.controllerHello("c1", connection: "c1-a")
+        h.invokerHello("i1", memoryMB: 4096, slots: 8)
+        for n in 1...6 { h.activate("a\(n)") }
+        h.controllerGoodbye("c1")
+        for n in 1...6 { h.complete("a\(n)", on: "i1", result: bytes("r\(n)")) }
+
+        // HELLO sends all six at once; the connection takes two and then is full (EAGAIN):
+        // the shell reports the other four, one by one, after the core ended the session.
+        let back = h.controllerHello("c1", connection: "c1-b")
+        let burst = back.answers(to: "c1-b")
+        #expect(burst.map(\.activationID) == ["a1", "a2", "a3", "a4", "a5", "a6"])
+        for answer in burst.dropFirst(2) {
+            h.handle(.answerUndeliverable(route("c1-b"), answer.header, result: answer.result))
+        }
+        #expect(h.core.counters.answersDropped == 0, "no answer of the burst may be lost")
+        #expect(h.core.connectedControllerCount == 0, "the full connection's session ended")
+
+        // Its next HELLO gets exactly the four that did not go out, in order, once each.
+        let again = h.controllerHello("c1", connection: "c1-b")
+        #expect(again.answers(to: "c1-b").map(\.activationID) == ["a3", "a4", "a5", "a6"])
+        #expect(again.answers(to: "c1-b").map(\.result) == [bytes("r3"), bytes("r4"), bytes("r5"), bytes("r6")])
+        #expect(h.core.counters.answered == 6)
+    }
+
     @Test("§4.6 answer-to sends the ANSWER to the named controller, not the sender; §4.9 DISPATCH carries it")
     func answerToOtherController() {
         var h = Harness()

@@ -2,7 +2,7 @@
 """A fault-injection controller: one OS process, one Python ``sluice_client.Controller``.
 
 It reports everything it observes as JSON lines on stdout (see common.py):
-ready, welcome, sent, answer, error, batch_done, done.
+ready, welcome, sent, answer, late_answer_dropped, error, batch_done, done.
 
 Work comes from the command line (``--count`` activations at start) and, with ``--stdin``,
 from JSON commands on stdin, one per line:
@@ -21,10 +21,12 @@ A second answer for an activation is reported as ``answer`` with ``dup: true``; 
 an activation this process never sent (answers parked for its controller id, §6.4) has
 ``foreign: true``.
 
-Client-side fallback timer: ``--answer-timeout S`` answers, on the client side, every
-activation that got no ANSWER within S seconds with kind ``clientTimeout`` (the Python
-Controller has no such timer of its own; the Swift ControllerClient has ``answerTimeout``).
-A broker answer arriving after that is reported with ``after_client_timeout: true``.
+Client-side answer timer: ``--answer-timeout S`` passes ``answer_timeout=S`` to the
+Controller (without it the Controller uses its default, ``max(time limit, 60 s) * 2 + 120 s``).
+An answer the Controller made itself (kind ``timeout``, reason ``CLIENT_TIMEOUT_REASON``) is
+reported with ``client: true``. A broker ANSWER that the Controller dropped because its timer
+had answered first is reported as ``late_answer_dropped``; it never reaches this program as an
+answer. If one did, the ``answer`` event would carry ``dup: true``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from collections import deque
 import common  # noqa: F401  (sets sys.path)
 from common import emit, error_name, kind_name, result_for, stop_on_sigterm
 
-from sluice_client import Controller  # noqa: E402
+from sluice_client import CLIENT_TIMEOUT_REASON, Controller  # noqa: E402
 
 
 class FaultController(Controller):
@@ -52,6 +54,10 @@ class FaultController(Controller):
     def _on_error(self, err):
         super()._on_error(err)
         emit("error", code=err.code, name=error_name(err.code), id=err.activation_id, reason=err.reason)
+
+    def _on_late_answer(self, answer):
+        super()._on_late_answer(answer)
+        emit("late_answer_dropped", id=answer.activation_id, kind=kind_name(answer.kind), invoker=answer.invoker_id)
 
 
 class Batch:
@@ -83,7 +89,8 @@ def main() -> None:
     ap.add_argument("--payload-bytes", type=int, default=0, help="pad the payload to this size")
     ap.add_argument("--action", default="guest/faults")
     ap.add_argument("--time-limit-ms", type=int, default=60_000)
-    ap.add_argument("--answer-timeout", type=float, default=0.0, help="client-side fallback, seconds; 0: none")
+    ap.add_argument("--answer-timeout", type=float, default=0.0,
+                    help="the Controller's client-side answer timeout, seconds; 0: its default")
     ap.add_argument("--settle", type=float, default=0.5,
                     help="after the last answer, keep listening this long for duplicates before 'done'")
     ap.add_argument("--stdin", action="store_true", help="take commands from stdin; exit on quit/EOF/SIGTERM")
@@ -91,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
 
     stop = stop_on_sigterm()
-    ctl = FaultController(args.endpoint, args.id)
+    ctl = FaultController(args.endpoint, args.id, answer_timeout=args.answer_timeout or None)
     ctl.connect(15.0)
     emit("ready", id=args.id)
 
@@ -123,7 +130,6 @@ def main() -> None:
 
     sent_at = {}      # activation id -> (monotonic send time, payload bytes, batch)
     answered = {}     # activation id -> kind name of its first answer
-    client_timed_out = set()
     last_answer = time.monotonic()
     quitting = not args.stdin
     stats = {"sent": 0, "answers": 0, "dups": 0, "foreign": 0, "client_timeouts": 0}
@@ -138,6 +144,9 @@ def main() -> None:
         aid = ans.activation_id
         info = sent_at.get(aid)
         fields = dict(id=aid, kind=kind_name(ans.kind), invoker=ans.invoker_id, reason=ans.reason, t=now)
+        if ans.reason == CLIENT_TIMEOUT_REASON:
+            fields["client"] = True
+            stats["client_timeouts"] += 1
         if info is None:
             fields["foreign"] = True
             stats["foreign"] += 1
@@ -151,8 +160,6 @@ def main() -> None:
         if aid in answered:
             fields["dup"] = True
             stats["dups"] += 1
-        if aid in client_timed_out:
-            fields["after_client_timeout"] = True
         answered.setdefault(aid, fields["kind"])
         stats["answers"] += 1
         emit("answer", **fields)
@@ -200,20 +207,6 @@ def main() -> None:
         # Answers.
         for ans in ctl.poll(0.02):
             on_answer(ans)
-        # Client-side fallback timer.
-        if args.answer_timeout > 0:
-            now = time.monotonic()
-            for b in batches:
-                for aid in list(b.outstanding):
-                    t0 = sent_at[aid][0]
-                    if now - t0 >= args.answer_timeout:
-                        b.outstanding.discard(aid)
-                        client_timed_out.add(aid)
-                        stats["client_timeouts"] += 1
-                        answered.setdefault(aid, "clientTimeout")
-                        emit("answer", id=aid, kind="clientTimeout", invoker="", tag=b.tag, rtt=now - t0,
-                             reason=f"no ANSWER within {args.answer_timeout}s (client-side fallback timer); "
-                                    f"Controller.pending={ctl.pending}", client=True, bytes_ok=True)
         # Finished batches.
         for b in list(batches):
             if batch_finished(b):
@@ -221,7 +214,8 @@ def main() -> None:
                 emit("batch_done", tag=b.tag, sent=b.sent)
         if quitting and not batches and time.monotonic() - last_answer >= args.settle:
             break
-    emit("done", pending=ctl.pending, **stats)
+    emit("done", pending=ctl.pending, ctl_client_timeouts=ctl.client_timeouts,
+         late_answers_dropped=ctl.late_answers_dropped, **stats)
     ctl.close()
 
 

@@ -8,12 +8,17 @@
    the session alive) but never receive. The socket's receive side is made small
    (``--rcvhwm`` messages, ``--rcvbuf`` bytes) so the broker's side of the connection fills
    quickly.
-4. Then read everything that was queued for it ("pipe" phase), send HELLO again with the
-   same id (the broker may have ended the session when the connection was full: it keeps
-   such answers for the controller, §6.4) and read until quiet ("rehello" phase).
+4. Then read again, as a real controller does, until nothing but heartbeats arrives for
+   ``--quiet`` seconds: send a HEARTBEAT at once (its next send) and every heartbeat interval,
+   and take everything that was queued for it ("pipe" phase). If the broker ended the
+   session while the connection was full (it then keeps this controller's answers, §6.4), a
+   heartbeat is answered with ERROR notRegistered: send HELLO again with the same id, once
+   per lost session (§3.3), at most ``--max-rehellos`` times ("hello_sent" phase), and take
+   the kept answers after its WELCOME ("rehello" phase).
 
-Events: welcome, sent_all, stuck_done, answer (with ``phase``), error, done. ``done`` lists
-the activation ids refused with an ERROR (never accepted, so never answered).
+Events: welcome, sent_all, stuck_done, answer (with ``phase``), error (with ``phase``;
+notRegistered for a heartbeat has an empty id), rehello, done. ``done`` lists the activation
+ids refused with an ERROR (never accepted, so never answered) and counts the answers per phase.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ def main() -> None:
     ap.add_argument("--rcvhwm", type=int, default=10)
     ap.add_argument("--rcvbuf", type=int, default=4096)
     ap.add_argument("--quiet", type=float, default=1.0, help="reading ends after this long without a message")
+    ap.add_argument("--max-rehellos", type=int, default=5)
+    ap.add_argument("--read-limit", type=float, default=60.0, help="stop reading after this long in any case")
     args = ap.parse_args()
     stop = stop_on_sigterm()
 
@@ -75,32 +82,56 @@ def main() -> None:
         time.sleep(min(hb, max(0.0, end - time.monotonic())))
     emit("stuck_done")
 
+    # Reading again, as a real controller would: heartbeats keep going, and ERROR
+    # notRegistered (the broker ended the session meanwhile) is answered with one HELLO.
     refused = []
     seen = set()
-
-    def read(phase: str) -> int:
-        n = 0
-        while not stop.is_set() and s.poll(int(args.quiet * 1000)):
-            msg = p.decode(s.recv_multipart(), p.Direction.BROKER_TO_CONTROLLER)
-            if isinstance(msg, p.Answer):
-                n += 1
-                dup = msg.activation_id in seen
-                seen.add(msg.activation_id)
-                emit("answer", id=msg.activation_id, kind=kind_name(msg.kind), invoker=msg.invoker_id,
-                     phase=phase, dup=dup, bytes_ok=msg.kind != 0 or msg.result.endswith(b":" + payload))
-            elif isinstance(msg, p.Error):
-                if msg.activation_id:
-                    refused.append(msg.activation_id)
-                    emit("error", code=msg.code, name=error_name(msg.code), id=msg.activation_id,
-                         reason=msg.reason, phase=phase)
-            elif isinstance(msg, p.Welcome):
-                emit("welcome", heartbeat_ms=msg.heartbeat_ms, phase=phase)
-        return n
-
-    in_pipe = read("pipe")
-    s.send_multipart(p.encode(p.ControllerHello(args.id)))
-    after = read("rehello")
-    emit("done", in_pipe=in_pipe, after_rehello=after, refused=refused, distinct=len(seen))
+    not_registered = []   # the phase in which each ERROR notRegistered (empty id) arrived
+    counts = {"pipe": 0, "hello_sent": 0, "rehello": 0}
+    phase = "pipe"        # -> "hello_sent" when HELLO goes out -> "rehello" at its WELCOME
+    rehellos = 0
+    last_msg = last_hb = time.monotonic()
+    s.send_multipart(heartbeat)  # its next send
+    give_up = time.monotonic() + args.read_limit
+    while not stop.is_set() and time.monotonic() < give_up:
+        now = time.monotonic()
+        if now - last_hb >= hb:
+            s.send_multipart(heartbeat)
+            last_hb = now
+        if now - last_msg >= args.quiet and phase != "hello_sent":
+            break  # quiet: everything has arrived
+        wait = min(hb - (now - last_hb), args.quiet - (now - last_msg))
+        if not s.poll(max(1, int(wait * 1000))):
+            continue
+        msg = p.decode(s.recv_multipart(), p.Direction.BROKER_TO_CONTROLLER)
+        if isinstance(msg, p.Heartbeat):
+            continue  # the broker's heartbeats do not count as traffic
+        last_msg = time.monotonic()
+        if isinstance(msg, p.Answer):
+            counts[phase] += 1
+            dup = msg.activation_id in seen
+            seen.add(msg.activation_id)
+            emit("answer", id=msg.activation_id, kind=kind_name(msg.kind), invoker=msg.invoker_id,
+                 phase=phase, dup=dup, bytes_ok=msg.kind != 0 or msg.result.endswith(b":" + payload))
+        elif isinstance(msg, p.Error):
+            emit("error", code=msg.code, name=error_name(msg.code), id=msg.activation_id,
+                 reason=msg.reason, phase=phase)
+            if msg.activation_id:
+                refused.append(msg.activation_id)
+            elif msg.code == p.ErrorCode.NOT_REGISTERED:
+                not_registered.append(phase)
+                # §3.3: HELLO again, once per lost session (replies to what was sent before
+                # the HELLO all arrive before its WELCOME).
+                if phase != "hello_sent" and rehellos < args.max_rehellos:
+                    rehellos += 1
+                    phase = "hello_sent"
+                    emit("rehello", round=rehellos)
+                    s.send_multipart(p.encode(p.ControllerHello(args.id)))
+        elif isinstance(msg, p.Welcome):
+            emit("welcome", heartbeat_ms=msg.heartbeat_ms, phase=phase)
+            phase = "rehello"
+    emit("done", in_pipe=counts["pipe"], after_rehello=counts["rehello"] + counts["hello_sent"],
+         rehellos=rehellos, not_registered=not_registered, refused=refused, distinct=len(seen))
     s.send_multipart(p.encode(p.Goodbye()))
     s.close()
     ctx.term()

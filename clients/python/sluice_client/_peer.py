@@ -8,6 +8,7 @@ thread.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from typing import Callable, Deque, Dict, Iterable, List, Optional, Tuple
@@ -81,6 +82,15 @@ class _Peer:
 
     def _heartbeat(self) -> p.Heartbeat:
         return p.Heartbeat()
+
+    def _run_timers(self, now: float) -> bool:
+        """Role timers (the controller's answer timer), run on every ``_tick``. Returns True
+        if they made something for the caller (then ``_pump`` does not wait)."""
+        return False
+
+    def _next_due(self) -> Optional[float]:
+        """The monotonic time the next role timer is due, or None."""
+        return None
 
     # ------------------------------------------------------------------ public
     @property
@@ -245,17 +255,20 @@ class _Peer:
         if isinstance(msg, p.Heartbeat):
             self._last_heartbeat_sent = time.monotonic()
 
-    def _tick(self) -> None:
-        """Timers: heartbeats while the session lasts, HELLO retry, broker liveness."""
+    def _tick(self) -> bool:
+        """Timers: role timers, heartbeats while the session lasts, broker liveness. Returns
+        True if a role timer made something for the caller."""
         now = time.monotonic()
+        produced = self._run_timers(now)
         hb = self.heartbeat_s
         if now - self._last_recv > self.liveness * hb:
             self._reconnect()
-            return
+            return produced
         # Unanswered HELLOs are not repeated on the same socket (they would queue up while
         # the broker is away); the liveness rule above reconnects and says HELLO afresh.
         if self.registered and now - self._last_heartbeat_sent >= hb:
             self._send(self._heartbeat())
+        return produced
 
     def _next_timer(self) -> float:
         now = time.monotonic()
@@ -263,6 +276,9 @@ class _Peer:
         due = [self._last_recv + self.liveness * hb]
         if self.registered:
             due.append(self._last_heartbeat_sent + hb)
+        role_due = self._next_due()
+        if role_due is not None:
+            due.append(role_due)
         return max(0.0, min(due) - now)
 
     def _pump(self, timeout: float) -> int:
@@ -270,9 +286,9 @@ class _Peer:
         Returns the number of messages processed. Runs timers on the way."""
         if self._socket is None:
             raise SessionError("not connected")
-        self._tick()
-        wait = min(max(timeout, 0.0), self._next_timer())
-        events = dict(self._poller.poll(int(wait * 1000)))
+        # Something made by a timer is ready for the caller: take only what has arrived.
+        wait = 0.0 if self._tick() else min(max(timeout, 0.0), self._next_timer())
+        events = dict(self._poller.poll(math.ceil(wait * 1000)))  # never wake before a timer is due
         handled = 0
         while self._socket is not None and events.get(self._socket):
             try:
