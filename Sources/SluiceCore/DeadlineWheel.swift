@@ -34,7 +34,15 @@ public struct DeadlineWheel<Key: Hashable> {
 
     /// Removes a scheduled entry. `deadline` must be the one it was scheduled with.
     public mutating func cancel(_ key: Key, deadline: Timestamp) {
-        if buckets[bucket(for: deadline.nanoseconds)].removeValue(forKey: key) != nil { count -= 1 }
+        let index = bucket(for: deadline.nanoseconds)
+        if buckets[index].removeValue(forKey: key) != nil { count -= 1 }
+        release(index)
+    }
+
+    /// A dictionary keeps its storage when emptied; over one revolution every bucket would
+    /// hold storage for its busiest moment. Empty buckets give it back.
+    private mutating func release(_ index: Int) {
+        if buckets[index].isEmpty && buckets[index].capacity > 16 { buckets[index] = [:] }
     }
 
     /// Removes and returns every key whose deadline is at or before `now`.
@@ -51,6 +59,7 @@ public struct DeadlineWheel<Key: Hashable> {
                     expired.append(key)
                     count -= 1
                 }
+                release(index)
             }
             tick += 1
         }
