@@ -95,10 +95,9 @@ final class InvokerDriver: @unchecked Sendable {
         func answer(_ index: Int, route: ZMQMessage?, id: String) throws(ZMQError) {
             let socket = sockets[index]
             if let route {
-                var frames = Wire.frames(.answer(AnswerHeader(activationID: id, kind: .success, invokerID: ids[index])),
-                                         opaque: ZMQMessage(bytes: result))
-                frames.insert(route, at: 0)
-                try socket.send(multipart: frames)
+                // The same send path as the broker's ROUTER, so the baseline pays what it pays.
+                try socket.send(.answer(AnswerHeader(activationID: id, kind: .success, invokerID: ids[index])),
+                                opaque: ZMQMessage(bytes: result), to: route.bytes)
             } else {
                 let header = CompletionHeader(activationID: id, includesResult: true, systemError: false, outcome: .success)
                 try socket.send(.completion(header), opaque: ZMQMessage(bytes: result))

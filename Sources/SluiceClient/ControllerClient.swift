@@ -68,9 +68,12 @@ public final class ControllerClient: Sendable {
             deliver: { message, opaque in
                 guard case .answer(let header) = message else { return }
                 let answer = ControllerAnswer(header: header, result: opaque?.bytes ?? [])
-                // The client-side timeout already answered it: a late broker answer is dropped.
-                if pending.withLock({ $0[header.activationID] == nil }), timedOut.withLock({ $0.remove(header.activationID) }) { return }
-                Self.resolve(answer, pending: pending, stream: continuation)
+                // Not pending here: dropped if the client-side timeout already answered it,
+                // otherwise delivered (answers kept for this id from before a restart).
+                if !Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true),
+                   !timedOut.withLock({ $0.remove(header.activationID) }) {
+                    continuation.yield(answer)
+                }
             },
             stateChange: { event in
                 switch event {

@@ -8,7 +8,6 @@ struct SessionKey: Hashable {
 
 /// One session's topic prefixes (§4.13).
 struct Subscriber {
-    var role: PeerRole
     var prefixes: [String] = []
 
     func matches(_ topic: String) -> Bool {
@@ -23,7 +22,7 @@ extension BrokerCore {
         switch message {
         case .subscribe(let prefix):
             let key = SessionKey(endpoint: endpoint, route: route)
-            var subscriber = subscribers[key] ?? Subscriber(role: endpoint == .controller ? .controller : .invoker)
+            var subscriber = subscribers[key] ?? Subscriber()
             if subscriber.prefixes.contains(prefix) { return }
             guard subscriber.prefixes.count < ProtocolConstants.maxSubscriptions else {
                 reply(endpoint, route, .oversize,

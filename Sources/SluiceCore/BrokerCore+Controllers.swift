@@ -65,9 +65,10 @@ extension BrokerCore {
             endSubscriptions(.controller, route)
             // Sends already on their way to this connection may still fail; their answers
             // must find the controller (one former route per controller, so this stays bounded).
-            if let older = formerRouteOfController.updateValue(route, forKey: controllerID), older != route {
+            if let older = controller.formerRoute, older != route, formerControllerRoutes[older] == controllerID {
                 formerControllerRoutes.removeValue(forKey: older)
             }
+            controller.formerRoute = route
             formerControllerRoutes[route] = controllerID
         }
         controller.route = nil

@@ -22,7 +22,6 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// The last connection of each controller whose session ended, so an answer whose send
     /// fails after that still finds its controller (§6.4).
     var formerControllerRoutes: [RoutingID: String] = [:]
-    var formerRouteOfController: [String: RoutingID] = [:]
     var invokers: [String: InvokerState] = [:]
     var invokerIDByRoute: [RoutingID: String] = [:]
     /// What strategies see, by position; kept equal to `invokers` by `store`.

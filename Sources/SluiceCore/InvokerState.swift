@@ -51,6 +51,8 @@ struct ControllerState<Payload> {
     let id: String
     /// The current connection, nil while disconnected.
     var route: RoutingID?
+    /// The connection of its last ended session (see `BrokerCore.formerControllerRoutes`).
+    var formerRoute: RoutingID?
     var lastSeen: Timestamp
     /// Answers waiting for this controller to come back (§6.4), oldest first.
     var parked: [ParkedAnswer<Payload>] = []

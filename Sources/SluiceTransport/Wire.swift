@@ -10,19 +10,6 @@ public enum Wire {
     /// One ready-made command frame per command byte.
     static let commandFrames: [[UInt8]] = (0...255).map { [UInt8($0)] }
 
-    /// The frames of `message`: signature, command, header, then `opaque` (moved, not copied)
-    /// when the message carries an opaque frame.
-    public static func frames(_ message: Message, opaque: ZMQMessage?) -> [ZMQMessage] {
-        var frames: [ZMQMessage] = []
-        frames.reserveCapacity(5)
-        frames.append(ZMQMessage(bytes: ProtocolConstants.signature))
-        frames.append(ZMQMessage(bytes: CollectionOfOne(message.command.rawValue)))
-        if let body = Codec.encodeBody(message) { frames.append(ZMQMessage(bytes: body)) }
-        if message.hasOpaqueFrame { frames.append(opaque ?? ZMQMessage()) }
-        if let trailer = Codec.encodeTrailer(message) { frames.append(ZMQMessage(bytes: trailer)) }
-        return frames
-    }
-
     /// Decodes received frames (without a routing-id frame). Returns the message and its
     /// opaque frame, if it has one.
     public static func decode(_ frames: ArraySlice<ZMQMessage>, channel: Channel) -> (Result<Message, ProtocolError>, ZMQMessage?) {
