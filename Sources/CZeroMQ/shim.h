@@ -3,4 +3,26 @@
 #include <zmq.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+/* epoll over the file descriptors that ZMQ_FD reports, for programs that watch many sockets
+   (zmq_poll costs O(sockets) per call). `struct epoll_event` is packed on x86-64, so Swift
+   goes through these helpers instead of laying it out itself. */
+static inline int sluice_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event event;
+    event.events = EPOLLIN;
+    event.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+/* Waits up to `timeout_ms` and writes the tokens of ready descriptors to `tokens` (at most
+   `max`, and at most 256 per call). Returns how many, or -1 with errno set. */
+static inline int sluice_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
+    struct epoll_event events[256];
+    if (max > 256) max = 256;
+    int count = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < count; i++) tokens[i] = events[i].data.u64;
+    return count;
+}
 #endif

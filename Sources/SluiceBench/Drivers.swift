@@ -104,55 +104,102 @@ final class InvokerDriver: @unchecked Sendable {
             }
         }
 
-        // One poller for the whole run; zmq_poll checks each socket's pending messages itself.
-        var poller = ZMQPoller()
-        for socket in sockets { _ = poller.add(socket) }
-        while !shared.stop.load(ordering: .acquiring) {
-            _ = try poller.poll(timeoutMilliseconds: 5)
-            for (index, socket) in sockets.enumerated() where poller.isReadable(index) {
-                while let frames = try socket.receiveMultipart(flags: .dontWait) {
-                    let route: ZMQMessage?
-                    let body: ArraySlice<ZMQMessage>
-                    switch topology {
-                    case .direct:
-                        route = frames[0]
-                        body = frames.dropFirst()
-                    case .broker:
-                        route = nil
-                        body = frames[...]
+        // epoll over every socket's ZMQ_FD: a wake-up costs the sockets that have something,
+        // not all of them (zmq_poll over 1,000 sockets was this thread's whole budget).
+        let epoll = try ZMQEpoll()
+        for (index, socket) in sockets.enumerated() { try epoll.add(socket, token: index) }
+        // Sockets to service now. Every socket starts here: its descriptor may have signalled
+        // before it was watched. A socket returns here after we send on it (`answer`), since
+        // a send can consume the signal of a message that arrived meanwhile.
+        var ready = Array(sockets.indices)
+        var queued = [Bool](repeating: true, count: sockets.count)
+        var frames: [ZMQMessage] = []
+
+        func service(_ index: Int) throws {
+            let socket = sockets[index]
+            while let count = try socket.receiveMultipart(into: &frames, flags: .dontWait) {
+                let route: ZMQMessage?
+                let body: ArraySlice<ZMQMessage>
+                switch topology {
+                case .direct:
+                    route = frames[0]
+                    body = frames[1..<count]
+                case .broker:
+                    route = nil
+                    body = frames[0..<count]
+                }
+                let channel: Channel = route == nil ? .brokerToInvoker : .controllerToBroker
+                switch Wire.decode(body, channel: channel).0 {
+                case .success(.dispatch(let header)), .success(.activate(let header)):
+                    dispatches += 1
+                    // The route frame is reused by the next receive: keep a copy of it.
+                    let kept = route.map { ZMQMessage(bytes: $0.bytes) }
+                    if configuration.holdCount > 0 {
+                        held.append((index, kept, header.activationID))
+                        shared.held.add(1, ordering: .relaxed)
+                    } else {
+                        try answer(index, route: kept, id: header.activationID)
                     }
-                    let channel: Channel = route == nil ? .brokerToInvoker : .controllerToBroker
-                    switch Wire.decode(body, channel: channel).0 {
-                    case .success(.dispatch(let header)), .success(.activate(let header)):
-                        dispatches += 1
-                        if configuration.holdCount > 0 {
-                            held.append((index, route, header.activationID))
-                            shared.held.add(1, ordering: .relaxed)
-                        } else {
-                            try answer(index, route: route, id: header.activationID)
-                        }
-                    case .success(.welcome):
-                        shared.invokersReady.add(1, ordering: .relaxed)
-                    case .success(.heartbeat):
-                        break
-                    case .success(.error(let report)):
-                        shared.fail("broker sent ERROR \(report.code.name) to invoker \(ids[index]): \(report.reason)")
-                    case .success(let other):
-                        shared.fail("invoker \(ids[index]) got an unexpected \(other.command)")
-                    case .failure(let error):
-                        shared.fail("invoker \(ids[index]) got an undecodable message: \(error)")
-                    }
+                case .success(.welcome):
+                    shared.invokersReady.add(1, ordering: .relaxed)
+                case .success(.heartbeat):
+                    break
+                case .success(.error(let report)):
+                    shared.fail("broker sent ERROR \(report.code.name) to invoker \(ids[index]): \(report.reason)")
+                case .success(let other):
+                    shared.fail("invoker \(ids[index]) got an unexpected \(other.command)")
+                case .failure(let error):
+                    shared.fail("invoker \(ids[index]) got an undecodable message: \(error)")
                 }
             }
+        }
+
+        var woken: [Int] = []
+        var passing: [Int] = []
+        while !shared.stop.load(ordering: .acquiring) {
+            if ready.isEmpty {
+                try epoll.wait(timeoutMilliseconds: 5, into: &woken)
+                for index in woken where !queued[index] {
+                    queued[index] = true
+                    ready.append(index)
+                }
+                woken.removeAll(keepingCapacity: true)
+            }
+            // One pass over what is ready; sockets that still have messages go to the next
+            // pass, so heartbeats and releases below are never starved by a busy socket.
+            swap(&ready, &passing)
+            for index in passing {
+                try service(index)
+                // Reading ZMQ_EVENTS takes in what arrived while we sent; if anything did,
+                // go round again rather than wait for a signal that may not come.
+                if sockets[index].isReadable {
+                    ready.append(index)
+                } else {
+                    queued[index] = false
+                }
+            }
+            passing.removeAll(keepingCapacity: true)
             if !held.isEmpty && shared.release.load(ordering: .acquiring) {
-                for entry in held { try answer(entry.socket, route: entry.route, id: entry.id) }
+                for entry in held {
+                    try answer(entry.socket, route: entry.route, id: entry.id)
+                    if !queued[entry.socket] {
+                        queued[entry.socket] = true
+                        ready.append(entry.socket)
+                    }
+                }
                 held.removeAll()
             }
             if case .broker = topology {
                 let now = monotonicNanoseconds()
                 if now - lastHeartbeat >= heartbeatNanoseconds {
                     lastHeartbeat = now
-                    for socket in sockets { try socket.send(.heartbeat, flags: .dontWait) }
+                    for (index, socket) in sockets.enumerated() {
+                        try socket.send(.heartbeat, flags: .dontWait)
+                        if !queued[index] {
+                            queued[index] = true
+                            ready.append(index)
+                        }
+                    }
                 }
             }
         }

@@ -7,13 +7,14 @@ extension BrokerCore {
             invokerHello(hello, from: route, into: &actions)
             return
         }
-        guard let invokerID = invokerIDByRoute[route], var invoker = invokers[invokerID] else {
+        guard let invokerID = invokerIDByRoute[route], let index = invokers.index(forKey: invokerID) else {
             reply(.invoker, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
                   activationID: message.activationID ?? "", into: &actions)
             return
         }
-        invoker.lastSeen = now
-        invokers[invokerID] = invoker
+        // In place: a copy of the state kept alive here would make every later change to its
+        // in-flight set copy the set.
+        invokers.values[index].lastSeen = now
 
         switch message {
         case .heartbeat:
@@ -23,10 +24,13 @@ extension BrokerCore {
         case .goodbye:
             removeInvoker(invokerID, reason: "said goodbye", into: &actions)
         case .capacity(let capacity):
-            invoker.memoryMB = capacity.memoryMB
-            invoker.slots = capacity.slots
-            store(invoker)
-            strategy.invokerChanged(invoker.snapshot)
+            if let snapshot = updateInvoker(invokerID, { invoker in
+                invoker.memoryMB = capacity.memoryMB
+                invoker.slots = capacity.slots
+                return invoker.snapshot
+            }) {
+                strategy.invokerChanged(snapshot)
+            }
             drainWaiting(into: &actions)
         case .result(let result):
             invokerResult(result, payload: opaque, from: invokerID, route: route, into: &actions)
@@ -178,33 +182,37 @@ extension BrokerCore {
     // MARK: Health (§5)
 
     mutating func recordHealth(_ invokerID: String, _ sample: InvokerState.Sample, into actions: inout [BrokerAction<Payload>]) {
-        guard var invoker = invokers[invokerID] else { return }
-        let before = invoker.health
-        if invoker.health == .probing {
-            if sample == .ok {
-                invoker.health = .healthy
-                invoker.recent.removeAll()
+        let window = configuration.healthWindow
+        let cooldownUntil = now + configuration.healthCooldown
+        let maxSystemErrors = configuration.maxSystemErrors
+        let maxTimeouts = configuration.maxTimeouts
+        guard let (after, snapshot) = updateInvoker(invokerID, { invoker -> (InvokerHealth, InvokerSnapshot?) in
+            let before = invoker.health
+            if invoker.health == .probing {
+                if sample == .ok {
+                    invoker.health = .healthy
+                    invoker.recent.removeAll()
+                } else {
+                    invoker.health = sample == .timeout ? .unresponsive : .unhealthy
+                    invoker.cooldownUntil = cooldownUntil
+                }
             } else {
-                invoker.health = sample == .timeout ? .unresponsive : .unhealthy
-                invoker.cooldownUntil = now + configuration.healthCooldown
-            }
-        } else {
-            invoker.recent.append(sample)
-            if invoker.recent.count > configuration.healthWindow { invoker.recent.removeFirst(invoker.recent.count - configuration.healthWindow) }
-            if invoker.health == .healthy {
-                if invoker.recent.count(where: { $0 == .systemError }) > configuration.maxSystemErrors {
-                    invoker.health = .unhealthy
-                    invoker.cooldownUntil = now + configuration.healthCooldown
-                } else if invoker.recent.count(where: { $0 == .timeout }) > configuration.maxTimeouts {
-                    invoker.health = .unresponsive
-                    invoker.cooldownUntil = now + configuration.healthCooldown
+                invoker.recent.record(sample, capacity: window)
+                if invoker.health == .healthy {
+                    if invoker.recent.systemErrors > maxSystemErrors {
+                        invoker.health = .unhealthy
+                        invoker.cooldownUntil = cooldownUntil
+                    } else if invoker.recent.timeouts > maxTimeouts {
+                        invoker.health = .unresponsive
+                        invoker.cooldownUntil = cooldownUntil
+                    }
                 }
             }
-        }
-        store(invoker)
-        if invoker.health != before {
-            strategy.invokerChanged(invoker.snapshot)
-            actions.append(.notice(.invokerHealthChanged(id: invokerID, health: invoker.health.rawValue)))
+            return (invoker.health, invoker.health != before ? invoker.snapshot : nil)
+        }) else { return }
+        if let snapshot {
+            strategy.invokerChanged(snapshot)
+            actions.append(.notice(.invokerHealthChanged(id: invokerID, health: after.rawValue)))
         }
     }
 

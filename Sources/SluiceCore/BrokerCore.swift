@@ -52,12 +52,20 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
     let waitingLookahead = 8
+    /// `configuration.completionTimeout` in integer nanoseconds: `Duration` arithmetic runs
+    /// 128-bit generic code, and this is needed for every DISPATCH.
+    let completionFloorNanoseconds: UInt64
+    let completionSlackNanoseconds: UInt64
+    let completionMultiplier: UInt64
 
     public init(configuration: BrokerConfiguration, strategy: any RoutingStrategy, start: Timestamp = .zero) {
         self.configuration = configuration
         self.strategy = strategy
         self.now = start
         self.lastHeartbeatSent = start
+        self.completionFloorNanoseconds = configuration.completionTimeoutFloor.nanoseconds
+        self.completionSlackNanoseconds = configuration.completionTimeoutSlack.nanoseconds
+        self.completionMultiplier = UInt64(max(configuration.completionTimeoutMultiplier, 1))
         self.deadlines = DeadlineWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
         self.waiting = WaitingQueue(start: start)
     }
@@ -94,6 +102,28 @@ public struct BrokerCore<Payload: FrameBytes> {
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
     }
 
+    /// Changes one invoker in place and keeps its snapshot and the aggregates current, like
+    /// `store`, without copying its state: a copy would make the next insert into its
+    /// in-flight set copy the whole set. Returns nil if the invoker is unknown.
+    @discardableResult
+    mutating func updateInvoker<Result>(_ id: String, _ body: (inout InvokerState) -> Result) -> Result? {
+        guard let index = invokers.index(forKey: id) else { return nil }
+        // One in-place access: reading `invokers.values[index]` as a value would copy the state.
+        func change(_ invoker: inout InvokerState) -> (Result, InvokerSnapshot, before: AggregateShare, after: AggregateShare) {
+            let before = AggregateShare(invoker)
+            let result = body(&invoker)
+            return (result, invoker.snapshot, before, AggregateShare(invoker))
+        }
+        let (result, snapshot, before, after) = change(&invokers.values[index])
+        if before != after {
+            account(before, by: -1)
+            account(after, by: 1)
+        }
+        cluster[snapshot.position] = snapshot
+        assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
+        return result
+    }
+
     /// Recomputes the aggregates (debug builds check this after every change).
     var aggregatesAreCurrent: Bool {
         var sizes: [UInt32: Int] = [:]
@@ -103,10 +133,14 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.
     mutating func account(_ invoker: InvokerState, by delta: Int) {
-        if invoker.canTake(memoryMB: 1) { invokersWithRoom += delta }
-        if !invoker.draining {
-            let count = memorySizes[invoker.memoryMB, default: 0] + delta
-            memorySizes[invoker.memoryMB] = count > 0 ? count : nil
+        account(AggregateShare(invoker), by: delta)
+    }
+
+    mutating func account(_ share: AggregateShare, by delta: Int) {
+        if share.hasRoom { invokersWithRoom += delta }
+        if let memoryMB = share.memorySize {
+            let count = memorySizes[memoryMB, default: 0] + delta
+            memorySizes[memoryMB] = count > 0 ? count : nil
         }
     }
 
@@ -408,20 +442,26 @@ public struct BrokerCore<Payload: FrameBytes> {
     }
 
     mutating func dispatch(_ item: WaitingActivation<Payload>, to invokerID: String, into actions: inout [BrokerAction<Payload>]) {
-        guard var invoker = invokers[invokerID] else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
         let header = item.header
-        let deadline = now + configuration.completionTimeout(timeLimitMilliseconds: header.timeLimitMilliseconds)
-        invoker.usedSlots += 1
-        invoker.usedMemoryMB += header.memoryMB
-        invoker.inFlight.insert(header.activationID)
-        let route = invoker.route
-        store(invoker)
+        guard let route = updateInvoker(invokerID, { invoker in
+            invoker.usedSlots += 1
+            invoker.usedMemoryMB += header.memoryMB
+            invoker.inFlight.insert(header.activationID)
+            return invoker.route
+        }) else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
+        let deadline = completionDeadline(timeLimitMilliseconds: header.timeLimitMilliseconds)
         namespaceInFlight[header.namespace, default: 0] += 1
         inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline,
                                                            enqueuedAt: item.enqueuedAt)
         deadlines.schedule(header.activationID, at: deadline)
         counters.dispatched += 1
         actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
+    }
+
+    /// `now + configuration.completionTimeout(timeLimitMilliseconds:)`, in integers.
+    func completionDeadline(timeLimitMilliseconds: UInt32) -> Timestamp {
+        let limit = max(UInt64(timeLimitMilliseconds) * 1_000_000, completionFloorNanoseconds)
+        return Timestamp(nanoseconds: now.nanoseconds &+ limit &* completionMultiplier &+ completionSlackNanoseconds)
     }
 
     /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
@@ -432,11 +472,10 @@ public struct BrokerCore<Payload: FrameBytes> {
         let namespace = record.header.namespace
         let inNamespace = namespaceInFlight[namespace, default: 0] - 1
         namespaceInFlight[namespace] = inNamespace > 0 ? inNamespace : nil
-        if var invoker = invokers[record.invokerID] {
+        updateInvoker(record.invokerID) { invoker in
             invoker.usedSlots -= 1
             invoker.usedMemoryMB -= record.header.memoryMB
             invoker.inFlight.remove(id)
-            store(invoker)
         }
         strategy.activationCompleted(record.header, invokerID: record.invokerID)
         return record
@@ -448,6 +487,19 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
         deliver(answer, result: result, to: controllerID, into: &actions)
+    }
+}
+
+/// What one invoker contributes to the core's aggregates.
+struct AggregateShare: Equatable {
+    /// It can take an activation now (`canTake(memoryMB: 1)`).
+    var hasRoom: Bool
+    /// Its memory, counted among the sizes activations are judged against; nil while draining.
+    var memorySize: UInt32?
+
+    init(_ invoker: borrowing InvokerState) {
+        hasRoom = invoker.canTake(memoryMB: 1)
+        memorySize = invoker.draining ? nil : invoker.memoryMB
     }
 }
 

@@ -19,8 +19,8 @@ struct InvokerState {
     var inFlight: Set<String> = []
     var lastSeen: Timestamp
     var health = InvokerHealth.healthy
-    /// The most recent outcomes, oldest first, at most `healthWindow`.
-    var recent: [Sample] = []
+    /// The most recent outcomes, at most `healthWindow`.
+    var recent = HealthWindow()
     var cooldownUntil = Timestamp.zero
 
     var draining: Bool { memoryMB == 0 && slots == 0 }
@@ -65,4 +65,46 @@ struct ParkedAnswer<Payload> {
     var answer: AnswerHeader
     var result: Payload?
     var parkedAt: Timestamp
+}
+
+/// The last N outcomes of an invoker, with the failures among them counted as they come and
+/// go: recording one is O(1) and allocates only while the window first fills.
+struct HealthWindow {
+    typealias Sample = InvokerState.Sample
+    private var ring: [Sample] = []
+    private var next = 0
+    private(set) var systemErrors = 0
+    private(set) var timeouts = 0
+
+    var count: Int { ring.count }
+
+    mutating func record(_ sample: Sample, capacity: Int) {
+        if ring.count < capacity {
+            ring.append(sample)
+        } else {
+            forget(ring[next])
+            ring[next] = sample
+            next = (next + 1) % ring.count
+        }
+        switch sample {
+        case .ok: break
+        case .systemError: systemErrors += 1
+        case .timeout: timeouts += 1
+        }
+    }
+
+    private mutating func forget(_ sample: Sample) {
+        switch sample {
+        case .ok: break
+        case .systemError: systemErrors -= 1
+        case .timeout: timeouts -= 1
+        }
+    }
+
+    mutating func removeAll() {
+        ring.removeAll(keepingCapacity: true)
+        next = 0
+        systemErrors = 0
+        timeouts = 0
+    }
 }

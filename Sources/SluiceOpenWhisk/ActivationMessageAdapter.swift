@@ -158,7 +158,7 @@ public enum ActivationMessageAdapter {
         guard qualified.utf8.count <= ProtocolConstants.maxActionLength else {
             throw OpenWhiskMessageError(field: "action", problem: "fully qualified name is \(qualified.utf8.count) bytes; at most \(ProtocolConstants.maxActionLength)")
         }
-        guard !qualified.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !Text.containsControlCharacter(qualified) else {
             throw OpenWhiskMessageError(field: "action", problem: "must not contain control characters")
         }
         return qualified

@@ -79,7 +79,7 @@ public enum OpenWhiskIdentifiers {
         guard name.utf8.count <= maxLength else {
             throw OpenWhiskMessageError(field: field, problem: "is \(name.utf8.count) bytes; at most \(maxLength)")
         }
-        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !Text.containsControlCharacter(name) else {
             throw OpenWhiskMessageError(field: field, problem: "must not contain control characters")
         }
     }

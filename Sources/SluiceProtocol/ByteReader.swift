@@ -39,7 +39,7 @@ struct ByteReader {
         }
         let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
         offset += length
-        guard let value = String(validating: slice, as: UTF8.self) else {
+        guard let value = Text.decode(slice) else {
             throw ProtocolError(.malformed, "\(frameName): field '\(field)' is not valid UTF-8")
         }
         return value

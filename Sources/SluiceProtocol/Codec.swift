@@ -117,6 +117,13 @@ public enum Codec {
     /// Decodes a message received on `channel`. Throws a `ProtocolError` whose code is the
     /// ERROR code to reply with (§7) and whose reason names the problem.
     public static func decode<Frame: FrameBytes>(_ frames: [Frame], channel: Channel) throws(ProtocolError) -> Message {
+        try decode(frames[...], channel: channel)
+    }
+
+    /// Decodes frames that are part of a larger array (the broker's receive buffer, after the
+    /// routing id) without copying them into an array of their own.
+    public static func decode<Frame: FrameBytes>(_ slice: ArraySlice<Frame>, channel: Channel) throws(ProtocolError) -> Message {
+        let frames = ZeroBased(slice)
         // The signature is checked first (§3.1), even when frames are missing.
         if let first = frames.first { try checkSignature(first) }
         guard frames.count >= 2 else {
@@ -152,7 +159,7 @@ public enum Codec {
         guard let command = Command(rawValue: byte) else {
             throw ProtocolError(.unknownCommand, "unknown command byte 0x\(String(byte, radix: 16)) (§4)")
         }
-        guard channel.allowedCommands.contains(command) else {
+        guard channel.allows(command) else {
             throw ProtocolError(.unexpectedCommand, "\(command) is not allowed on this endpoint (§4)", command: command)
         }
         return command
@@ -189,7 +196,7 @@ public enum Codec {
         return try result.get()
     }
 
-    static func decodeBody<Frame: FrameBytes>(_ command: Command, _ frames: [Frame], channel: Channel) throws(ProtocolError) -> Message {
+    static func decodeBody<Frame: FrameBytes>(_ command: Command, _ frames: ZeroBased<Frame>, channel: Channel) throws(ProtocolError) -> Message {
         let count = frames.count
         switch command {
         case .heartbeat:
@@ -381,7 +388,7 @@ public enum Codec {
         }
         let tags = try decodeNames(&reader, what: "tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.1")
         let dedicated = try decodeNames(&reader, what: "dedicated namespace", maxLength: ProtocolConstants.maxNamespaceLength, section: "§4.1")
-        if let bad = dedicated.first(where: { $0.unicodeScalars.contains { $0.properties.generalCategory == .control } }) {
+        if let bad = dedicated.first(where: Text.containsControlCharacter) {
             throw ProtocolError(.malformed, "dedicated namespace '\(bad.debugDescription)' contains control characters (§4.1)")
         }
         return InvokerHello(invokerID: id, memoryMB: memory, slots: slots, tags: tags, dedicatedNamespaces: dedicated)
@@ -391,7 +398,7 @@ public enum Codec {
         let id = try reader.id("activation id")
         do throws(ProtocolError) {
             let namespace = try reader.shortString("namespace")
-            guard !namespace.isEmpty, !namespace.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard !namespace.isEmpty, !Text.containsControlCharacter(namespace) else {
                 throw ProtocolError(.malformed, "namespace must be 1..255 bytes without control characters (§4.6)")
             }
             let action = try reader.longString("action")
@@ -423,4 +430,15 @@ public enum Codec {
             throw error
         }
     }
+}
+
+/// An array slice indexed from 0, whatever its position in the array it comes from.
+struct ZeroBased<Frame> {
+    let base: ArraySlice<Frame>
+
+    init(_ base: ArraySlice<Frame>) { self.base = base }
+
+    var count: Int { base.count }
+    var first: Frame? { base.first }
+    subscript(index: Int) -> Frame { base[base.startIndex + index] }
 }

@@ -39,7 +39,34 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
 public enum Channel: Sendable, CaseIterable {
     case controllerToBroker, brokerToController, invokerToBroker, brokerToInvoker
 
-    /// The commands this direction allows.
+    /// Whether this direction allows `command`. A bit test, no allocation: it runs for every
+    /// message received.
+    @inlinable
+    public func allows(_ command: Command) -> Bool {
+        let bit: UInt64 = 1 << UInt64(command.rawValue & 0x3F)
+        let mask: UInt64 = switch self {
+        case .controllerToBroker: Channel.controllerToBrokerMask
+        case .brokerToController: Channel.brokerToControllerMask
+        case .invokerToBroker: Channel.invokerToBrokerMask
+        case .brokerToInvoker: Channel.brokerToInvokerMask
+        }
+        return mask & bit != 0
+    }
+
+    @usableFromInline static let controllerToBrokerMask = mask(Channel.controllerToBroker.allowedCommands)
+    @usableFromInline static let brokerToControllerMask = mask(Channel.brokerToController.allowedCommands)
+    @usableFromInline static let invokerToBrokerMask = mask(Channel.invokerToBroker.allowedCommands)
+    @usableFromInline static let brokerToInvokerMask = mask(Channel.brokerToInvoker.allowedCommands)
+
+    /// Every command byte is below 0x40, so one bit each fits a `UInt64`.
+    static func mask(_ commands: Set<Command>) -> UInt64 {
+        commands.reduce(0) { mask, command in
+            precondition(command.rawValue < 64, "command byte 0x\(String(command.rawValue, radix: 16)) does not fit the mask")
+            return mask | 1 << UInt64(command.rawValue)
+        }
+    }
+
+    /// The commands this direction allows (the spec's table; `allows` is the fast test).
     public var allowedCommands: Set<Command> {
         switch self {
         case .controllerToBroker: [.hello, .heartbeat, .goodbye, .activate, .subscribe, .unsubscribe, .publish]

@@ -13,10 +13,9 @@ public enum Wire {
     /// Decodes received frames (without a routing-id frame). Returns the message and its
     /// opaque frame, if it has one.
     public static func decode(_ frames: ArraySlice<ZMQMessage>, channel: Channel) -> (Result<Message, ProtocolError>, ZMQMessage?) {
-        let list = Array(frames)
         do {
-            let message = try Codec.decode(list, channel: channel)
-            return (.success(message), message.hasOpaqueFrame ? list[Message.opaqueFrameIndex] : nil)
+            let message = try Codec.decode(frames, channel: channel)
+            return (.success(message), message.hasOpaqueFrame ? frames[frames.startIndex + Message.opaqueFrameIndex] : nil)
         } catch {
             return (.failure(error), nil)
         }

@@ -27,6 +27,11 @@ extension ZMQSocket {
         return value
     }
 
+    /// The file descriptor that signals this socket may have events (`ZMQ_FD`). It is not
+    /// the data stream: when it turns readable, read `isReadable` (`ZMQ_EVENTS`) and receive
+    /// until nothing is left; any send or receive may consume its signal.
+    public var fileDescriptor: Int32 { get throws(ZMQError) { try intOption(ZMQ_FD) } }
+
     /// Milliseconds unsent messages are kept after close (`ZMQ_LINGER`); -1 waits forever.
     public func setLinger(milliseconds: Int32) throws(ZMQError) {
         try setIntOption(ZMQ_LINGER, milliseconds, name: "ZMQ_LINGER")
