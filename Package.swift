@@ -144,6 +144,7 @@ let package = Package(
                 "ZeroMQ",
                 "SluiceBench",
                 "SluiceBroker",
+                "SluiceCore",
                 "SluicePluginAPI",
                 "SluiceOverflowDisk",
                 "SluiceSimulator",

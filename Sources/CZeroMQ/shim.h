@@ -5,6 +5,14 @@
 #include <unistd.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <malloc.h>
+
+/* Bytes the allocator has handed out and not had back (glibc mallinfo2): for tools that
+   measure the heap a data structure keeps, apart from pages the allocator caches. */
+static inline size_t sluice_heap_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return info.uordblks + info.hblkhd;
+}
 
 /* epoll over the file descriptors that ZMQ_FD reports, for programs that watch many sockets
    (zmq_poll costs O(sockets) per call). `struct epoll_event` is packed on x86-64, so Swift

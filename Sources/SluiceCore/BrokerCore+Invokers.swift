@@ -131,9 +131,10 @@ extension BrokerCore {
 
     /// Finds the in-flight record for a RESULT or COMPLETION, or replies why there is none.
     mutating func ownedActivation(_ id: String, invokerID: String, route: RoutingID, command: Command,
-                                  into actions: inout [BrokerAction<Payload>]) -> InFlightActivation? {
-        if let record = inFlight[id], record.invokerID == invokerID { return record }
-        if inFlight[id] == nil && recentlyFinished.contains(id) {
+                                  into actions: inout [BrokerAction<Payload>]) -> InFlightTable.Handle? {
+        let handle = inFlight.find(id)
+        if let handle, self.invokerID(of: inFlight[handle]) == invokerID { return handle }
+        if handle == nil && recentlyFinished.contains(id) {
             // It timed out or its invoker was declared lost: the answer went out already.
             counters.lateCompletions += 1
             reply(.invoker, route, .unknownActivation, "\(command) for \(id) arrived after it was answered (timeout or invoker lost); dropped",
@@ -147,32 +148,31 @@ extension BrokerCore {
 
     mutating func invokerResult(_ result: ResultHeader, payload: Payload?, from invokerID: String, route: RoutingID,
                                 into actions: inout [BrokerAction<Payload>]) {
-        guard var record = ownedActivation(result.activationID, invokerID: invokerID, route: route, command: .result, into: &actions) else { return }
-        guard !record.answered else {
+        guard let handle = ownedActivation(result.activationID, invokerID: invokerID, route: route, command: .result, into: &actions) else { return }
+        guard !inFlight[handle].answered else {
             reply(.invoker, route, .unknownActivation, "a result for \(result.activationID) was already delivered; dropped",
                   activationID: result.activationID, into: &actions)
             return
         }
-        record.answered = true
-        inFlight[result.activationID] = record
+        inFlight[handle].answered = true
         answer(AnswerHeader(activationID: result.activationID, kind: result.outcome.answerKind, invokerID: invokerID),
-               result: payload, to: record.header.answerTo, into: &actions)
+               result: payload, to: inFlight[handle].answerTo, into: &actions)
     }
 
     mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String, route: RoutingID,
                                     into actions: inout [BrokerAction<Payload>]) {
         let id = completion.activationID
         if let report = completion.warm { updateWarm(invokerID, report) }
-        guard let record = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
-        release(id)
+        guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions),
+              let record = release(handle) else { return }
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
-                       result: payload, to: record.header.answerTo, into: &actions)
+                       result: payload, to: record.answerTo, into: &actions)
             } else {
                 answer(AnswerHeader(activationID: id, kind: completion.systemError ? .systemError : .success, invokerID: invokerID,
                                     reason: "completed without a result"),
-                       result: nil, to: record.header.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, into: &actions)
             }
         }
         recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
@@ -223,14 +223,15 @@ extension BrokerCore {
     mutating func removeInvoker(_ invokerID: String, reason: String, into actions: inout [BrokerAction<Payload>]) {
         guard let invoker = invokers[invokerID] else { return }
         var answered = 0
-        for id in invoker.inFlight {
-            guard let record = release(id) else { continue }
+        for handle in invoker.inFlight {
+            let id = inFlight.id(of: handle)
+            guard let record = release(handle) else { continue }
             recentlyFinished.insert(id)
             if !record.answered {
                 answered += 1
                 answer(AnswerHeader(activationID: id, kind: .invokerLost, invokerID: invokerID,
                                     reason: "invoker '\(invokerID)' \(reason) while running it"),
-                       result: nil, to: record.header.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, into: &actions)
             }
         }
         let snapshot = invoker.snapshot
@@ -262,11 +263,13 @@ extension BrokerCore {
         // at-most-once: take it back and queue it first in line.
         // Only the DISPATCH that failed: the same id may since have been answered, submitted
         // again and sent elsewhere.
-        guard let record = inFlight[header.activationID], invokers[record.invokerID]?.route == route else { return }
-        release(header.activationID)
+        guard let handle = inFlight.find(header.activationID) else { return }
+        let invokerID = invokerID(of: inFlight[handle])
+        guard invokers[invokerID]?.route == route, let record = release(handle) else { return }
         counters.dispatched -= 1
         counters.dispatchRetries += 1
-        let item = WaitingActivation(header: record.header, payload: payload, enqueuedAt: record.enqueuedAt)
+        // The DISPATCH carried the routing header the record was made from.
+        let item = WaitingActivation(header: header, payload: payload, enqueuedAt: record.enqueuedAt)
         // Bounds do not apply: it was accepted already. Journaled again: its record was consumed.
         waiting.add(.init(header: item.header, payload: payload, enqueuedAt: item.enqueuedAt,
                           deadline: item.enqueuedAt + configuration.waitLimit(for: item.header)), atFront: true)
@@ -275,7 +278,7 @@ extension BrokerCore {
         }
         // Either way the invoker cannot take work: its connection is gone, or it left a pipe of
         // 100,000 messages unread although it never has more than its slots in flight.
-        removeInvoker(record.invokerID, reason: unreachable ? "connection is gone" : "stopped reading (its pipe is full)",
+        removeInvoker(invokerID, reason: unreachable ? "connection is gone" : "stopped reading (its pipe is full)",
                       into: &actions)
         drainWaiting(into: &actions)
     }

@@ -18,19 +18,21 @@ extension BrokerCore {
 
     /// Circuit breaker (§5): no completion in time means `timeout`, a freed slot and a strike.
     mutating func fireDeadlines(into actions: inout [BrokerAction<Payload>]) {
-        var expired: [String] = []
+        var expired: [InFlightTable.Handle] = []
         deadlines.advance(to: now, into: &expired)
         guard !expired.isEmpty else { return }
-        for id in expired {
-            guard let record = release(id, cancelDeadline: false) else { continue }
+        for handle in expired {
+            let id = inFlight.id(of: handle)
+            let invokerID = invokerID(of: inFlight[handle])
+            guard let record = release(handle, cancelDeadline: false) else { continue }
             recentlyFinished.insert(id)
             if !record.answered {
-                let limit = configuration.completionTimeout(timeLimitMilliseconds: record.header.timeLimitMilliseconds)
-                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: record.invokerID,
-                                    reason: "no completion from invoker '\(record.invokerID)' within \(limit) (circuit breaker)"),
-                       result: nil, to: record.header.answerTo, into: &actions)
+                let limit = configuration.completionTimeout(timeLimitMilliseconds: record.timeLimitMilliseconds)
+                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
+                                    reason: "no completion from invoker '\(invokerID)' within \(limit) (circuit breaker)"),
+                       result: nil, to: record.answerTo, into: &actions)
             }
-            recordHealth(record.invokerID, .timeout, into: &actions)
+            recordHealth(invokerID, .timeout, into: &actions)
         }
         drainWaiting(into: &actions)
     }
@@ -112,12 +114,14 @@ extension BrokerCore {
 
     mutating func finishShutdown(into actions: inout [BrokerAction<Payload>]) {
         shuttingDown = true
-        for (id, record) in inFlight {
-            release(id)
+        for handle in inFlight.handles {
+            let id = inFlight.id(of: handle)
+            let invokerID = invokerID(of: inFlight[handle])
+            guard let record = release(handle) else { continue }
             if !record.answered {
-                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: record.invokerID,
-                                    reason: "broker shut down before invoker '\(record.invokerID)' completed it"),
-                       result: nil, to: record.header.answerTo, into: &actions)
+                answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
+                                    reason: "broker shut down before invoker '\(invokerID)' completed it"),
+                       result: nil, to: record.answerTo, into: &actions)
             }
         }
     }

@@ -39,8 +39,9 @@ public struct BrokerCore<Payload: FrameBytes> {
     var subscribers: [SessionKey: Subscriber] = [:]
 
     // Activations.
-    var inFlight: [String: InFlightActivation] = [:]
-    var deadlines: DeadlineWheel<String>
+    var inFlight = InFlightTable()
+    /// Completion deadlines of the activations in flight, by handle.
+    var deadlines: DeadlineWheel<InFlightTable.Handle>
     var waiting: WaitingQueue<Payload>
     /// In-flight activations per namespace, for exact cluster-wide limits (§6.1).
     var namespaceInFlight: [String: Int] = [:]
@@ -182,9 +183,9 @@ public struct BrokerCore<Payload: FrameBytes> {
         case .dispatchWithdrawn(let id, let reason):
             // The shell could not make the consume mark stick, so sending could run it twice
             // after a restart: it is answered instead, and its slot is freed.
-            if let record = release(id), !record.answered {
+            if let handle = inFlight.find(id), let record = release(handle), !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil,
-                       to: record.header.answerTo, into: &actions)
+                       to: record.answerTo, into: &actions)
             }
             drainWaiting(into: &actions)
         }
@@ -221,7 +222,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     }
 
     func isKnownActivation(_ id: String) -> Bool {
-        inFlight[id] != nil || waiting.contains(id)
+        inFlight.find(id) != nil || waiting.contains(id)
     }
 
     mutating func reply(_ endpoint: Endpoint, _ route: RoutingID, _ code: ErrorCode, _ reason: String,
@@ -399,7 +400,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             counters.overflowRecovered += 1
             counters.activationsReceived += 1
             let item = WaitingActivation(header: entry.header, payload: entry.payload, enqueuedAt: enqueuedAt)
-            if waiting.contains(entry.header.activationID) || inFlight[entry.header.activationID] != nil {
+            if waiting.contains(entry.header.activationID) || inFlight.find(entry.header.activationID) != nil {
                 if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
                 continue
             }
@@ -443,42 +444,52 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     mutating func dispatch(_ item: WaitingActivation<Payload>, to invokerID: String, into actions: inout [BrokerAction<Payload>]) {
         let header = item.header
-        guard let route = updateInvoker(invokerID, { invoker in
+        guard let index = invokers.index(forKey: invokerID) else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
+        let deadline = completionDeadline(timeLimitMilliseconds: header.timeLimitMilliseconds)
+        let handle = inFlight.insert(header.activationID, InFlightRecord(
+            memoryMB: header.memoryMB, timeLimitMilliseconds: header.timeLimitMilliseconds,
+            invokerPosition: Int32(invokers.values[index].position), deadline: deadline, enqueuedAt: item.enqueuedAt,
+            answerTo: header.answerTo, namespace: header.namespace))
+        let route = updateInvoker(invokerID) { invoker in
             invoker.usedSlots += 1
             invoker.usedMemoryMB += header.memoryMB
-            invoker.inFlight.insert(header.activationID)
+            invoker.inFlight.insert(handle)
             return invoker.route
-        }) else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
-        let deadline = completionDeadline(timeLimitMilliseconds: header.timeLimitMilliseconds)
+        }!
         namespaceInFlight[header.namespace, default: 0] += 1
-        inFlight[header.activationID] = InFlightActivation(header: header, invokerID: invokerID, deadline: deadline,
-                                                           enqueuedAt: item.enqueuedAt)
-        deadlines.schedule(header.activationID, at: deadline)
+        deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1
         actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
+    }
+
+    /// The id of the invoker at a record's position (it is registered while it has work).
+    func invokerID(of record: InFlightRecord) -> String {
+        cluster[Int(record.invokerPosition)]?.id ?? ""
+    }
+
+    /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
+    @discardableResult
+    mutating func release(_ handle: InFlightTable.Handle, cancelDeadline: Bool = true) -> InFlightRecord? {
+        let id = inFlight.id(of: handle)
+        let record = inFlight.remove(handle)
+        if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }
+        let inNamespace = namespaceInFlight[record.namespace, default: 0] - 1
+        namespaceInFlight[record.namespace] = inNamespace > 0 ? inNamespace : nil
+        let invokerID = invokerID(of: record)
+        updateInvoker(invokerID) { invoker in
+            invoker.usedSlots -= 1
+            invoker.usedMemoryMB -= record.memoryMB
+            invoker.inFlight.remove(handle)
+        }
+        strategy.activationCompleted(CompletedActivation(activationID: id, namespace: record.namespace, memoryMB: record.memoryMB),
+                                     invokerID: invokerID)
+        return record
     }
 
     /// `now + configuration.completionTimeout(timeLimitMilliseconds:)`, in integers.
     func completionDeadline(timeLimitMilliseconds: UInt32) -> Timestamp {
         let limit = max(UInt64(timeLimitMilliseconds) * 1_000_000, completionFloorNanoseconds)
         return Timestamp(nanoseconds: now.nanoseconds &+ limit &* completionMultiplier &+ completionSlackNanoseconds)
-    }
-
-    /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
-    @discardableResult
-    mutating func release(_ id: String, cancelDeadline: Bool = true) -> InFlightActivation? {
-        guard let record = inFlight.removeValue(forKey: id) else { return nil }
-        if cancelDeadline { deadlines.cancel(id, deadline: record.deadline) }
-        let namespace = record.header.namespace
-        let inNamespace = namespaceInFlight[namespace, default: 0] - 1
-        namespaceInFlight[namespace] = inNamespace > 0 ? inNamespace : nil
-        updateInvoker(record.invokerID) { invoker in
-            invoker.usedSlots -= 1
-            invoker.usedMemoryMB -= record.header.memoryMB
-            invoker.inFlight.remove(id)
-        }
-        strategy.activationCompleted(record.header, invokerID: record.invokerID)
-        return record
     }
 
     // MARK: Answers (§6)
@@ -508,17 +519,6 @@ struct WaitingActivation<Payload> {
     var header: RoutingHeader
     var payload: Payload
     var enqueuedAt: Timestamp
-}
-
-/// An activation bound to an invoker.
-struct InFlightActivation {
-    var header: RoutingHeader
-    var invokerID: String
-    var deadline: Timestamp
-    /// When it arrived, kept so a DISPATCH that could not be sent waits with its real age.
-    var enqueuedAt: Timestamp
-    /// A RESULT (or combined COMPLETION) already produced its answer.
-    var answered = false
 }
 
 /// A bounded set that forgets its oldest members.

@@ -16,7 +16,8 @@ struct InvokerState {
     var warm: [String: WarmReport.Entry] = [:]
     var usedMemoryMB: UInt32 = 0
     var usedSlots: UInt32 = 0
-    var inFlight: Set<String> = []
+    /// Handles of its activations in `BrokerCore.inFlight`.
+    var inFlight: Set<InFlightTable.Handle> = []
     var lastSeen: Timestamp
     var health = InvokerHealth.healthy
     /// The most recent outcomes, at most `healthWindow`.

@@ -47,7 +47,23 @@ public protocol RoutingStrategy {
     mutating func invokerJoined(_ invoker: InvokerSnapshot)
     mutating func invokerLeft(_ invoker: InvokerSnapshot)
     mutating func invokerChanged(_ invoker: InvokerSnapshot)
-    mutating func activationCompleted(_ header: RoutingHeader, invokerID: String)
+    /// An activation placed on `invokerID` has left it (completed, timed out, or lost with it).
+    mutating func activationCompleted(_ activation: CompletedActivation, invokerID: String)
+}
+
+/// What a strategy hears about an activation that left its invoker. The broker keeps only
+/// these fields of an activation in flight (docs/PERFORMANCE.md, "Memory"); the full routing
+/// header was in `place`'s request.
+public struct CompletedActivation: Sendable, Equatable {
+    public var activationID: String
+    public var namespace: String
+    public var memoryMB: UInt32
+
+    public init(activationID: String, namespace: String, memoryMB: UInt32) {
+        self.activationID = activationID
+        self.namespace = namespace
+        self.memoryMB = memoryMB
+    }
 }
 
 extension RoutingStrategy {
@@ -55,5 +71,5 @@ extension RoutingStrategy {
     public mutating func invokerJoined(_ invoker: InvokerSnapshot) {}
     public mutating func invokerLeft(_ invoker: InvokerSnapshot) {}
     public mutating func invokerChanged(_ invoker: InvokerSnapshot) {}
-    public mutating func activationCompleted(_ header: RoutingHeader, invokerID: String) {}
+    public mutating func activationCompleted(_ activation: CompletedActivation, invokerID: String) {}
 }
