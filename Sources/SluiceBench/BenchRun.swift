@@ -20,6 +20,11 @@ public struct BenchResult: Sendable, Codable {
     public var lost: Int
     /// Answers for activations this run did not send (or a second answer): must be 0.
     public var unexpected: Int
+    /// Sessions the broker ended (a connection's send queue was full) and the controller
+    /// opened again with HELLO, as clients do (§6.4). Nothing is lost by it.
+    public var sessionsResumed: Int = 0
+    /// Hold mode: activations held in flight when the peak was read.
+    public var heldInFlight: Int?
     public var answersByKind: [String: Int]
     public var measuredSeconds: Double
     public var roundTripsPerSecond: Double
@@ -77,7 +82,7 @@ public enum Bench {
         try waitFor("\(configuration.invokers) invokers to be ready", timeout: 30, shared: shared) {
             shared.invokersReady.load(ordering: .relaxed) >= configuration.invokers
         }
-        let idle = broker?.pid.flatMap { ProcessSample.of(pid: $0) }
+        var idle = broker?.pid.flatMap { ProcessSample.of(pid: $0) }
 
         let controller = ControllerDriver(configuration: configuration, topology: topology, context: context, shared: shared)
         controller.brokerPID = broker?.pid
@@ -85,6 +90,13 @@ public enum Bench {
 
         var peak: ProcessSample?
         if configuration.holdCount > 0 {
+            // Idle means warmed up: every connection has carried traffic (see `fillTopUp`).
+            try waitFor("a warm-up pass of \(configuration.holdCount) activations", timeout: 300, shared: shared) {
+                shared.warmedUp.load(ordering: .acquiring)
+            }
+            Thread.sleep(forTimeInterval: 0.5)
+            idle = broker?.pid.flatMap { ProcessSample.of(pid: $0) }
+            shared.holding.store(true, ordering: .releasing)
             try waitFor("invokers to hold \(configuration.holdCount) activations", timeout: 300, shared: shared) {
                 shared.held.load(ordering: .relaxed) >= configuration.holdCount
             }
@@ -128,6 +140,8 @@ public enum Bench {
             brokerIdleRSSBytes: idle?.residentBytes, brokerPeakRSSBytes: peak?.residentBytes,
             brokerBytesPerInFlight: nil,
             timeline: controller.timeline, failure: shared.failure.withLock { $0 })
+        result.sessionsResumed = controller.sessionsResumed
+        if configuration.holdCount > 0 { result.heldInFlight = configuration.holdCount }
         if let idle, let peak, configuration.holdCount > 0 {
             result.brokerBytesPerInFlight = Double(peak.residentBytes - idle.residentBytes) / Double(configuration.holdCount)
         }

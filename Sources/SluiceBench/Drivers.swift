@@ -23,6 +23,10 @@ final class SharedProgress: Sendable {
     let held = Atomic<Int>(0)
     /// Set when the invokers may answer what they hold.
     let release = Atomic<Bool>(false)
+    /// Hold mode: the warm-up pass is answered (set by the controllers)...
+    let warmedUp = Atomic<Bool>(false)
+    /// ...and, once the idle memory is read, the invokers hold what arrives (set by the run).
+    let holding = Atomic<Bool>(false)
     /// Set to stop every thread.
     let stop = Atomic<Bool>(false)
     /// Answers received by the controllers so far.
@@ -134,7 +138,7 @@ final class InvokerDriver: @unchecked Sendable {
                     dispatches += 1
                     // The route frame is reused by the next receive: keep a copy of it.
                     let kept = route.map { ZMQMessage(bytes: $0.bytes) }
-                    if configuration.holdCount > 0 {
+                    if configuration.holdCount > 0 && shared.holding.load(ordering: .acquiring) {
                         held.append((index, kept, header.activationID))
                         shared.held.add(1, ordering: .relaxed)
                     } else {
@@ -154,6 +158,22 @@ final class InvokerDriver: @unchecked Sendable {
             }
         }
 
+        // Every session heartbeats on time, even while a burst keeps one pass busy for
+        // seconds: a late round would get the last invokers of it declared lost.
+        func heartbeatIfDue() throws {
+            guard case .broker = topology else { return }
+            let now = monotonicNanoseconds()
+            guard now - lastHeartbeat >= heartbeatNanoseconds else { return }
+            lastHeartbeat = now
+            for (index, socket) in sockets.enumerated() {
+                try socket.send(.heartbeat, flags: .dontWait)
+                if !queued[index] {
+                    queued[index] = true
+                    ready.append(index)
+                }
+            }
+        }
+
         var woken: [Int] = []
         var passing: [Int] = []
         while !shared.stop.load(ordering: .acquiring) {
@@ -168,7 +188,8 @@ final class InvokerDriver: @unchecked Sendable {
             // One pass over what is ready; sockets that still have messages go to the next
             // pass, so heartbeats and releases below are never starved by a busy socket.
             swap(&ready, &passing)
-            for index in passing {
+            for (position, index) in passing.enumerated() {
+                if position % 32 == 31 { try heartbeatIfDue() }
                 try service(index)
                 // Reading ZMQ_EVENTS takes in what arrived while we sent; if anything did,
                 // go round again rather than wait for a signal that may not come.
@@ -189,19 +210,7 @@ final class InvokerDriver: @unchecked Sendable {
                 }
                 held.removeAll()
             }
-            if case .broker = topology {
-                let now = monotonicNanoseconds()
-                if now - lastHeartbeat >= heartbeatNanoseconds {
-                    lastHeartbeat = now
-                    for (index, socket) in sockets.enumerated() {
-                        try socket.send(.heartbeat, flags: .dontWait)
-                        if !queued[index] {
-                            queued[index] = true
-                            ready.append(index)
-                        }
-                    }
-                }
-            }
+            try heartbeatIfDue()
         }
     }
 }
@@ -220,6 +229,8 @@ final class ControllerDriver: @unchecked Sendable {
     var sent = 0
     var answered = 0
     var unexpected = 0
+    /// HELLOs sent again after the broker ended a session (ERROR notRegistered).
+    var sessionsResumed = 0
     var measuredAnswers = 0
     var measuredSeconds = 0.0
     var clientCPUSeconds = 0.0
@@ -299,12 +310,28 @@ final class ControllerDriver: @unchecked Sendable {
         func send(_ index: Int, scheduled: UInt64) throws(ZMQError) {
             let sequence = nextSequence[index]
             nextSequence[index] += 1
-            let header = RoutingHeader(activationID: "b\(index)-\(sequence)", namespace: "bench", action: "bench/echo",
+            let header = RoutingHeader(activationID: BenchID.make(controller: index, sequence: sequence), namespace: "bench", action: "bench/echo",
                                        revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
             sendTimes[index][sequence & Self.ringMask] = scheduled
             outstanding[index] += 1
             sent += 1
             try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
+        }
+
+        var helloSentAt = [UInt64](repeating: 0, count: count)
+        func resume(_ index: Int, refused id: String) throws(ZMQError) {
+            let now = monotonicNanoseconds()
+            // One HELLO per controller per 100 ms: every message sent meanwhile is refused too.
+            if now - helloSentAt[index] >= 100_000_000 {
+                helloSentAt[index] = now
+                sessionsResumed += 1
+                try sockets[index].send(.controllerHello(controllerID: "bench-c\(index)"))
+            }
+            if !id.isEmpty, let sequence = BenchID.sequence(of: id), sendTimes[index][sequence & Self.ringMask] != 0 {
+                let header = RoutingHeader(activationID: id, namespace: "bench", action: "bench/echo",
+                                           revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
+                try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
+            }
         }
 
         // Open loop: per-controller schedule.
@@ -316,12 +343,45 @@ final class ControllerDriver: @unchecked Sendable {
             for index in 0..<count { nextDue[index] = start + UInt64(index) * perControllerInterval / UInt64(count) }
         case .closed(let window):
             perControllerInterval = 0
-            let initial = holding ? (configuration.holdCount + count - 1) / count : window
-            for index in 0..<count {
-                let quota = holding ? min(initial, configuration.holdCount - index * initial) : initial
-                for _ in 0..<max(quota, 0) { try send(index, scheduled: monotonicNanoseconds()) }
+            // Holding fills the broker in `fillTopUp` below, at the pace it dispatches.
+            if !holding {
+                for index in 0..<count {
+                    for _ in 0..<window { try send(index, scheduled: monotonicNanoseconds()) }
+                }
             }
         }
+
+        /// Hold mode runs `holdCount` activations through once (answered at once), so every
+        /// connection's libzmq buffers exist before the idle reading; then it fills the broker
+        /// with `holdCount` that the invokers hold. Both passes keep at most `holdBacklog`
+        /// activations between controllers and invokers: a burst of 100,000 would sit in the
+        /// broker's receive queues first, and the allocator keeps those pages afterwards, so
+        /// the figure would measure the burst's backlog, not what the broker keeps per activation.
+        let holdBacklog = 2_048
+        var holdPhase = 0  // 0: warming up, 1: waiting for the idle reading, 2: filling
+        func fillTopUp() throws(ZMQError) {
+            guard holding else { return }
+            let target = configuration.holdCount
+            var index = sent % count
+            if holdPhase == 0 {
+                while sent < target && sent - answered < holdBacklog {
+                    try send(index, scheduled: monotonicNanoseconds())
+                    index = (index + 1) % count
+                }
+                guard answered >= target else { return }
+                holdPhase = 1
+                shared.warmedUp.store(true, ordering: .releasing)
+            }
+            if holdPhase == 1 {
+                guard shared.holding.load(ordering: .acquiring) else { return }
+                holdPhase = 2
+            }
+            while sent < 2 * target && sent - target - shared.held.load(ordering: .relaxed) < holdBacklog {
+                try send(index, scheduled: monotonicNanoseconds())
+                index = (index + 1) % count
+            }
+        }
+        try fillTopUp()
 
         var poller = ZMQPoller()
         for socket in sockets { _ = poller.add(socket) }
@@ -343,8 +403,9 @@ final class ControllerDriver: @unchecked Sendable {
                     stoppedSending = true
                 }
             }
+            try fillTopUp()
             let pending = outstanding.reduce(0, +)
-            if stoppedSending && pending == 0 { break }
+            if stoppedSending && pending == 0 && (!holding || (holdPhase == 2 && sent >= 2 * configuration.holdCount)) { break }
             if now >= drainEnd { break }
 
             var timeout = 5
@@ -371,16 +432,27 @@ final class ControllerDriver: @unchecked Sendable {
             nearGap = 0
             now = monotonicNanoseconds()
             for (index, socket) in sockets.enumerated() where poller.isReadable(index) {
-                while let frames = try socket.receiveMultipart(flags: .dontWait) {
+                // At most a batch per socket per pass: a flood of answers must not keep this
+                // thread from the heartbeats below for seconds (the broker would drop the session).
+                var taken = 0
+                while taken < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
+                    taken += 1
                     guard case .success(.answer(let header)) = Wire.decode(frames[...], channel: .brokerToController).0 else {
                         if case .success(.error(let report)) = Wire.decode(frames[...], channel: .brokerToController).0 {
-                            shared.fail("broker sent ERROR \(report.code.name) to a controller: \(report.reason)")
+                            if report.code == .notRegistered {
+                                // The broker ended the session (a burst of answers filled this
+                                // connection, §6.4): say HELLO again like every client does; its
+                                // kept answers follow the WELCOME. A refused ACTIVATE was never
+                                // accepted, so it is sent again.
+                                try resume(index, refused: report.activationID)
+                            } else {
+                                shared.fail("broker sent ERROR \(report.code.name) to a controller: \(report.reason)")
+                            }
                         }
                         continue
                     }
                     let id = header.activationID
-                    guard let dash = id.lastIndex(of: "-"), let sequence = Int(id[id.index(after: dash)...]),
-                          sendTimes[index][sequence & Self.ringMask] != 0 else {
+                    guard let sequence = BenchID.sequence(of: id), sendTimes[index][sequence & Self.ringMask] != 0 else {
                         unexpected += 1
                         continue
                     }
@@ -435,4 +507,42 @@ public struct TimelinePoint: Sendable, Codable {
     public var answersPerSecond: Double
     public var p50Microseconds: Double
     public var p99Microseconds: Double
+}
+
+/// Activation ids shaped like OpenWhisk's (32 lowercase hex digits), so the broker stores what
+/// it stores in production: 8 digits of controller, 24 of sequence.
+enum BenchID {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func make(controller: Int, sequence: Int) -> String {
+        var bytes = [UInt8](repeating: 0x30, count: 32)
+        var value = UInt64(sequence)
+        for position in stride(from: 31, through: 8, by: -1) {
+            bytes[position] = digits[Int(value & 0xF)]
+            value >>= 4
+        }
+        var prefix = UInt32(truncatingIfNeeded: controller)
+        for position in stride(from: 7, through: 0, by: -1) {
+            bytes[position] = digits[Int(prefix & 0xF)]
+            prefix >>= 4
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The sequence number of an id made by `make`, nil for anything else.
+    static func sequence(of id: String) -> Int? {
+        let utf8 = id.utf8
+        guard utf8.count == 32 else { return nil }
+        var value = 0
+        for byte in utf8.dropFirst(8) {
+            let digit: Int
+            switch byte {
+            case 0x30...0x39: digit = Int(byte - 0x30)
+            case 0x61...0x66: digit = Int(byte - 0x61 + 10)
+            default: return nil
+            }
+            value = value << 4 | digit
+        }
+        return value
+    }
 }

@@ -25,7 +25,10 @@ public enum BenchReport {
             lines.append("\(result.mode) answers by kind: \(kinds.isEmpty ? "none" : kinds)")
             if let perInFlight = result.brokerBytesPerInFlight, let idle = result.brokerIdleRSSBytes, let peak = result.brokerPeakRSSBytes {
                 lines.append(String(format: "\(result.mode) memory: broker RSS %.1f MiB idle, %.1f MiB with %d in flight: %.0f B per activation in flight",
-                                    Double(idle) / 1_048_576, Double(peak) / 1_048_576, result.sent, perInFlight))
+                                    Double(idle) / 1_048_576, Double(peak) / 1_048_576, result.heldInFlight ?? result.sent, perInFlight))
+            }
+            if result.sessionsResumed > 0 {
+                lines.append("\(result.mode) sessions resumed: \(result.sessionsResumed) (the broker ended a controller's session when its connection's send queue filled; the controller said HELLO again and got its kept answers, §6.4)")
             }
             if let failure = result.failure { lines.append("\(result.mode) FAILED: \(failure)") }
             if result.lost > 0 { lines.append("\(result.mode) FAILED: \(result.lost) activations were never answered") }

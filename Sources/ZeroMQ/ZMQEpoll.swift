@@ -6,9 +6,13 @@ import Glibc
 ///
 /// `zmq_poll` walks every item on every call, which dominates a loop over a thousand sockets.
 /// The price is ZeroMQ's notification rule: a socket's descriptor only says "something may
-/// have changed". After a wake-up, receive until nothing is left and then check `isReadable`;
-/// after sending on a socket, check `isReadable` too, because a send can consume the signal
-/// of a message that arrived meanwhile. Not `Sendable`: one thread owns it.
+/// have changed", and only once a receive has found the socket empty. So:
+/// - before the first `wait`, receive on every socket until nothing is left;
+/// - after a wake-up, receive until nothing is left and then check `isReadable`;
+/// - after sending on a socket, check `isReadable` too, because a send can consume the
+///   signal of a message that arrived meanwhile.
+///
+/// Not `Sendable`: one thread owns it.
 public final class ZMQEpoll {
     private let descriptor: Int32
     private var tokens = [UInt64](repeating: 0, count: 256)
