@@ -89,7 +89,10 @@ extension BrokerCore {
     mutating func takePosition(for id: String) -> Int {
         if let previous = positionByID[id], cluster[previous] == nil { return previous }
         let position = cluster.firstIndex(where: { $0 == nil }) ?? cluster.count
-        if position == cluster.count { cluster.append(nil) }
+        if position == cluster.count {
+            loads.append(.absent)
+            cluster.append(nil)
+        }
         positionByID[id] = position
         return position
     }
@@ -239,7 +242,7 @@ extension BrokerCore {
         countDedicated(invoker.dedicatedNamespaces, by: -1)
         if let stored = invokers.removeValue(forKey: invokerID) { account(stored, by: -1) }
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
-        cluster[invoker.position] = nil
+        setSnapshot(nil, at: invoker.position)
         if invokerIDByRoute[invoker.route] == invokerID {
             invokerIDByRoute.removeValue(forKey: invoker.route)
             endSubscriptions(.invoker, invoker.route)

@@ -26,6 +26,8 @@ public struct BrokerCore<Payload: FrameBytes> {
     var invokerIDByRoute: [RoutingID: String] = [:]
     /// What strategies see, by position; kept equal to `invokers` by `store`.
     var cluster: [InvokerSnapshot?] = []
+    /// `cluster`'s load figures, packed (`ClusterView.loads`); changed with it.
+    var loads: [InvokerLoad] = []
     /// Last position of every invoker id ever registered (§6.1).
     var positionByID: [String: Int] = [:]
     var dedicatedCounts: [String: Int] = [:]
@@ -81,7 +83,7 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// The view strategies decide on. Shares storage with the core: building it copies nothing.
     public var clusterView: ClusterView {
-        ClusterView(invokers: cluster, registeredCount: invokers.count, totalInFlight: inFlight.count,
+        ClusterView(invokers: cluster, loads: loads, registeredCount: invokers.count, totalInFlight: inFlight.count,
                     policy: configuration.eligibility, dedicatedNamespaceCounts: dedicatedCounts, warmPositions: warmPositions)
     }
 
@@ -99,7 +101,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         if let old = invokers[invoker.id] { account(old, by: -1) }
         account(invoker, by: 1)
         invokers[invoker.id] = invoker
-        cluster[invoker.position] = invoker.snapshot
+        setSnapshot(invoker.snapshot, at: invoker.position)
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
     }
 
@@ -120,9 +122,15 @@ public struct BrokerCore<Payload: FrameBytes> {
             account(before, by: -1)
             account(after, by: 1)
         }
-        cluster[snapshot.position] = snapshot
+        setSnapshot(snapshot, at: snapshot.position)
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
         return result
+    }
+
+    /// Writes a position of the view: its snapshot and its packed load, together.
+    mutating func setSnapshot(_ snapshot: InvokerSnapshot?, at position: Int) {
+        loads[position] = snapshot.map(InvokerLoad.init) ?? .absent
+        cluster[position] = snapshot
     }
 
     /// Recomputes the aggregates (debug builds check this after every change).
@@ -130,6 +138,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         var sizes: [UInt32: Int] = [:]
         for invoker in invokers.values where !invoker.draining { sizes[invoker.memoryMB, default: 0] += 1 }
         return invokersWithRoom == invokers.values.count(where: { $0.canTake(memoryMB: 1) }) && sizes == memorySizes
+            && loads == cluster.map { $0.map(InvokerLoad.init) ?? .absent }
     }
 
     /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.

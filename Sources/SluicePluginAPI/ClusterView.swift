@@ -40,9 +40,22 @@ public struct ClusterView: Sendable {
     public let dedicatedNamespaceCounts: [String: Int]
     /// For each action, the positions of invokers that reported warm containers for it.
     public let warmPositions: [String: Set<Int>]
+    /// The load figures of `invokers`, by position, packed 16 bytes each: strategies that
+    /// scan every invoker (least-loaded) read these instead of whole snapshots.
+    public let loads: [InvokerLoad]
 
     public init(invokers: [InvokerSnapshot?], registeredCount: Int, totalInFlight: Int, policy: EligibilityPolicy = .init(),
                 dedicatedNamespaceCounts: [String: Int] = [:], warmPositions: [String: Set<Int>] = [:]) {
+        self.init(invokers: invokers, loads: invokers.map { $0.map(InvokerLoad.init) ?? .absent }, registeredCount: registeredCount,
+                  totalInFlight: totalInFlight, policy: policy, dedicatedNamespaceCounts: dedicatedNamespaceCounts,
+                  warmPositions: warmPositions)
+    }
+
+    /// The broker's view: `loads` must match `invokers` position by position.
+    public init(invokers: [InvokerSnapshot?], loads: [InvokerLoad], registeredCount: Int, totalInFlight: Int,
+                policy: EligibilityPolicy, dedicatedNamespaceCounts: [String: Int], warmPositions: [String: Set<Int>]) {
+        precondition(loads.count == invokers.count, "one load per position")
+        self.loads = loads
         self.invokers = invokers
         self.registeredCount = registeredCount
         self.totalInFlight = totalInFlight

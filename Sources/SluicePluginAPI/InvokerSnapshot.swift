@@ -68,3 +68,26 @@ public struct InvokerSnapshot: Sendable, Equatable {
         return left < right
     }
 }
+
+/// An invoker's load figures, packed for scans over every position (`ClusterView.loads`).
+public struct InvokerLoad: Sendable, Equatable {
+    public var inFlight: UInt32
+    public var slots: UInt32
+    public var freeSlots: UInt32
+    public var freeMemoryMB: UInt32
+
+    public init(inFlight: UInt32, slots: UInt32, freeSlots: UInt32, freeMemoryMB: UInt32) {
+        self.inFlight = inFlight
+        self.slots = slots
+        self.freeSlots = freeSlots
+        self.freeMemoryMB = freeMemoryMB
+    }
+
+    public init(_ snapshot: InvokerSnapshot) {
+        self.init(inFlight: UInt32(clamping: snapshot.inFlight), slots: snapshot.slots, freeSlots: snapshot.freeSlots,
+                  freeMemoryMB: snapshot.freeMemoryMB)
+    }
+
+    /// A position with no invoker: no room.
+    public static let absent = InvokerLoad(inFlight: 0, slots: 0, freeSlots: 0, freeMemoryMB: 0)
+}
