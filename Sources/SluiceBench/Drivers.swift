@@ -177,14 +177,14 @@ final class InvokerDriver: @unchecked Sendable {
         var woken: [Int] = []
         var passing: [Int] = []
         while !shared.stop.load(ordering: .acquiring) {
-            if ready.isEmpty {
-                try epoll.wait(timeoutMilliseconds: 5, into: &woken)
-                for index in woken where !queued[index] {
-                    queued[index] = true
-                    ready.append(index)
-                }
-                woken.removeAll(keepingCapacity: true)
+            // Ask epoll on every pass (without waiting while work is queued), so a socket that
+            // signalled waits at most one pass behind sockets that keep having messages.
+            try epoll.wait(timeoutMilliseconds: ready.isEmpty ? 5 : 0, into: &woken)
+            for index in woken where !queued[index] {
+                queued[index] = true
+                ready.append(index)
             }
+            woken.removeAll(keepingCapacity: true)
             // One pass over what is ready; sockets that still have messages go to the next
             // pass, so heartbeats and releases below are never starved by a busy socket.
             swap(&ready, &passing)
@@ -318,20 +318,31 @@ final class ControllerDriver: @unchecked Sendable {
             try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
         }
 
+        // Sessions being resumed: when the HELLO went out (0: none pending), and the refused
+        // ACTIVATEs to send again once WELCOME arrives.
         var helloSentAt = [UInt64](repeating: 0, count: count)
+        var refusedIDs = [[String]](repeating: [], count: count)
         func resume(_ index: Int, refused id: String) throws(ZMQError) {
+            if !id.isEmpty, let sequence = BenchID.sequence(of: id), sendTimes[index][sequence & Self.ringMask] != 0 {
+                refusedIDs[index].append(id)
+            }
+            // One HELLO until its WELCOME (or a second after, if none came): everything sent
+            // meanwhile is refused too, and waits in `refusedIDs`.
             let now = monotonicNanoseconds()
-            // One HELLO per controller per 100 ms: every message sent meanwhile is refused too.
-            if now - helloSentAt[index] >= 100_000_000 {
+            if helloSentAt[index] == 0 || now - helloSentAt[index] >= 1_000_000_000 {
                 helloSentAt[index] = now
                 sessionsResumed += 1
                 try sockets[index].send(.controllerHello(controllerID: "bench-c\(index)"))
             }
-            if !id.isEmpty, let sequence = BenchID.sequence(of: id), sendTimes[index][sequence & Self.ringMask] != 0 {
+        }
+        func resumed(_ index: Int) throws(ZMQError) {
+            helloSentAt[index] = 0
+            for id in refusedIDs[index] {
                 let header = RoutingHeader(activationID: id, namespace: "bench", action: "bench/echo",
                                            revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
                 try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
             }
+            refusedIDs[index].removeAll()
         }
 
         // Open loop: per-controller schedule.
@@ -359,6 +370,7 @@ final class ControllerDriver: @unchecked Sendable {
         /// the figure would measure the burst's backlog, not what the broker keeps per activation.
         let holdBacklog = 2_048
         var holdPhase = 0  // 0: warming up, 1: waiting for the idle reading, 2: filling
+        var fillStart = UInt64.max  // latencies in hold mode are those of the held activations
         func fillTopUp() throws(ZMQError) {
             guard holding else { return }
             let target = configuration.holdCount
@@ -375,6 +387,13 @@ final class ControllerDriver: @unchecked Sendable {
             if holdPhase == 1 {
                 guard shared.holding.load(ordering: .acquiring) else { return }
                 holdPhase = 2
+                fillStart = monotonicNanoseconds()
+            }
+            // Every fill activation must be held until the release: one answered before it
+            // (expired, refused, timed out) means the cluster cannot hold them all.
+            if answered > target && !shared.release.load(ordering: .acquiring) {
+                shared.fail("an activation meant to be held was answered before the release (\(kinds.enumerated().filter { $0.offset != Int(AnswerKind.success.rawValue) && $0.element > 0 }.map { "\(AnswerKind(rawValue: UInt8($0.offset)).map { "\($0)" } ?? "?")=\($0.element)" }.joined(separator: " "))): the invokers cannot hold \(target); raise --invokers or --slots")
+                return
             }
             while sent < 2 * target && sent - target - shared.held.load(ordering: .relaxed) < holdBacklog {
                 try send(index, scheduled: monotonicNanoseconds())
@@ -438,7 +457,10 @@ final class ControllerDriver: @unchecked Sendable {
                 while taken < 256, let frames = try socket.receiveMultipart(flags: .dontWait) {
                     taken += 1
                     guard case .success(.answer(let header)) = Wire.decode(frames[...], channel: .brokerToController).0 else {
-                        if case .success(.error(let report)) = Wire.decode(frames[...], channel: .brokerToController).0 {
+                        let decoded = Wire.decode(frames[...], channel: .brokerToController).0
+                        if case .success(.welcome) = decoded, helloSentAt[index] != 0 {
+                            try resumed(index)
+                        } else if case .success(.error(let report)) = decoded {
                             if report.code == .notRegistered {
                                 // The broker ended the session (a burst of answers filled this
                                 // connection, §6.4): say HELLO again like every client does; its
@@ -463,7 +485,7 @@ final class ControllerDriver: @unchecked Sendable {
                     kinds[Int(header.kind.rawValue)] += 1
                     let arrived = monotonicNanoseconds()
                     let latencyNanoseconds = arrived > sentAt ? arrived - sentAt : 0
-                    if measuredStart != nil && sentAt >= warmEnd && (holding || sentAt < sendEnd) {
+                    if measuredStart != nil && sentAt >= warmEnd && (holding ? sentAt >= fillStart : sentAt < sendEnd) {
                         _ = latency.record(max(latencyNanoseconds, 1_000))
                         measuredAnswers += 1
                     }

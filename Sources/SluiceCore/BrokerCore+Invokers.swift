@@ -166,8 +166,8 @@ extension BrokerCore {
                                     into actions: inout [BrokerAction<Payload>]) {
         let id = completion.activationID
         if let report = completion.warm { updateWarm(invokerID, report) }
-        guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions),
-              let record = release(handle) else { return }
+        guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
+        let record = release(handle)
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
@@ -228,7 +228,7 @@ extension BrokerCore {
         var answered = 0
         for handle in invoker.inFlight {
             let id = inFlight.id(of: handle)
-            guard let record = release(handle) else { continue }
+            let record = release(handle)
             recentlyFinished.insert(id)
             if !record.answered {
                 answered += 1
@@ -268,7 +268,8 @@ extension BrokerCore {
         // again and sent elsewhere.
         guard let handle = inFlight.find(header.activationID) else { return }
         let invokerID = invokerID(of: inFlight[handle])
-        guard invokers[invokerID]?.route == route, let record = release(handle) else { return }
+        guard invokers[invokerID]?.route == route else { return }
+        let record = release(handle)
         counters.dispatched -= 1
         counters.dispatchRetries += 1
         // The DISPATCH carried the routing header the record was made from.

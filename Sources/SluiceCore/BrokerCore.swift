@@ -192,7 +192,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         case .dispatchWithdrawn(let id, let reason):
             // The shell could not make the consume mark stick, so sending could run it twice
             // after a restart: it is answered instead, and its slot is freed.
-            if let handle = inFlight.find(id), let record = release(handle), !record.answered {
+            if let handle = inFlight.find(id), case let record = release(handle), !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil,
                        to: record.answerTo, into: &actions)
             }
@@ -478,7 +478,7 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
     @discardableResult
-    mutating func release(_ handle: InFlightTable.Handle, cancelDeadline: Bool = true) -> InFlightRecord? {
+    mutating func release(_ handle: InFlightTable.Handle, cancelDeadline: Bool = true) -> InFlightRecord {
         let id = inFlight.id(of: handle)
         let record = inFlight.remove(handle)
         if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }

@@ -129,7 +129,10 @@ struct InFlightTable {
             next = (next + 1) & mask
         }
         slots[hole] = Self.empty
+        // A free record lets go of its strings now, not when its handle is reused.
         self[handle].live = false
+        self[handle].answerTo = ""
+        self[handle].namespace = ""
         count -= 1
         if count == 0 && created > Self.pageSize {
             // A burst is over: give its storage back rather than keep it for the next one.
