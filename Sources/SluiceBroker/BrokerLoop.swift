@@ -202,6 +202,10 @@ final class BrokerLoop {
                 more = false
                 if try drain(controllerSocket, endpoint: .controller, channel: .controllerToBroker) { more = true }
                 if try drain(invokerSocket, endpoint: .invoker, channel: .invokerToBroker) { more = true }
+                // A flood can refill the sockets faster than they drain. Timers (heartbeats,
+                // deadlines, liveness) must still run, so a due tick ends the drain; the next
+                // poll returns at once and draining goes on.
+                if more && now.nanoseconds >= nextTick { break }
             }
 
             let time = now
@@ -350,6 +354,9 @@ final class BrokerLoop {
             case .publication:
                 followUps.append(.publicationUndelivered)
             default:
+                // Counted (§7); logged only at debug level, since a peer that stops reading
+                // would otherwise fill the log with one line per refused message.
+                followUps.append(.replyUndelivered)
                 logger.debug("control message not delivered", metadata: [
                     "endpoint": "\(endpoint.rawValue)", "route": "\(route)", "command": "\(message.command)", "error": "\(error)",
                 ])

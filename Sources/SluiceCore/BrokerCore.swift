@@ -187,6 +187,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             recover(items, into: &actions)
         case .publicationUndelivered:
             publicationUndelivered()
+        case .replyUndelivered:
+            counters.repliesUndelivered += 1
         case .authentication(_, let accepted):
             if accepted { counters.authenticationsAccepted += 1 } else { counters.authenticationsRefused += 1 }
         case .dispatchWithdrawn(let id, let reason):

@@ -32,6 +32,8 @@ public struct BrokerCounters: Sendable, Equatable {
     /// CURVE client keys let in, and refused (unknown key, wrong role, or not CURVE).
     public var authenticationsAccepted = 0
     public var authenticationsRefused = 0
+    /// ERROR, HEARTBEAT and WELCOME messages a peer's full or gone connection did not take (§7).
+    public var repliesUndelivered = 0
 
     public init() {}
 
@@ -65,6 +67,7 @@ public struct BrokerCounters: Sendable, Equatable {
             ("publications_unheard", publicationsUnheard),
             ("authentications_accepted", authenticationsAccepted),
             ("authentications_refused", authenticationsRefused),
+            ("replies_undelivered", repliesUndelivered),
             ("protocol_errors", protocolErrors),
         ]
         for code in ErrorCode.known where protocolErrors(code) > 0 {

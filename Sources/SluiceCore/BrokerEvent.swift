@@ -21,6 +21,9 @@ public enum BrokerEvent<Payload: FrameBytes> {
     case answerUndeliverable(RoutingID, AnswerHeader, result: Payload?)
     /// The shell could not hand a publication (§4.14) to a subscriber: counted, never retried.
     case publicationUndelivered
+    /// The shell could not hand an ERROR, HEARTBEAT or WELCOME to a peer (connection full or
+    /// gone): counted, never retried (§7).
+    case replyUndelivered
     /// The shell's CURVE authenticator let a client key in, or refused it (counted only).
     case authentication(endpoint: Endpoint?, accepted: Bool)
     /// Graceful shutdown began: refuse new work, answer everything waiting.
