@@ -38,9 +38,9 @@ public final class InvokerClient: Sendable {
         self.warm = warm
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: {
-                // HELLO needs capacity >= 1 (§4.1): a drained invoker re-announces with at least 1/1.
+                // The current capacity; 0/0 if drained, so a reconnect does not undo the drain (§4.1).
                 let current = capacity.withLock { $0 }
-                return .invokerHello(InvokerHello(invokerID: id, memoryMB: max(current.memoryMB, 1), slots: max(current.slots, 1),
+                return .invokerHello(InvokerHello(invokerID: id, memoryMB: current.memoryMB, slots: current.slots,
                                                   tags: tags, dedicatedNamespaces: dedicatedNamespaces))
             },
             heartbeat: {

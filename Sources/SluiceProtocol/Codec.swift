@@ -383,8 +383,9 @@ public enum Codec {
         let id = try reader.id("invoker id")
         let memory = try reader.u32("memory-mb")
         let slots = try reader.u32("slots")
-        guard memory >= 1, slots >= 1 else {
-            throw ProtocolError(.malformed, "invoker HELLO needs memory-mb >= 1 and slots >= 1; got \(memory) and \(slots) (§4.1)")
+        // Both >= 1, or both 0: an invoker that is drained says so (§4.1).
+        guard (memory >= 1 && slots >= 1) || (memory == 0 && slots == 0) else {
+            throw ProtocolError(.malformed, "invoker HELLO needs memory-mb and slots both >= 1, or both 0 (drained); got \(memory) and \(slots) (§4.1)")
         }
         let tags = try decodeNames(&reader, what: "tag", maxLength: ProtocolConstants.maxTagLength, section: "§4.1")
         let dedicated = try decodeNames(&reader, what: "dedicated namespace", maxLength: ProtocolConstants.maxNamespaceLength, section: "§4.1")

@@ -74,9 +74,13 @@ extension BrokerEndToEndTests {
         controller.start()
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
         #expect(await served.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await invoker.waitUntilWelcomed(timeout: .seconds(10)))
         invoker.close()
+        // Aimed at the serving invoker: the GOODBYE of the one just closed travels on another
+        // connection, and an ACTIVATE placed on it first would be answered invokerLost.
         let answer = await controller.invoke(RoutingHeader(activationID: "curve-1", namespace: "guest", action: "guest/a", revision: "",
-                                                           memoryMB: 256, timeLimitMilliseconds: 1000), payload: [1, 2, 3])
+                                                           memoryMB: 256, timeLimitMilliseconds: 1000,
+                                                           targetInvoker: "secure-invoker-2"), payload: [1, 2, 3])
         #expect(answer.kind == .success)
         #expect(answer.result == Array("ok".utf8))
 

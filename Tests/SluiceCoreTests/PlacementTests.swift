@@ -249,6 +249,18 @@ struct PlacementTests {
         #expect(h.core.counters.answers(.rejected) == 3)
     }
 
+    @Test("§4.1 an invoker that says HELLO with 0/0 is registered drained: no work until CAPACITY raises it")
+    func helloDrained() {
+        var h = Harness()
+        h.controllerHello("c1")
+        #expect(h.invokerHello("i1", memoryMB: 0, slots: 0).dispatches.isEmpty)
+        let waiting = h.activate("a1")
+        #expect(waiting.dispatches.isEmpty)
+        #expect(waiting.answers.isEmpty, "work waits for a drained invoker; it is not rejected")
+        #expect(h.core.invoker("i1")?.draining == true)
+        #expect(h.capacity("i1", memoryMB: 4096, slots: 2).placements == ["a1->i1"])
+    }
+
     @Test("§4.8 CAPACITY 0 0 drains an invoker: no new work, in-flight work completes normally")
     func capacityZeroDrains() {
         var h = Harness()

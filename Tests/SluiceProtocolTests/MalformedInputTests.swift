@@ -428,6 +428,17 @@ struct MalformedInputTests {
         }
     }
 
+    @Test("§4.1 invoker HELLO 0/0 decodes as a drained registration; 0/4 and 1024/0 stay malformed")
+    func helloDrained() throws {
+        let drained = try Codec.decode([sig, [0x01], invokerHello(memory: u32(0), slots: u32(0))], channel: .invokerToBroker)
+        #expect(drained == .invokerHello(InvokerHello(invokerID: "inv-1", memoryMB: 0, slots: 0)))
+        for (memory, slots) in [(UInt32(0), UInt32(4)), (1024, 0)] {
+            #expect(throws: ProtocolError.self, "\(memory)/\(slots)") {
+                try Codec.decode([sig, [0x01], invokerHello(memory: u32(memory), slots: u32(slots))], channel: .invokerToBroker)
+            }
+        }
+    }
+
     @Test("§4.8 CAPACITY 0/0 decodes as drain while 0/5 is malformed")
     func capacityDrain() throws {
         let drain = try Codec.decode([sig, [0x20], u32(0) + u32(0)], channel: .invokerToBroker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -148,8 +149,12 @@ class Invoker(_Peer):
                                         None if result is None else bytes(result), system_error, report))
 
     def set_capacity(self, memory_mb: int, slots: int) -> None:
-        """CAPACITY (§4.8): new totals; ``0, 0`` drains."""
-        self._send(p.Capacity(memory_mb, slots))
+        """CAPACITY (§4.8): new totals; ``0, 0`` drains. Later HELLOs (after a reconnect or a
+        broker restart) announce the new totals too, so a drain survives them (§4.1)."""
+        capacity = p.Capacity(memory_mb, slots)
+        p.encode(capacity)  # validate before anything changes
+        self.hello_message = dataclasses.replace(self.hello_message, memory_mb=memory_mb, slots=slots)
+        self._send(capacity)
 
     def set_warm_report(self, report: Optional[Sequence[p.WarmEntry]], send_now: bool = True) -> None:
         """Replace the warm report (§4.12); sent now and on every later HEARTBEAT."""

@@ -617,9 +617,9 @@ def encode(msg: Message) -> List[bytes]:
         return _frames(Command.HELLO, _Writer().short_string(msg.controller_id).bytes())
     if isinstance(msg, InvokerHello):
         check_id(msg.invoker_id, "invoker id")
-        for name in ("memory_mb", "slots"):
-            if _check_u(getattr(msg, name), 32, name) < 1:
-                raise _malformed(f"{name} must be >= 1")
+        memory_mb, slots = _check_u(msg.memory_mb, 32, "memory_mb"), _check_u(msg.slots, 32, "slots")
+        if not ((memory_mb >= 1 and slots >= 1) or (memory_mb == 0 and slots == 0)):
+            raise _malformed("memory_mb and slots must be both >= 1, or both 0 (drained)")
         tags = check_tags(msg.tags)
         dedicated = tuple(msg.dedicated_namespaces)
         if len(dedicated) > MAX_DEDICATED:
@@ -749,8 +749,8 @@ def decode(frames: Sequence[bytes], direction: Direction) -> Message:
             return ControllerHello(ident)
         memory_mb = r.u32("memory-mb")
         slots = r.u32("slots")
-        if memory_mb < 1 or slots < 1:
-            raise _malformed("HELLO: memory-mb and slots must be >= 1")
+        if not ((memory_mb >= 1 and slots >= 1) or (memory_mb == 0 and slots == 0)):
+            raise _malformed("HELLO: memory-mb and slots must be both >= 1, or both 0 (drained)")
         tag_count = r.u8("tag-count")
         if tag_count > MAX_TAGS:
             raise ProtocolError(ErrorCode.OVERSIZE, f"HELLO: tag-count {tag_count} > {MAX_TAGS}")

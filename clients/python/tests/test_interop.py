@@ -250,3 +250,34 @@ def test_python_peers_say_hello_again_after_broker_restart(start_broker, control
     second.stop()
     assert second.counter("answered_success") == 1
     assert second.counter("protocol_errors_notRegistered") >= 1
+
+
+def test_a_drain_survives_a_broker_restart(start_broker, controllers, py_invokers):
+    """§4.1: an invoker drained with CAPACITY 0/0 says 0/0 in the HELLO after a reconnect, so
+    the new broker sends it nothing. (It used to re-announce its first capacity.)"""
+    first = start_broker()
+    holder: List = []
+
+    def drain_after_first(d: p.Dispatch) -> bytes:
+        # The handler runs on the invoker's own thread, the only one that may use it.
+        holder[0].invoker.set_capacity(0, 0)
+        return example_result(d.header.activation_id, d.payload)
+
+    inv = py_invokers(first.invoker_endpoint, "py-inv-drain", drain_after_first, slots=2)
+    holder.append(inv)
+    ctl = controllers(first.controller_endpoint, "py-ctl-drain")
+    assert ctl.invoke("guest/hello", b"before", timeout=10).ok
+    first.stop()
+
+    second = start_broker(controller_endpoint=first.controller_endpoint,
+                          invoker_endpoint=first.invoker_endpoint)
+    deadline = time.monotonic() + 20
+    while inv.invoker.hello_count < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert inv.invoker.hello_count >= 2, "the invoker did not say HELLO to the new broker"
+    with pytest.raises(TimeoutError):
+        ctl.invoke("guest/hello", b"after", timeout=3)
+    inv.check()
+    assert inv.invoker.handled == 1, "a drained invoker got work after the broker restarted"
+    second.stop()
+    assert second.counter("dispatched") == 0
