@@ -58,6 +58,59 @@ extension BrokerEndToEndTests {
     }
 }
 
+extension BrokerEndToEndTests {
+    @Test("A drained invoker stays drained through a broker restart: its HELLO says 0/0, and it gets work only after CAPACITY")
+    func drainSurvivesRestart() async throws {
+        let first = try BrokerProcess(["--heartbeat-interval", "200ms"])
+        let controllerEndpoint = first.controllerEndpoint
+        let invokerEndpoint = first.invokerEndpoint
+        let received = Locked<[String]>([])
+        let holder = InvokerHolder()
+        let invoker = try InvokerClient(id: "drain-invoker", endpoint: invokerEndpoint, memoryMB: 1024, slots: 4) { activation in
+            received.withLock { $0.append(activation.header.activationID) }
+            holder.client?.complete(activationID: activation.header.activationID, result: (.success, [1]))
+        }
+        holder.client = invoker
+        invoker.start()
+        defer { invoker.close() }
+        let controller = try ControllerClient(id: "drain-controller", endpoint: controllerEndpoint, answerTimeout: .seconds(2))
+        controller.start()
+        defer { controller.close() }
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await invoker.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await controller.invoke(RoutingHeader(activationID: "before", namespace: "guest", action: "guest/a"), payload: [1]).kind == .success)
+
+        invoker.updateCapacity(memoryMB: 0, slots: 0)
+        try await Task.sleep(for: .milliseconds(300))
+        first.child.signal(SIGKILL)
+        #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
+        let second = try BrokerProcess(["--heartbeat-interval", "200ms", "--log-level", "info"],
+                                       controllerEndpoint: controllerEndpoint, invokerEndpoint: invokerEndpoint)
+        // The new broker must hear the drain in the HELLO itself.
+        let registered = second.child.errors.wait(for: "invoker=drain-invoker memory_mb=0 ", timeout: .seconds(15))
+            ?? second.child.output.wait(for: "invoker=drain-invoker memory_mb=0 ", timeout: .seconds(1))
+        #expect(registered != nil, "the invoker did not re-register drained; log: \(second.child.errors.current.suffix(2000))")
+
+        // The controller re-registers on its own (it may need its next heartbeat to learn of
+        // the restart); an ACTIVATE before that would be refused notRegistered.
+        #expect(second.child.errors.wait(for: "controller=drain-controller", timeout: .seconds(15)) != nil)
+        let waiting = await controller.invoke(RoutingHeader(activationID: "while-drained", namespace: "guest", action: "guest/a"), payload: [2])
+        #expect(waiting.kind == .timeout, "\(waiting.kind): \(waiting.header.reason)")
+        #expect(received.withLock { $0 } == ["before"], "a drained invoker got work: \(received.withLock { $0 })")
+
+        // Capacity back: the activation that waited runs now (its answer comes after the
+        // client's own timeout and is dropped there, not delivered twice).
+        invoker.updateCapacity(memoryMB: 1024, slots: 4)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !received.withLock({ $0.contains("while-drained") }) && clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(received.withLock { $0 } == ["before", "while-drained"])
+        _ = try second.stop()
+    }
+}
+
 final class InvokerHolder: @unchecked Sendable {
     // Written once before start(); read afterwards on the client's thread.
     var client: InvokerClient?
