@@ -25,7 +25,10 @@ public final class ZMQMessage {
     /// A message of `count` uninitialised bytes, to be filled through `withUnsafeMutableBytes`.
     public init(count: Int) {
         pointer = .allocate(capacity: 1)
-        zmq_msg_init_size(pointer, count)
+        // Fails only when libzmq cannot allocate the buffer (ENOMEM); like any Swift
+        // allocation failure, that stops the process rather than leave a broken message.
+        let result = zmq_msg_init_size(pointer, count)
+        precondition(result == 0, "zmq_msg_init_size(\(count)) failed: \(String(cString: zmq_strerror(zmq_errno())))")
     }
 
     /// Another message sharing this one's content (`zmq_msg_copy`): libzmq counts references

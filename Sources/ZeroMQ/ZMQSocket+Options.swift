@@ -9,20 +9,20 @@ extension ZMQSocket {
         }
     }
 
-    func intOption(_ option: Int32) throws(ZMQError) -> Int32 {
+    func intOption(_ option: Int32, name: String) throws(ZMQError) -> Int32 {
         var value: Int32 = 0
         var size = MemoryLayout<Int32>.size
         if zmq_getsockopt(handle, option, &value, &size) != 0 {
-            throw ZMQError.last("zmq_getsockopt(\(option))")
+            throw ZMQError.last("zmq_getsockopt(\(name))")
         }
         return value
     }
 
-    func int64Option(_ option: Int32) throws(ZMQError) -> Int64 {
+    func int64Option(_ option: Int32, name: String) throws(ZMQError) -> Int64 {
         var value: Int64 = 0
         var size = MemoryLayout<Int64>.size
         if zmq_getsockopt(handle, option, &value, &size) != 0 {
-            throw ZMQError.last("zmq_getsockopt(\(option))")
+            throw ZMQError.last("zmq_getsockopt(\(name))")
         }
         return value
     }
@@ -30,25 +30,25 @@ extension ZMQSocket {
     /// The file descriptor that signals this socket may have events (`ZMQ_FD`). It is not
     /// the data stream: when it turns readable, read `isReadable` (`ZMQ_EVENTS`) and receive
     /// until nothing is left; any send or receive may consume its signal.
-    public var fileDescriptor: Int32 { get throws(ZMQError) { try intOption(ZMQ_FD) } }
+    public var fileDescriptor: Int32 { get throws(ZMQError) { try intOption(ZMQ_FD, name: "ZMQ_FD") } }
 
     /// Milliseconds unsent messages are kept after close (`ZMQ_LINGER`); -1 waits forever.
     public func setLinger(milliseconds: Int32) throws(ZMQError) {
         try setIntOption(ZMQ_LINGER, milliseconds, name: "ZMQ_LINGER")
     }
-    public var linger: Int32 { get throws(ZMQError) { try intOption(ZMQ_LINGER) } }
+    public var linger: Int32 { get throws(ZMQError) { try intOption(ZMQ_LINGER, name: "ZMQ_LINGER") } }
 
     /// Send high-water mark in messages (`ZMQ_SNDHWM`); 0 means no limit.
     public func setSendHighWaterMark(_ messages: Int32) throws(ZMQError) {
         try setIntOption(ZMQ_SNDHWM, messages, name: "ZMQ_SNDHWM")
     }
-    public var sendHighWaterMark: Int32 { get throws(ZMQError) { try intOption(ZMQ_SNDHWM) } }
+    public var sendHighWaterMark: Int32 { get throws(ZMQError) { try intOption(ZMQ_SNDHWM, name: "ZMQ_SNDHWM") } }
 
     /// Receive high-water mark in messages (`ZMQ_RCVHWM`); 0 means no limit.
     public func setReceiveHighWaterMark(_ messages: Int32) throws(ZMQError) {
         try setIntOption(ZMQ_RCVHWM, messages, name: "ZMQ_RCVHWM")
     }
-    public var receiveHighWaterMark: Int32 { get throws(ZMQError) { try intOption(ZMQ_RCVHWM) } }
+    public var receiveHighWaterMark: Int32 { get throws(ZMQError) { try intOption(ZMQ_RCVHWM, name: "ZMQ_RCVHWM") } }
 
     /// ROUTER only: fail sends to unknown peers with `EHOSTUNREACH` and to full peers with
     /// `EAGAIN` instead of dropping them silently (`ZMQ_ROUTER_MANDATORY`).
@@ -64,7 +64,7 @@ extension ZMQSocket {
             throw ZMQError.last("zmq_setsockopt(ZMQ_MAXMSGSIZE)")
         }
     }
-    public var maxMessageSize: Int64 { get throws(ZMQError) { try int64Option(ZMQ_MAXMSGSIZE) } }
+    public var maxMessageSize: Int64 { get throws(ZMQError) { try int64Option(ZMQ_MAXMSGSIZE, name: "ZMQ_MAXMSGSIZE") } }
 
     /// The identity this socket announces to a ROUTER (`ZMQ_ROUTING_ID`), 1-255 bytes.
     public func setRoutingID(_ id: [UInt8]) throws(ZMQError) {

@@ -132,6 +132,8 @@ public final class ZMQSocket {
     /// (the routing id) with `EHOSTUNREACH` or `EAGAIN`, so nothing partial goes out and the
     /// messages keep their content for a retry.
     public func send(multipart frames: [ZMQMessage], flags: ZMQFlags = []) throws(ZMQError) {
+        // A ZeroMQ message has at least one frame; sending none would silently send nothing.
+        guard !frames.isEmpty else { throw ZMQError(errno: EINVAL, operation: "send(multipart:) with no frames") }
         for (index, frame) in frames.enumerated() {
             let more: ZMQFlags = index < frames.count - 1 ? .sendMore : []
             try send(frame, flags: flags.union(more))
@@ -193,6 +195,6 @@ public final class ZMQSocket {
 
     /// Whether a receive would succeed now (`ZMQ_EVENTS` has `POLLIN`).
     public var isReadable: Bool {
-        (try? intOption(ZMQ_EVENTS)).map { $0 & Int32(ZMQ_POLLIN) != 0 } ?? false
+        (try? intOption(ZMQ_EVENTS, name: "ZMQ_EVENTS")).map { $0 & Int32(ZMQ_POLLIN) != 0 } ?? false
     }
 }

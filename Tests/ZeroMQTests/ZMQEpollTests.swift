@@ -68,3 +68,16 @@ struct ZMQEpollTests {
         #expect(reported.isSubset(of: targets), "sockets with nothing to read were reported: \(reported.subtracting(targets))")
     }
 }
+
+@Suite("ZeroMQ wrapper edge cases")
+struct ZeroMQEdgeCaseTests {
+    @Test("send(multipart: []) throws EINVAL instead of silently sending nothing")
+    func emptyMultipartThrows() throws {
+        let context = try ZMQContext()
+        let socket = try ZMQSocket(context, type: .dealer)
+        try socket.setLinger(milliseconds: 0)
+        let error = try #require(throws: ZMQError.self) { try socket.send(multipart: []) }
+        #expect(error.errno == EINVAL)
+        #expect(error.description.contains("no frames"))
+    }
+}
