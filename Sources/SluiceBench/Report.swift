@@ -23,6 +23,13 @@ public enum BenchReport {
         for result in results {
             let kinds = result.answersByKind.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             lines.append("\(result.mode) answers by kind: \(kinds.isEmpty ? "none" : kinds)")
+            if result.roundTripsPerSecond > 0 && result.heldInFlight == nil {
+                // CPU time per round trip: the figure to compare builds by, since round trips
+                // per second also move with what else the two cores are doing.
+                let perRoundTrip = { (percent: Double) in percent / 100 / result.roundTripsPerSecond * 1e6 }
+                let broker = result.brokerCPUPercent.map { String(format: "broker %.1f us, ", perRoundTrip($0)) } ?? ""
+                lines.append("\(result.mode) CPU per round trip: \(broker)bench \(String(format: "%.1f", perRoundTrip(result.clientCPUPercent))) us")
+            }
             if let perInFlight = result.brokerBytesPerInFlight, let idle = result.brokerIdleRSSBytes, let peak = result.brokerPeakRSSBytes {
                 lines.append(String(format: "\(result.mode) memory: broker RSS %.1f MiB idle, %.1f MiB with %d in flight: %.0f B per activation in flight",
                                     Double(idle) / 1_048_576, Double(peak) / 1_048_576, result.heldInFlight ?? result.sent, perInFlight))
