@@ -13,8 +13,10 @@ import SluiceProtocol
 ///   (no notifications), it is built from the view.
 /// - Key: the same hash of the fully qualified action name (`namespace/[package/]name`).
 /// - Bound: an invoker may take the activation only if its `inFlight + 1` is at most
-///   `ceil(load-factor * (totalInFlight + 1) / registeredCount)` (default `load-factor`
-///   1.25), and it is eligible (`ClusterView.isEligible`).
+///   `max(min-bound, ceil(load-factor * (totalInFlight + 1) / registeredCount))` (default
+///   `load-factor` 1.25, `min-bound` 1), and it is eligible (`ClusterView.isEligible`). At low
+///   load the paper's bound is 1 or 2, so a second concurrent activation of an action already
+///   leaves its home invoker; `min-bound` lets a home invoker keep that many regardless.
 /// - Walk clockwise from the key's point, looking at each distinct invoker once and skipping
 ///   those not in the current view; the first that passes gets the activation. If none
 ///   passes, the activation waits: the bound is never exceeded.
@@ -26,22 +28,25 @@ public struct ConsistentHashStrategy: RoutingStrategy {
     public static let name = "consistent-hash"
 
     /// Parameters: `virtual-nodes` (1...1000, default 100), `load-factor` (1.0...10.0,
-    /// default 1.25).
+    /// default 1.25), `min-bound` (1...10,000, default 1: the paper's bound alone).
     public static let factory = StrategyFactory(
         name: name, summary: "consistent hashing of the action with bounded loads: sticky per action, never above load-factor times the average",
         parameters: [
             (name: "virtual-nodes", description: "points on the ring per invoker (default 100)"),
             (name: "load-factor", description: "no invoker takes more than this times the average in-flight count, rounded up (default 1.25)"),
+            (name: "min-bound", description: "an invoker may always take this many, whatever the average (default 1)"),
         ]
     ) { (parameters: StrategyParameters) throws(ParameterError) -> any RoutingStrategy in
-        try parameters.rejectUnknown(["virtual-nodes", "load-factor"])
+        try parameters.rejectUnknown(["virtual-nodes", "load-factor", "min-bound"])
         return ConsistentHashStrategy(
             virtualNodes: try parameters.int("virtual-nodes", default: 100, range: 1...1000),
-            loadFactor: try parameters.double("load-factor", default: 1.25, range: 1.0...10.0))
+            loadFactor: try parameters.double("load-factor", default: 1.25, range: 1.0...10.0),
+            minBound: try parameters.int("min-bound", default: 1, range: 1...10_000))
     }
 
     public let virtualNodes: Int
     public let loadFactor: Double
+    public let minBound: Int
 
     private struct Point {
         var hash: UInt64
@@ -59,9 +64,10 @@ public struct ConsistentHashStrategy: RoutingStrategy {
     /// Last known position of each invoker id; checked against the view before use.
     private var positionByID: [String: Int] = [:]
 
-    public init(virtualNodes: Int = 100, loadFactor: Double = 1.25) {
+    public init(virtualNodes: Int = 100, loadFactor: Double = 1.25, minBound: Int = 1) {
         self.virtualNodes = max(1, virtualNodes)
         self.loadFactor = loadFactor >= 1 ? loadFactor : 1
+        self.minBound = max(1, minBound)
     }
 
     public mutating func invokerJoined(_ invoker: InvokerSnapshot) {
@@ -91,8 +97,8 @@ public struct ConsistentHashStrategy: RoutingStrategy {
         if !ringIsCurrent { rebuildRing() }
         guard !ring.isEmpty else { return .wait }
 
-        let bound = Self.loadBound(loadFactor: loadFactor, totalInFlight: cluster.totalInFlight,
-                                   registeredCount: cluster.registeredCount)
+        let bound = max(minBound, Self.loadBound(loadFactor: loadFactor, totalInFlight: cluster.totalInFlight,
+                                                 registeredCount: cluster.registeredCount))
         var index = Self.firstIndex(atOrAfter: Self.hash64(request.header.action), in: ring)
         var refreshed = false
         var firstSeen: Int32 = -1

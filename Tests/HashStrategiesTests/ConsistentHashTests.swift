@@ -190,6 +190,31 @@ private func choices(_ strategy: inout ConsistentHashStrategy, _ view: ClusterVi
     #expect(key(["virtual-nodes": "0"]) == "routing.consistent-hash.virtual-nodes")
     #expect(key(["virtual-nodes": "1001"]) == "routing.consistent-hash.virtual-nodes")
     #expect(key(["replicas": "3"]) == "routing.consistent-hash.replicas")
+    #expect(key(["min-bound": "8"]) == nil)
+    #expect(key(["min-bound": "0"]) == "routing.consistent-hash.min-bound")
     #expect(ConsistentHashStrategy.name == "consistent-hash")
     #expect(ConsistentHashStrategy.factory.name == "consistent-hash")
+}
+
+@Test func minBoundKeepsAnActionHomeAtLowLoad() {
+    // 10 idle invokers: the paper's bound is ceil(1.25 * 1 / 10) = 1, then 1 while 1 is in
+    // flight (ceil(1.25 * 2 / 10)), so the second concurrent activation leaves its home.
+    func placements(minBound: Int) -> [String] {
+        var snapshots = invokers(10, slots: 8)
+        var strategy = ConsistentHashStrategy(virtualNodes: 100, loadFactor: 1.25, minBound: minBound)
+        for invoker in snapshots { strategy.invokerJoined(invoker) }
+        var chosen: [String] = []
+        for _ in 0..<4 {
+            guard let id = placed(strategy.place(request("guest/sticky"), in: ClusterView(snapshots, policy: allManaged))) else { return chosen }
+            chosen.append(id)
+            let i = snapshots.firstIndex { $0.id == id }!
+            snapshots[i] = StrategyConformance.snapshot(i, slots: 8, inFlight: snapshots[i].inFlight + 1, memory: 2048)
+        }
+        return chosen
+    }
+    let paper = placements(minBound: 1)
+    #expect(Set(paper).count > 1, "without a floor the action must spill at once: \(paper)")
+    let floored = placements(minBound: 4)
+    #expect(Set(floored).count == 1, "with min-bound 4, four concurrent activations stay home: \(floored)")
+    #expect(floored.first == paper.first)
 }
