@@ -20,9 +20,10 @@ struct BenchCommand: ParsableCommand {
             then offers half of it.
 
             --baseline direct runs the same workload with no broker (controllers talk to \
-            invokers directly over ZeroMQ) and prints broker/direct. --hold N measures memory: \
-            invokers hold N activations until all are in flight, the broker's RSS is sampled, \
-            then all are answered.
+            invokers directly over ZeroMQ) and prints broker/direct. --hold N measures \
+            memory per activation in flight: N activations are run through first (so every \
+            connection's libzmq buffers exist), the broker's RSS is sampled, N more are filled \
+            in at the broker's pace and held, RSS is sampled again, then all are answered.
 
             Every activation must be answered exactly once: the command exits 1 and says so if \
             one is lost or answered twice. Build with -c release for meaningful numbers:
@@ -50,7 +51,7 @@ struct BenchCommand: ParsableCommand {
     var warmup: DurationArgument = DurationArgument(.seconds(1), text: "1s")
     @Option(help: "Threads driving the invokers.")
     var invokerThreads = 1
-    @Option(help: "Memory mode: hold this many activations in flight, sample the broker's RSS, then answer them.")
+    @Option(help: "Memory mode: warm up with this many, then hold this many in flight and report the broker's RSS growth per activation.")
     var hold: Int = 0
     @Option(help: "Also run this baseline: 'direct' (no broker, raw ZeroMQ between the same peers).")
     var baseline: String?
