@@ -167,7 +167,7 @@ extension BrokerCore {
         let id = completion.activationID
         if let report = completion.warm { updateWarm(invokerID, report) }
         guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
-        let record = release(handle)
+        let record = release(handle, id: id)
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
@@ -228,7 +228,7 @@ extension BrokerCore {
         var answered = 0
         for handle in invoker.inFlight {
             let id = inFlight.id(of: handle)
-            let record = release(handle)
+            let record = release(handle, id: id)
             recentlyFinished.insert(id)
             if !record.answered {
                 answered += 1
@@ -240,7 +240,7 @@ extension BrokerCore {
         let snapshot = invoker.snapshot
         updateWarm(invokerID, WarmReport([]))
         countDedicated(invoker.dedicatedNamespaces, by: -1)
-        if let stored = invokers.removeValue(forKey: invokerID) { account(stored, by: -1) }
+        if let stored = invokers.removeValue(forKey: invokerID) { account(AggregateShare(stored), by: -1) }
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
         setSnapshot(nil, at: invoker.position)
         if invokerIDByRoute[invoker.route] == invokerID {
@@ -269,7 +269,7 @@ extension BrokerCore {
         guard let handle = inFlight.find(header.activationID) else { return }
         let invokerID = invokerID(of: inFlight[handle])
         guard invokers[invokerID]?.route == route else { return }
-        let record = release(handle)
+        let record = release(handle, id: header.activationID)
         counters.dispatched -= 1
         counters.dispatchRetries += 1
         // The DISPATCH carried the routing header the record was made from.

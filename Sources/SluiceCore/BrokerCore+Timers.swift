@@ -24,7 +24,7 @@ extension BrokerCore {
         for handle in expired {
             let id = inFlight.id(of: handle)
             let invokerID = invokerID(of: inFlight[handle])
-            let record = release(handle, cancelDeadline: false)
+            let record = release(handle, id: id, cancelDeadline: false)
             recentlyFinished.insert(id)
             if !record.answered {
                 let limit = configuration.completionTimeout(timeLimitMilliseconds: record.timeLimitMilliseconds)
@@ -117,7 +117,7 @@ extension BrokerCore {
         for handle in inFlight.handles {
             let id = inFlight.id(of: handle)
             let invokerID = invokerID(of: inFlight[handle])
-            let record = release(handle)
+            let record = release(handle, id: id)
             if !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
                                     reason: "broker shut down before invoker '\(invokerID)' completed it"),

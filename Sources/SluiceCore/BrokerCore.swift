@@ -48,7 +48,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// In-flight activations per namespace, for exact cluster-wide limits (§6.1).
     var namespaceInFlight: [String: Int] = [:]
     /// Ids that timed out or were lost recently, to count their late completions (§5).
-    var recentlyFinished = RecentSet(capacity: 65_536)
+    var recentlyFinished = RecentSet<String>(capacity: 65_536)
 
     var lastHeartbeatSent = Timestamp.zero
     public internal(set) var shuttingDown = false
@@ -95,22 +95,31 @@ public struct BrokerCore<Payload: FrameBytes> {
         counters.strategySwaps += 1
     }
 
-    /// Writes an invoker's state and its snapshot in the view, and keeps the aggregates that
-    /// make per-activation checks O(1) (`anyRoom`, the largest invoker) current.
+    /// Writes an invoker's whole state (a new one, or a changed copy) and its snapshot in the
+    /// view, and keeps the aggregates that make per-activation checks O(1) (`anyRoom`, the
+    /// largest invoker) current.
     mutating func store(_ invoker: InvokerState) {
-        if let old = invokers[invoker.id] { account(old, by: -1) }
-        account(invoker, by: 1)
-        invokers[invoker.id] = invoker
-        setSnapshot(invoker.snapshot, at: invoker.position)
-        assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
+        if let index = invokers.index(forKey: invoker.id) {
+            updateInvoker(at: index) { $0 = invoker }
+        } else {
+            invokers[invoker.id] = invoker
+            account(AggregateShare(invoker), by: 1)
+            setSnapshot(invoker.snapshot, at: invoker.position)
+            assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
+        }
     }
 
-    /// Changes one invoker in place and keeps its snapshot and the aggregates current, like
-    /// `store`, without copying its state: a copy would make the next insert into its
-    /// in-flight set copy the whole set. Returns nil if the invoker is unknown.
+    /// Changes one invoker in place and keeps its snapshot and the aggregates current, without
+    /// copying its state: a copy would make the next insert into its in-flight set copy the
+    /// whole set. Returns nil if the invoker is unknown.
     @discardableResult
     mutating func updateInvoker<Result>(_ id: String, _ body: (inout InvokerState) -> Result) -> Result? {
         guard let index = invokers.index(forKey: id) else { return nil }
+        return updateInvoker(at: index, body)
+    }
+
+    /// `updateInvoker` for a caller that has looked the invoker up already.
+    mutating func updateInvoker<Result>(at index: [String: InvokerState].Index, _ body: (inout InvokerState) -> Result) -> Result {
         // One in-place access: reading `invokers.values[index]` as a value would copy the state.
         func change(_ invoker: inout InvokerState) -> (Result, InvokerSnapshot, before: AggregateShare, after: AggregateShare) {
             let before = AggregateShare(invoker)
@@ -142,10 +151,6 @@ public struct BrokerCore<Payload: FrameBytes> {
     }
 
     /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.
-    mutating func account(_ invoker: InvokerState, by delta: Int) {
-        account(AggregateShare(invoker), by: delta)
-    }
-
     mutating func account(_ share: AggregateShare, by delta: Int) {
         if share.hasRoom { invokersWithRoom += delta }
         if let memoryMB = share.memorySize {
@@ -194,7 +199,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         case .dispatchWithdrawn(let id, let reason):
             // The shell could not make the consume mark stick, so sending could run it twice
             // after a restart: it is answered instead, and its slot is freed.
-            if let handle = inFlight.find(id), case let record = release(handle), !record.answered {
+            if let handle = inFlight.find(id), case let record = release(handle, id: id), !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil,
                        to: record.answerTo, into: &actions)
             }
@@ -461,12 +466,12 @@ public struct BrokerCore<Payload: FrameBytes> {
             memoryMB: header.memoryMB, timeLimitMilliseconds: header.timeLimitMilliseconds,
             invokerPosition: Int32(invokers.values[index].position), deadline: deadline, enqueuedAt: item.enqueuedAt,
             answerTo: header.answerTo, namespace: header.namespace))
-        let route = updateInvoker(invokerID) { invoker in
+        let route = updateInvoker(at: index) { invoker in
             invoker.usedSlots += 1
             invoker.usedMemoryMB += header.memoryMB
             invoker.inFlight.insert(handle)
             return invoker.route
-        }!
+        }
         namespaceInFlight[header.namespace, default: 0] += 1
         deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1
@@ -479,9 +484,10 @@ public struct BrokerCore<Payload: FrameBytes> {
     }
 
     /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
+    /// `id` is the activation's id, which every caller has at hand (rebuilding it from the
+    /// record would allocate a string per completion).
     @discardableResult
-    mutating func release(_ handle: InFlightTable.Handle, cancelDeadline: Bool = true) -> InFlightRecord {
-        let id = inFlight.id(of: handle)
+    mutating func release(_ handle: InFlightTable.Handle, id: String, cancelDeadline: Bool = true) -> InFlightRecord {
         let record = inFlight.remove(handle)
         if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }
         let inNamespace = namespaceInFlight[record.namespace, default: 0] - 1
@@ -530,21 +536,4 @@ struct WaitingActivation<Payload> {
     var header: RoutingHeader
     var payload: Payload
     var enqueuedAt: Timestamp
-}
-
-/// A bounded set that forgets its oldest members.
-struct RecentSet {
-    private var order: Deque<String> = []
-    private var members: Set<String> = []
-    let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    mutating func insert(_ id: String) {
-        guard members.insert(id).inserted else { return }
-        order.append(id)
-        if order.count > capacity, let oldest = order.popFirst() { members.remove(oldest) }
-    }
-
-    func contains(_ id: String) -> Bool { members.contains(id) }
 }

@@ -60,9 +60,15 @@ struct InFlightTable {
     mutating func insert(_ id: String, _ record: InFlightRecord) -> Handle {
         if (count + 1) * 4 > slots.count * 3 { growIndex() }
         var record = record
+        let hash = withBytes(of: id) { bytes in
+            record.id = InlineID(bytes)
+            return Self.hash(bytes)
+        }
+        record.live = true
         let handle: Handle
         if let reused = free.popLast() {
             handle = reused
+            self[handle] = record
         } else {
             precondition(created < Int(Int32.max), "more activations in flight than handles")
             handle = Handle(created)
@@ -74,12 +80,6 @@ struct InFlightTable {
             pages[pages.count - 1].append(record)
             created += 1
         }
-        let hash = withBytes(of: id) { bytes in
-            record.id = InlineID(bytes)
-            return Self.hash(bytes)
-        }
-        record.live = true
-        self[handle] = record
         if record.id.isLong { longIDs[handle] = id }
         var slot = Int(hash) & mask
         while slots[slot] != Self.empty { slot = (slot + 1) & mask }
