@@ -35,8 +35,9 @@ public final class ControllerClient: Sendable {
     private let connection: PeerConnection
     private let pending = Locked<[String: Pending]>([:])
     private let answerTimeout: Duration?
-    /// Activations the client-side timeout answered, so the broker's late answer is dropped.
-    private let timedOut = Locked(TimedOutSet(capacity: 65_536))
+    /// Activations the client-side timeout answered, so the broker's late answer is dropped,
+    /// and how many such late answers were dropped.
+    private let timedOut = Locked((ids: RecentSet<String>(capacity: 65_536), dropped: 0))
 
     private enum Waiter: Sendable {
         case invoke(CheckedContinuation<ControllerAnswer, Never>)
@@ -71,7 +72,11 @@ public final class ControllerClient: Sendable {
                 // Not pending here: dropped if the client-side timeout already answered it,
                 // otherwise delivered (answers kept for this id from before a restart).
                 if !Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true),
-                   !timedOut.withLock({ $0.remove(header.activationID) }) {
+                   !timedOut.withLock({ state in
+                       guard state.ids.remove(header.activationID) else { return false }
+                       state.dropped += 1
+                       return true
+                   }) {
                     continuation.yield(answer)
                 }
             },
@@ -98,7 +103,7 @@ public final class ControllerClient: Sendable {
                                                                                       reason: "no answer from the broker in time (client-side timeout)"),
                                                                  result: []),
                                                 pending: pending, stream: continuation, onlyIfPending: true)
-                    if answered { timedOut.withLock { $0.insert(id) } }
+                    if answered { timedOut.withLock { $0.ids.insert(id) } }
                 }
             })
     }
@@ -209,36 +214,5 @@ public final class ControllerClient: Sendable {
     public func close() {
         connection.close()
         answersContinuation.finish()
-    }
-}
-
-/// Ids answered by the client-side timeout, oldest forgotten first (bounded memory).
-struct TimedOutSet: Sendable {
-    private var members: Set<String> = []
-    private var order: [String] = []
-    private var head = 0
-    let capacity: Int
-    private(set) var dropped = 0
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    mutating func insert(_ id: String) {
-        guard members.insert(id).inserted else { return }
-        order.append(id)
-        while order.count - head > capacity {
-            members.remove(order[head])
-            head += 1
-        }
-        if head > capacity {
-            order.removeFirst(head)
-            head = 0
-        }
-    }
-
-    /// Removes `id`; true (and counted as a dropped late answer) if it was there.
-    mutating func remove(_ id: String) -> Bool {
-        guard members.remove(id) != nil else { return false }
-        dropped += 1
-        return true
     }
 }
