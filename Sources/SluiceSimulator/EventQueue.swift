@@ -17,72 +17,52 @@ struct EventQueue {
         var kind: Kind
     }
 
-    private var heap: [Event] = []
+    private var heap = BinaryHeap<Event> { a, b in a.time != b.time ? a.time < b.time : a.sequence < b.sequence }
     private var sequence: UInt64 = 0
 
     var nextTime: Double { heap.first?.time ?? .infinity }
     var isEmpty: Bool { heap.isEmpty }
 
-    private static func before(_ a: Event, _ b: Event) -> Bool {
-        a.time != b.time ? a.time < b.time : a.sequence < b.sequence
-    }
-
     mutating func schedule(_ time: Double, _ kind: Kind) {
         sequence += 1
-        heap.append(Event(time: time, sequence: sequence, kind: kind))
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.before(heap[child], heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
+        heap.push(Event(time: time, sequence: sequence, kind: kind))
     }
 
-    mutating func pop() -> Event {
-        let top = heap[0]
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var smallest = parent
-                if left < heap.count && Self.before(heap[left], heap[smallest]) { smallest = left }
-                if right < heap.count && Self.before(heap[right], heap[smallest]) { smallest = right }
-                if smallest == parent { break }
-                heap.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return top
-    }
+    /// The earliest event; the queue must not be empty.
+    mutating func pop() -> Event { heap.pop()! }
 }
 
 /// Running activations of one invoker by virtual finish time (ties: lower activation first).
-struct MinHeap {
-    private var items: [ProcessorSharingJob] = []
+typealias MinHeap = BinaryHeap<ProcessorSharingJob>
+
+extension BinaryHeap<ProcessorSharingJob> {
+    init() { self.init { a, b in a.finish != b.finish ? a.finish < b.finish : a.activation < b.activation } }
+}
+
+/// A binary min-heap under a strict order `before`. With a total order (ties broken by a
+/// sequence number or an id), elements come out in a deterministic order.
+struct BinaryHeap<Element> {
+    private var items: [Element] = []
+    private let before: (Element, Element) -> Bool
+
+    init(before: @escaping (Element, Element) -> Bool) { self.before = before }
 
     var count: Int { items.count }
-    var first: ProcessorSharingJob? { items.first }
+    var isEmpty: Bool { items.isEmpty }
+    var first: Element? { items.first }
 
-    private static func before(_ a: ProcessorSharingJob, _ b: ProcessorSharingJob) -> Bool {
-        a.finish != b.finish ? a.finish < b.finish : a.activation < b.activation
-    }
-
-    mutating func push(_ job: ProcessorSharingJob) {
-        items.append(job)
+    mutating func push(_ element: Element) {
+        items.append(element)
         var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard Self.before(items[child], items[parent]) else { break }
+            guard before(items[child], items[parent]) else { break }
             items.swapAt(child, parent)
             child = parent
         }
     }
 
-    mutating func pop() -> ProcessorSharingJob? {
+    mutating func pop() -> Element? {
         guard !items.isEmpty else { return nil }
         let top = items[0]
         let last = items.removeLast()
@@ -93,8 +73,8 @@ struct MinHeap {
                 let left = 2 * parent + 1
                 let right = left + 1
                 var smallest = parent
-                if left < items.count && Self.before(items[left], items[smallest]) { smallest = left }
-                if right < items.count && Self.before(items[right], items[smallest]) { smallest = right }
+                if left < items.count && before(items[left], items[smallest]) { smallest = left }
+                if right < items.count && before(items[right], items[smallest]) { smallest = right }
                 if smallest == parent { break }
                 items.swapAt(parent, smallest)
                 parent = smallest
