@@ -119,6 +119,12 @@ final class InvokerDriver: @unchecked Sendable {
         var queued = [Bool](repeating: true, count: sockets.count)
         var frames: [ZMQMessage] = []
 
+        func markReady(_ index: Int) {
+            guard !queued[index] else { return }
+            queued[index] = true
+            ready.append(index)
+        }
+
         func service(_ index: Int) throws {
             let socket = sockets[index]
             while let count = try socket.receiveMultipart(into: &frames, flags: .dontWait) {
@@ -167,10 +173,7 @@ final class InvokerDriver: @unchecked Sendable {
             lastHeartbeat = now
             for (index, socket) in sockets.enumerated() {
                 try socket.send(.heartbeat, flags: .dontWait)
-                if !queued[index] {
-                    queued[index] = true
-                    ready.append(index)
-                }
+                markReady(index)
             }
         }
 
@@ -180,10 +183,7 @@ final class InvokerDriver: @unchecked Sendable {
             // Ask epoll on every pass (without waiting while work is queued), so a socket that
             // signalled waits at most one pass behind sockets that keep having messages.
             try epoll.wait(timeoutMilliseconds: ready.isEmpty ? 5 : 0, into: &woken)
-            for index in woken where !queued[index] {
-                queued[index] = true
-                ready.append(index)
-            }
+            for index in woken { markReady(index) }
             woken.removeAll(keepingCapacity: true)
             // One pass over what is ready; sockets that still have messages go to the next
             // pass, so heartbeats and releases below are never starved by a busy socket.
@@ -203,10 +203,7 @@ final class InvokerDriver: @unchecked Sendable {
             if !held.isEmpty && shared.release.load(ordering: .acquiring) {
                 for entry in held {
                     try answer(entry.socket, route: entry.route, id: entry.id)
-                    if !queued[entry.socket] {
-                        queued[entry.socket] = true
-                        ready.append(entry.socket)
-                    }
+                    markReady(entry.socket)
                 }
                 held.removeAll()
             }
@@ -307,15 +304,20 @@ final class ControllerDriver: @unchecked Sendable {
         var measuredStart: UInt64?
         var stoppedSending = false
 
+        /// The ACTIVATE of activation `id` from controller `index` (first time or again).
+        func activate(_ index: Int, _ id: String) throws(ZMQError) {
+            let header = RoutingHeader(activationID: id, namespace: "bench", action: "bench/echo",
+                                       revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
+            try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
+        }
+
         func send(_ index: Int, scheduled: UInt64) throws(ZMQError) {
             let sequence = nextSequence[index]
             nextSequence[index] += 1
-            let header = RoutingHeader(activationID: BenchID.make(controller: index, sequence: sequence), namespace: "bench", action: "bench/echo",
-                                       revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
             sendTimes[index][sequence & Self.ringMask] = scheduled
             outstanding[index] += 1
             sent += 1
-            try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
+            try activate(index, BenchID.make(controller: index, sequence: sequence))
         }
 
         // Sessions being resumed: when the HELLO went out (0: none pending), and the refused
@@ -337,11 +339,7 @@ final class ControllerDriver: @unchecked Sendable {
         }
         func resumed(_ index: Int) throws(ZMQError) {
             helloSentAt[index] = 0
-            for id in refusedIDs[index] {
-                let header = RoutingHeader(activationID: id, namespace: "bench", action: "bench/echo",
-                                           revision: "", memoryMB: 256, timeLimitMilliseconds: 60_000)
-                try sockets[index].send(.activate(header), opaque: ZMQMessage(bytes: payload))
-            }
+            for id in refusedIDs[index] { try activate(index, id) }
             refusedIDs[index].removeAll()
         }
 
