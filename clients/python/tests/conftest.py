@@ -281,3 +281,53 @@ def raw_peers():
     yield make
     for r in made:
         r.close()
+
+
+class FakeBroker:
+    """A ROUTER in the test's thread that shows exactly what a client sends, and speaks only
+    when the test says so. Every call is made from the test's thread."""
+
+    WAIT = 5.0
+
+    def __init__(self):
+        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("tcp://127.0.0.1:*")
+        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        self.peer_id: Optional[bytes] = None
+
+    def recv(self, direction: p.Direction = p.Direction.CONTROLLER_TO_BROKER,
+             timeout: float = WAIT) -> p.Message:
+        """The next message from the client other than HEARTBEAT."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "the client sent nothing"
+            if self.sock.poll(max(1, int(remaining * 1000))):
+                frames = self.sock.recv_multipart()
+                self.peer_id = frames[0]
+                msg = p.decode(frames[1:], direction)
+                if not isinstance(msg, p.Heartbeat):
+                    return msg
+
+    def nothing(self, direction: p.Direction, seconds: float = 0.2) -> None:
+        """Asserts that the client sends nothing but HEARTBEATs for ``seconds``."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.sock.poll(10):
+                msg = p.decode(self.sock.recv_multipart()[1:], direction)
+                assert isinstance(msg, p.Heartbeat), msg
+
+    def send(self, msg: p.Message) -> None:
+        assert self.peer_id is not None
+        self.sock.send_multipart([self.peer_id] + p.encode(msg))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def fake_broker():
+    fb = FakeBroker()
+    yield fb
+    fb.close()

@@ -11,44 +11,19 @@ from __future__ import annotations
 
 import math
 import time
-from typing import List, Optional
+from typing import List
 
 import pytest
-import zmq
 
+from conftest import FakeBroker
 from sluice_client import CLIENT_TIMEOUT_REASON, Controller, default_answer_timeout, protocol as p
 
 UP = p.Direction.CONTROLLER_TO_BROKER
 WAIT = 5.0
 
 
-class FakeBroker:
-    """A ROUTER that speaks only when the test says so (it answers HELLO with WELCOME in
-    ``welcome``). Every call is made from the test's thread."""
-
-    def __init__(self):
-        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind("tcp://127.0.0.1:*")
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.peer_id: Optional[bytes] = None
-
-    def recv(self, timeout: float = WAIT) -> p.Message:
-        """The next message from the client other than HEARTBEAT."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "the client sent nothing"
-            if self.sock.poll(max(1, int(remaining * 1000))):
-                frames = self.sock.recv_multipart()
-                self.peer_id = frames[0]
-                msg = p.decode(frames[1:], UP)
-                if not isinstance(msg, p.Heartbeat):
-                    return msg
-
-    def send(self, msg: p.Message) -> None:
-        assert self.peer_id is not None
-        self.sock.send_multipart([self.peer_id] + p.encode(msg))
+class TimeoutFakeBroker(FakeBroker):
+    """The shared fake broker (conftest.py), which also welcomes a controller on demand."""
 
     def welcome(self, ctl: Controller, heartbeat_ms: int = 2000) -> None:
         """Let ``ctl`` say HELLO (on a new socket, or again on its socket) and welcome it."""
@@ -61,13 +36,10 @@ class FakeBroker:
             assert time.monotonic() < deadline, "no WELCOME reached the client"
             ctl._pump(0.05)
 
-    def close(self) -> None:
-        self.sock.close()
-
 
 @pytest.fixture
 def fake():
-    fb = FakeBroker()
+    fb = TimeoutFakeBroker()
     yield fb
     fb.close()
 

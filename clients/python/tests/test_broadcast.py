@@ -18,7 +18,6 @@ import time
 from typing import Callable, Dict, List, Optional, Set, Union
 
 import pytest
-import zmq
 
 from sluice_client import Controller, Invoker, protocol as p
 from sluice_client.protocol import OriginRole
@@ -433,46 +432,7 @@ def test_replaced_controller_connection_gets_no_publications(broker, raw_peers):
 # A fake broker (a ROUTER in the test) shows exactly what the client sends and when.
 
 
-class FakeBroker:
-    def __init__(self):
-        self.sock = zmq.Context.instance().socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.bind("tcp://127.0.0.1:*")
-        self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        self.peer_id: Optional[bytes] = None
-
-    def recv(self, direction: p.Direction, timeout: float = WAIT) -> p.Message:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "the client sent nothing"
-            if self.sock.poll(max(1, int(remaining * 1000))):
-                frames = self.sock.recv_multipart()
-                self.peer_id = frames[0]
-                msg = p.decode(frames[1:], direction)
-                if not isinstance(msg, p.Heartbeat):
-                    return msg
-
-    def nothing(self, direction: p.Direction, seconds: float = 0.2) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if self.sock.poll(10):
-                msg = p.decode(self.sock.recv_multipart()[1:], direction)
-                assert isinstance(msg, p.Heartbeat), msg
-
-    def send(self, msg: p.Message) -> None:
-        assert self.peer_id is not None
-        self.sock.send_multipart([self.peer_id] + p.encode(msg))
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@pytest.fixture
-def fake_broker():
-    fb = FakeBroker()
-    yield fb
-    fb.close()
+# (FakeBroker and the fake_broker fixture are in conftest.py.)
 
 
 @pytest.mark.parametrize("role", ["controller", "invoker"])
