@@ -96,15 +96,22 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
-        // Discrete-event placement simulator: the real BrokerCore on a virtual clock, with modelled
-        // invokers (docs/PLACEMENT.md). No ZeroMQ: it builds its registry from the strategy targets.
+        // The built-in strategies' registry, in one place for the broker and the simulator.
         .target(
-            name: "SluiceSimulator",
+            name: "SluiceStrategies",
             dependencies: [
-                "SluiceCore", "SluicePluginAPI", "SluiceProtocol",
+                "SluicePluginAPI",
                 "SluiceStrategyLeastLoaded", "SluiceStrategyRoundRobin", "SluiceStrategyRandom", "SluiceStrategyPowerOfTwo",
                 "SluiceStrategyDirect", "SluiceStrategyOpenWhiskSharding", "SluiceStrategyConsistentHash",
                 "SluiceStrategyWarmAffinity",
+            ]
+        ),
+        // Discrete-event placement simulator: the real BrokerCore on a virtual clock, with modelled
+        // invokers (docs/PLACEMENT.md). No ZeroMQ.
+        .target(
+            name: "SluiceSimulator",
+            dependencies: [
+                "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceStrategyOpenWhiskSharding",
             ]
         ),
         .target(
@@ -116,14 +123,7 @@ let package = Package(
                 "SluiceCore",
                 "SluicePluginAPI",
                 "CSluicePlugin",
-                "SluiceStrategyLeastLoaded",
-                "SluiceStrategyRoundRobin",
-                "SluiceStrategyRandom",
-                "SluiceStrategyPowerOfTwo",
-                "SluiceStrategyDirect",
-                "SluiceStrategyOpenWhiskSharding",
-                "SluiceStrategyConsistentHash",
-                "SluiceStrategyWarmAffinity",
+                "SluiceStrategies",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

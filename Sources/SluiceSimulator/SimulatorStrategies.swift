@@ -1,26 +1,11 @@
 import SluicePluginAPI
-import SluiceStrategyConsistentHash
-import SluiceStrategyDirect
-import SluiceStrategyLeastLoaded
+import SluiceStrategies
 import SluiceStrategyOpenWhiskSharding
-import SluiceStrategyPowerOfTwo
-import SluiceStrategyRandom
-import SluiceStrategyRoundRobin
-import SluiceStrategyWarmAffinity
 
-/// The built-in strategies, registered from their plugin targets (the same factories as
-/// `SluiceBroker.Strategies.builtIn`, without linking the broker's ZeroMQ shell).
+/// The built-in strategies (`BuiltInStrategies`, the same registry the broker uses), without
+/// linking the broker's ZeroMQ shell.
 public enum SimulatorStrategies {
-    public static let registry = StrategyRegistry([
-        LeastLoadedStrategy.factory,
-        RoundRobinStrategy.factory,
-        RandomStrategy.factory,
-        PowerOfTwoStrategy.factory,
-        DirectStrategy.factory,
-        OpenWhiskShardingStrategy.factory,
-        ConsistentHashStrategy.factory,
-        WarmAffinityStrategy.factory,
-    ])
+    public static let registry = BuiltInStrategies.registry
 
     /// Compared by default: every built-in that places on its own (`direct` only follows the
     /// controller's choice and rejects everything else), OpenWhisk's placement first.
