@@ -186,6 +186,12 @@ extension BrokerCore {
 
     mutating func recordHealth(_ invokerID: String, _ sample: InvokerState.Sample, into actions: inout [BrokerAction<Payload>]) {
         let window = configuration.healthWindow
+        // The common case, a success on a healthy invoker, changes only its window: nothing a
+        // strategy sees, so the snapshot (rebuilt by `release` a moment ago) stays as it is.
+        if sample == .ok, let index = invokers.index(forKey: invokerID), invokers.values[index].health == .healthy {
+            invokers.values[index].recent.record(.ok, capacity: window)
+            return
+        }
         let cooldownUntil = now + configuration.healthCooldown
         let maxSystemErrors = configuration.maxSystemErrors
         let maxTimeouts = configuration.maxTimeouts
