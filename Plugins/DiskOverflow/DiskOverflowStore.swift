@@ -19,26 +19,24 @@ import SluiceProtocol
 /// record         = length crc body
 /// length         = u32                 ; bytes in body, 9 .. 268435456 (256 MiB)
 /// crc            = u32                 ; CRC-32C (Castagnoli) of body
-/// body           = append / consume / next
-/// append         = %x01 sequence enqueued-at header-length header payload
+/// body           = append / consume / next / legacy-append
+/// append         = %x04 sequence enqueued-at header-length header payload
 /// consume        = %x02 sequence       ; that APPEND left the store
 /// next           = %x03 sequence       ; first record of every segment: the next sequence
 ///                                      ; to assign, so numbering survives deleted segments
 /// sequence       = u64                 ; >= 1
 /// enqueued-at    = u64                 ; milliseconds since 1970
 /// header-length  = u32                 ; bytes in header
+/// header         = routing-header      ; exactly as ACTIVATE and DISPATCH carry it
+///                                      ; (docs/PROTOCOL.md §4.6, Codec.encodeRoutingHeader)
 /// payload        = *OCTET              ; the rest of the body
-/// header         = flags memory-mb time-limit-ms activation-id namespace action revision
-///                  target-invoker answer-to tag-count *tag
-/// flags          = u8                  ; bit 0 blocking, bit 1 blackbox, others 0
-/// memory-mb      = u32
-/// time-limit-ms  = u32
-/// tag-count      = varint
-/// activation-id  = text                ; and likewise namespace, action, revision,
-///                                      ; target-invoker, answer-to, tag
-/// text           = varint *OCTET       ; UTF-8; varint = its byte count
-/// varint         = 1*5OCTET            ; unsigned LEB128
+/// legacy-append  = %x01 ...            ; written by earlier brokers with their own header
+///                                      ; encoding (no max-wait-ms); read, never written
 /// ```
+///
+/// The directory also holds `LOCK`: the store takes an exclusive flock(2) on it when it opens
+/// and writes its process id into it, so a second broker on the same directory refuses to
+/// start instead of running the same work twice. The lock goes with the process.
 ///
 /// A CONSUME record is always in the same segment as its APPEND or a newer one.
 ///
@@ -82,7 +80,10 @@ import SluiceProtocol
 ///
 /// Opening scans every segment in id order:
 /// - a record whose CRC (or body) is wrong is skipped and counted in `corruptRecords`;
-///   scanning continues after it, since its length prefix is plausible;
+///   scanning continues after it, since its length prefix is plausible. It may have been a
+///   CONSUME, so every unconsumed APPEND before the last damage found is returned with
+///   `consumedUnknown` set (counted in `uncertainRecords`): the broker answers those and
+///   never runs them;
 /// - a length prefix below 9 or above 256 MiB cannot be skipped safely: the rest of that
 ///   segment counts as one corrupt record and scanning moves on to the next segment (the
 ///   file is left as it is);
@@ -92,7 +93,7 @@ import SluiceProtocol
 /// Unconsumed APPENDs become the index; new sequences continue above every sequence and
 /// NEXT value seen (a record lost with a torn tail may have its sequence reused: it is gone).
 /// Only the broker's loop thread may use a store, and only one store may have a directory
-/// open for writing at a time (this is not enforced: there is no lock file).
+/// open at a time (enforced by the `LOCK` file).
 public final class DiskOverflowStore: OverflowStore {
     public let name = "disk"
     public let directory: String
@@ -109,6 +110,8 @@ public final class DiskOverflowStore: OverflowStore {
     /// Segments written since their last fsync (their descriptors stay open until then).
     private var unsynced: [Segment] = []
     private var directoryFD: Int32 = -1
+    /// The open `LOCK` file holding this store's flock.
+    private var lockFD: Int32 = -1
     private var directoryDirty = false
     private var nextSequence: UInt64 = 1
     private var nextSegmentID: UInt64 = 1
@@ -144,7 +147,41 @@ public final class DiskOverflowStore: OverflowStore {
         self.segmentBytes = segmentBytes
         self.budgetBytes = budgetBytes
         self.fsyncPolicy = fsync
-        try recover()
+        try lock()
+        do {
+            try recover()
+        } catch {
+            shutDown()
+            throw error
+        }
+    }
+
+    /// The lock file's name inside the directory.
+    public static let lockFileName = "LOCK"
+
+    /// Takes the directory's exclusive lock, or throws naming the process that holds it.
+    private func lock() throws(OverflowStoreError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw OverflowStoreError(.unusable, "cannot use \(directory) as the overflow directory: \(error)")
+        }
+        let path = directory + "/" + Self.lockFileName
+        let (fd, code) = Posix.openFile(path, Posix.readWrite | O_CREAT)
+        guard fd >= 0 else {
+            throw OverflowStoreError(.unusable, "cannot open the lock file \(path): \(Posix.describe(code))")
+        }
+        let lockCode = Posix.lockExclusively(fd)
+        if lockCode != 0 {
+            let holder = Posix.contents(fd).trimmingCharacters(in: .whitespacesAndNewlines)
+            Posix.closeFile(fd)
+            if lockCode == Posix.wouldBlock {
+                throw OverflowStoreError(.unusable, "overflow directory \(directory) is in use by another broker (\(holder.isEmpty ? "process unknown" : holder), lock file \(path)); two brokers on one directory would run the same work twice: give each broker its own overflow.path")
+            }
+            throw OverflowStoreError(.unusable, "cannot lock \(path): \(Posix.describe(lockCode))")
+        }
+        _ = Posix.replaceContents(fd, "pid \(Posix.processID)\n")
+        lockFD = fd
     }
 
     deinit {
@@ -242,6 +279,22 @@ public final class DiskOverflowStore: OverflowStore {
         try checkUsable()
         if let active { try flush(active) }
         try fsyncIfDue(force: true)
+    }
+
+    /// What a SIGKILL leaves: files as written so far, buffered bytes lost, every descriptor
+    /// closed (the lock with them). For tests of recovery inside one process.
+    package func simulateKill() {
+        for segment in segments {
+            segment.buffer.removeAll()
+            Posix.closeFile(segment.fd)
+            segment.fd = -1
+        }
+        unsynced.removeAll()
+        closed = true
+        Posix.closeFile(directoryFD)
+        directoryFD = -1
+        Posix.closeFile(lockFD)
+        lockFD = -1
     }
 
     // MARK: Writing
@@ -412,6 +465,10 @@ public final class DiskOverflowStore: OverflowStore {
         unsynced.removeAll()
         Posix.closeFile(directoryFD)
         directoryFD = -1
+        // Closing the descriptor releases the flock; the file stays (removing it could race
+        // with a broker that is opening it).
+        Posix.closeFile(lockFD)
+        lockFD = -1
     }
 
     // MARK: Reading
@@ -437,7 +494,9 @@ public final class DiskOverflowStore: OverflowStore {
             throw OverflowStoreError(.io, "cannot read segment \(segment.path): \(Posix.describe(code))")
         }
         guard count == entry.length else { return nil }
-        return bytes.withUnsafeBytes { RecordFormat.decodeAppendRecord($0, sequence: entry.sequence) }
+        var record = bytes.withUnsafeBytes { RecordFormat.decodeAppendRecord($0, sequence: entry.sequence) }
+        record?.consumedUnknown = entry.consumedUnknown
+        return record
     }
 
     // MARK: Recovery
@@ -477,12 +536,18 @@ public final class DiskOverflowStore: OverflowStore {
         }
 
         scan.appends.sort { $0.sequence < $1.sequence }
-        for entry in scan.appends where !scan.consumed.contains(entry.sequence) {
+        var uncertain = 0
+        for var entry in scan.appends where !scan.consumed.contains(entry.sequence) {
+            // Damage after this record may have been its CONSUME: at-most-once says do not run it.
+            if let damage = scan.lastDamage, (entry.segment.id, entry.offset) < damage {
+                entry.consumedUnknown = true
+                uncertain += 1
+            }
             entry.segment.live += 1
             index.append(entry)
         }
         nextSequence = max(scan.next, 1)
-        recoveryReport = OverflowRecoveryReport(recovered: index.count, corruptRecords: scan.corrupt,
+        recoveryReport = OverflowRecoveryReport(recovered: index.count, corruptRecords: scan.corrupt, uncertainRecords: uncertain,
                                                 truncatedBytes: scan.truncated, segments: segments.count)
     }
 
@@ -494,6 +559,14 @@ public final class DiskOverflowStore: OverflowStore {
         var next: UInt64 = 1
         var corrupt = 0
         var truncated = 0
+        /// Where the last damaged record starts (segment id, offset): it may have been a
+        /// CONSUME of any APPEND before it.
+        var lastDamage: (UInt64, Int)?
+
+        mutating func damaged(_ segment: Segment, at offset: Int) {
+            corrupt += 1
+            lastDamage = (segment.id, offset)
+        }
 
         mutating func saw(_ sequence: UInt64) {
             next = max(next, sequence == .max ? .max : sequence + 1)
@@ -537,7 +610,7 @@ public final class DiskOverflowStore: OverflowStore {
             }
             guard length >= RecordFormat.minimumBodyBytes, length <= RecordFormat.maximumBodyBytes else {
                 // No plausible length to skip by: the rest of the segment is lost.
-                scan.corrupt += 1
+                scan.damaged(segment, at: offset)
                 break
             }
             guard length <= remaining - RecordFormat.frameHeaderBytes else {
@@ -563,7 +636,7 @@ public final class DiskOverflowStore: OverflowStore {
             case .next(let sequence)?:
                 scan.next = max(scan.next, sequence)
             case nil:
-                scan.corrupt += 1
+                scan.damaged(segment, at: offset)
             }
             offset += recordBytes
         }
@@ -617,6 +690,8 @@ struct LiveIndex {
         var offset: Int
         var length: Int
         var live = true
+        /// Recovery could not tell whether it was consumed (`OverflowRecord.consumedUnknown`).
+        var consumedUnknown = false
     }
 
     private var entries: [Entry] = []

@@ -104,4 +104,43 @@ enum Posix {
         guard (info.st_mode & 0o170000) == 0o100000 else { return (nil, 0) }
         return (Int(info.st_size), 0)
     }
+
+    /// Takes an exclusive, non-blocking flock(2) on `fd`. Returns 0, or errno (EWOULDBLOCK:
+    /// another open file description holds it, in this process or another).
+    static func lockExclusively(_ fd: Int32) -> Int32 {
+        while true {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return 0 }
+            if errno != EINTR { return errno }
+        }
+    }
+
+    static let wouldBlock = EWOULDBLOCK
+
+    /// Replaces the file's contents with `text`.
+    static func replaceContents(_ fd: Int32, _ text: String) -> Int32 {
+        guard ftruncate(fd, 0) == 0 else { return errno }
+        var bytes = Array(text.utf8)
+        let (_, code) = bytes.withUnsafeMutableBytes { raw -> (Int, Int32) in
+            var done = 0
+            while done < raw.count {
+                let count = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(done))
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return (done, errno)
+                }
+                done += count
+            }
+            return (done, 0)
+        }
+        return code
+    }
+
+    /// The file's contents as text (at most 4 KiB); empty if it cannot be read.
+    static func contents(_ fd: Int32) -> String {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let (count, _) = buffer.withUnsafeMutableBytes { readFully(fd, $0, at: 0) }
+        return String(decoding: buffer.prefix(count), as: UTF8.self)
+    }
+
+    static var processID: Int32 { getpid() }
 }

@@ -4,9 +4,13 @@ import SluiceProtocol
 /// Encoding and decoding of segment records (the format is described on `DiskOverflowStore`).
 enum RecordFormat {
     enum Kind: UInt8 {
-        case append = 1
+        /// An APPEND whose header is in the store's first, hand-written encoding. Read only:
+        /// kept so stores written by older brokers recover; nothing writes it any more.
+        case legacyAppend = 1
         case consume = 2
         case next = 3
+        /// An APPEND whose header is the protocol's own routing-header encoding (§4.6).
+        case append = 4
     }
 
     /// length (u32) + crc (u32).
@@ -34,39 +38,10 @@ enum RecordFormat {
         put32(UInt32(truncatingIfNeeded: value >> 32), &out)
     }
 
-    static func putVarint(_ value: Int, _ out: inout [UInt8]) {
-        var rest = UInt64(value)
-        while rest >= 0x80 {
-            out.append(UInt8(truncatingIfNeeded: rest) | 0x80)
-            rest >>= 7
-        }
-        out.append(UInt8(rest))
-    }
-
-    static func putText(_ text: String, _ out: inout [UInt8]) {
-        putVarint(text.utf8.count, &out)
-        out.append(contentsOf: text.utf8)
-    }
-
-    /// The routing header in the store's own compact form (see the format on
-    /// `DiskOverflowStore`); it round-trips every `RoutingHeader`, valid on the wire or not.
+    /// The routing header as the protocol encodes it (`Codec.encodeRoutingHeader`): one
+    /// encoding for the wire and the journal, so a new header field is journaled too.
     static func encodeHeader(_ header: RoutingHeader) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(32 + header.activationID.utf8.count + header.namespace.utf8.count + header.action.utf8.count
-            + header.revision.utf8.count + header.targetInvoker.utf8.count + header.answerTo.utf8.count
-            + header.requiredTags.reduce(0) { $0 + $1.utf8.count + 1 })
-        out.append((header.blocking ? 1 : 0) | (header.blackbox ? 2 : 0))
-        put32(header.memoryMB, &out)
-        put32(header.timeLimitMilliseconds, &out)
-        putText(header.activationID, &out)
-        putText(header.namespace, &out)
-        putText(header.action, &out)
-        putText(header.revision, &out)
-        putText(header.targetInvoker, &out)
-        putText(header.answerTo, &out)
-        putVarint(header.requiredTags.count, &out)
-        for tag in header.requiredTags { putText(tag, &out) }
-        return out
+        Codec.encodeRoutingHeader(header)
     }
 
     static func appendBytes(header: [UInt8], payloadCount: Int) -> Int {
@@ -120,13 +95,19 @@ enum RecordFormat {
         var cursor = Cursor(body)
         guard let type = cursor.u8(), let kind = Kind(rawValue: type) else { return nil }
         switch kind {
-        case .append:
+        case .append, .legacyAppend:
             guard let sequence = cursor.u64(), sequence > 0, let enqueuedAt = cursor.u64(), let headerCount = cursor.u32(),
                   Int(headerCount) <= cursor.remaining
             else { return nil }
             let payload = cursor.offset + Int(headerCount)
-            var headerCursor = Cursor(body, from: cursor.offset, to: payload)
-            guard let header = decodeHeader(&headerCursor), headerCursor.remaining == 0 else { return nil }
+            let header: RoutingHeader?
+            if kind == .append {
+                header = try? Codec.decodeRoutingHeader(UnsafeRawBufferPointer(rebasing: body[cursor.offset..<payload]))
+            } else {
+                var headerCursor = Cursor(body, from: cursor.offset, to: payload)
+                header = decodeLegacyHeader(&headerCursor).flatMap { headerCursor.remaining == 0 ? $0 : nil }
+            }
+            guard let header else { return nil }
             return .append(sequence: sequence, enqueuedAt: enqueuedAt, header: header, payload: payload)
         case .consume, .next:
             guard let value = cursor.u64(), value > 0, cursor.remaining == 0 else { return nil }
@@ -134,7 +115,10 @@ enum RecordFormat {
         }
     }
 
-    static func decodeHeader(_ cursor: inout Cursor) -> RoutingHeader? {
+    /// The first format's header (kind 1): flags u8, memory-mb u32, time-limit-ms u32, then
+    /// activation id, namespace, action, revision, target invoker, answer-to and the tags as
+    /// varint-prefixed UTF-8. It had no `max-wait-ms` (so 0: the broker's limit).
+    static func decodeLegacyHeader(_ cursor: inout Cursor) -> RoutingHeader? {
         guard let flags = cursor.u8(), flags & ~0b11 == 0,
               let memory = cursor.u32(), let timeLimit = cursor.u32(),
               let activationID = cursor.text(), let namespace = cursor.text(), let action = cursor.text(),

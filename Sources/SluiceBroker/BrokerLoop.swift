@@ -30,20 +30,22 @@ final class BrokerLoop {
 
     let strategies: StrategyRegistry
     /// Where waiting work is journaled; nil for the in-memory default (nothing written).
-    let overflowStore: (any OverflowStore)?
-    /// Store sequence of every journaled waiting activation, by activation id.
-    var overflowSequences: [String: UInt64] = [:]
-    /// Appends or consume marks not yet handed to the store's `sync`.
-    var overflowUnsynced = false
-    /// Consumed since the last good sync.
-    var consumedSinceSync: [String] = []
-    /// Activations whose consume mark failed: never dispatched (answered instead).
-    var unsafeToDispatch: Set<String> = []
+    let journal: OverflowJournal?
+    /// DISPATCHes and ANSWERs of journaled activations whose consume mark is not yet synced;
+    /// they leave at the next `commitJournal()` (or are dropped if the store broke).
+    var held: [HeldSend] = []
+
+    struct HeldSend {
+        var endpoint: Endpoint
+        var route: RoutingID
+        var message: Message
+        var opaque: ZMQMessage?
+    }
 
     init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry,
          overflowStore: (any OverflowStore)?, control: BrokerControl, logger: Logger) throws {
         self.configuration = configuration
-        self.overflowStore = overflowStore
+        self.journal = overflowStore.map(OverflowJournal.init(store:))
         self.strategies = strategies
         self.control = control
         self.logger = logger
@@ -101,34 +103,26 @@ final class BrokerLoop {
 
     /// Hands the work a previous run left in the overflow store back to the core.
     func recoverOverflow() throws {
-        guard let store = overflowStore else { return }
-        var recovered: [(header: RoutingHeader, payload: ZMQMessage, waited: Duration)] = []
-        var after: UInt64?
+        guard let journal else { return }
+        let found = try journal.recover()
         let nowMilliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
-        while true {
-            let batch = try store.readBatch(after: after, limit: 1024)
-            guard let last = batch.last else { break }
-            after = last.sequence
-            for record in batch {
-                // Two records of one id exist only if a consume mark was lost (an OS crash
-                // under a lax fsync policy): keep the first, retire the others.
-                if overflowSequences[record.header.activationID] != nil {
-                    try store.markConsumed(record.sequence)
-                    overflowUnsynced = true
-                    continue
-                }
-                overflowSequences[record.header.activationID] = record.sequence
-                let waited = nowMilliseconds > record.enqueuedAtMilliseconds ? nowMilliseconds - record.enqueuedAtMilliseconds : 0
-                recovered.append((record.header, ZMQMessage(bytes: record.payload), .milliseconds(Int64(waited))))
-            }
+        let recovered = found.records.map { record in
+            let waited = nowMilliseconds > record.enqueuedAtMilliseconds ? nowMilliseconds - record.enqueuedAtMilliseconds : 0
+            return (header: record.header, payload: ZMQMessage(bytes: record.payload), waited: Duration.milliseconds(Int64(waited)))
         }
-        let report = store.recoveryReport
+        let report = journal.store.recoveryReport
         logger.notice("overflow store opened", metadata: [
-            "store": "\(store.name)", "recovered": "\(recovered.count)", "corrupt_records_skipped": "\(report.corruptRecords)",
-            "torn_tail_bytes_cut": "\(report.truncatedBytes)", "segments": "\(report.segments)",
+            "store": "\(journal.store.name)", "recovered": "\(recovered.count + found.uncertain.count)",
+            "corrupt_records_skipped": "\(report.corruptRecords)", "uncertain_answered_system_error": "\(found.uncertain.count)",
+            "duplicates_retired": "\(found.duplicates)", "torn_tail_bytes_cut": "\(report.truncatedBytes)", "segments": "\(report.segments)",
         ])
-        syncOverflow()
+        if !found.uncertain.isEmpty {
+            logger.error("overflow store damaged: activations written before the damage may already have run; they are answered systemError and not run",
+                         metadata: ["count": "\(found.uncertain.count)"])
+            process(.recoveredUncertain(found.uncertain, reason: "overflow store damaged: cannot tell whether it already ran, so it is not run"), at: now)
+        }
         if !recovered.isEmpty { process(.recovered(recovered), at: now) }
+        commitJournal()
     }
 
     /// Wall-clock milliseconds of a core timestamp (for records that outlive this process).
@@ -138,25 +132,31 @@ final class BrokerLoop {
         return wall > 0 ? UInt64(wall) : 0
     }
 
-    /// Makes journaled appends and consume marks visible to a restart (and durable as the
-    /// store's fsync policy says). Called before any DISPATCH leaves, so a consumed record is
-    /// never recovered and run again (at-most-once across restarts).
-    /// Returns false if the store failed: then the consume marks since the last good sync may
-    /// not survive a restart.
-    @discardableResult
-    func syncOverflow() -> Bool {
-        guard overflowUnsynced, let store = overflowStore else { return true }
-        overflowUnsynced = false
-        do {
-            try store.sync()
-            consumedSinceSync.removeAll(keepingCapacity: true)
-            return true
-        } catch {
-            logger.error("overflow store sync failed", metadata: ["error": "\(error)"])
-            unsafeToDispatch.formUnion(consumedSinceSync)
-            consumedSinceSync.removeAll(keepingCapacity: true)
-            return false
-        }
+    /// One sync for the turn's appends and consume marks (group commit), then the held
+    /// DISPATCHes and ANSWERs leave; if the store broke, they are dropped and the core forgets
+    /// the withheld activations (docs/ARCHITECTURE.md, "Overflow", rules 1 to 3).
+    func commitJournal() {
+        guard let journal else { return }
+        var rounds = 0
+        repeat {
+            rounds += 1
+            let outcome = journal.commit()
+            let leaving = held
+            held.removeAll(keepingCapacity: true)
+            if outcome == .durable {
+                for message in leaving { send(message.message, opaque: message.opaque, to: message.route, on: message.endpoint) }
+            }
+            let withheld = journal.takeWithheld()
+            if !withheld.isEmpty {
+                logger.error("overflow store broken: it is no longer used; further overflow is answered overloaded, and the activations it holds are left for the next run", metadata: [
+                    "store": "\(journal.store.name)", "error": "\(journal.broken.map { "\($0)" } ?? "?")", "withheld": "\(withheld.count)",
+                ])
+                core.handle(.overflowWithheld(activationIDs: withheld, reason: "overflow store broken"), now: now, into: &actions)
+                execute()
+            }
+            // Sends that just failed come back as events; they may hold more messages.
+            runFollowUps(at: now)
+        } while !held.isEmpty && rounds < 16
     }
 
     /// Runs until shutdown completes.
@@ -264,6 +264,8 @@ final class BrokerLoop {
     func drain(_ socket: ZMQSocket, endpoint: Endpoint, channel: Channel) throws -> Bool {
         var taken = 0
         let time = now
+        // Group commit: one journal sync for the whole batch (docs/ARCHITECTURE.md, "Overflow").
+        defer { commitJournal() }
         while taken < configuration.batchSize {
             // Frames are received into reused messages; only an opaque frame the core keeps is
             // replaced, so a message costs one new ZMQMessage at most.
@@ -273,16 +275,22 @@ final class BrokerLoop {
             let route = RoutingID(receiveFrames[0].bytes)
             let (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
-            process(.received(endpoint, route, decoded, opaque: opaque), at: time)
+            process(.received(endpoint, route, decoded, opaque: opaque), at: time, commit: false)
         }
         return true
     }
 
     /// Runs one event through the core and executes the resulting actions, including the
-    /// follow-up events that failed sends produce.
-    func process(_ event: BrokerEvent<ZMQMessage>, at time: Timestamp) {
+    /// follow-up events that failed sends produce. With `commit` (all but a socket drain, which
+    /// commits once per batch) the journal is committed after it.
+    func process(_ event: BrokerEvent<ZMQMessage>, at time: Timestamp, commit: Bool = true) {
         core.handle(event, now: time, into: &actions)
         execute()
+        runFollowUps(at: time)
+        if commit { commitJournal() }
+    }
+
+    func runFollowUps(at time: Timestamp) {
         var rounds = 0
         while !followUps.isEmpty && rounds < 64 {
             rounds += 1
@@ -299,13 +307,10 @@ final class BrokerLoop {
         for action in actions {
             switch action {
             case .send(let endpoint, let route, let message, let opaque):
-                if case .dispatch(let header) = message {
-                    syncOverflow()
-                    if unsafeToDispatch.remove(header.activationID) != nil {
-                        followUps.append(.dispatchWithdrawn(activationID: header.activationID,
-                                                            reason: "overflow store failed; not dispatched to keep it at most once"))
-                        break
-                    }
+                if let journal, let id = message.journaledActivationID, journal.mustHold(id) {
+                    // Its consume mark is not synced yet: it leaves after the turn's commit.
+                    held.append(HeldSend(endpoint: endpoint, route: route, message: message, opaque: opaque))
+                    break
                 }
                 if case .publication = message {
                     // One frame fans out to many subscribers: each send takes a shared copy.
@@ -316,28 +321,15 @@ final class BrokerLoop {
             case .notice(let notice):
                 log(notice)
             case .overflowAppend(let header, let payload, let enqueuedAt):
-                guard let store = overflowStore else { break }
-                do {
-                    let sequence = try store.append(header, payload: payload.bytes, enqueuedAtMilliseconds: wallMilliseconds(enqueuedAt))
-                    overflowSequences[header.activationID] = sequence
-                    overflowUnsynced = true
-                } catch {
-                    followUps.append(.overflowRejected(activationID: header.activationID, reason: "\(error)"))
+                guard let journal else { break }
+                if let refusal = journal.append(header, payload: payload.bytes, enqueuedAtMilliseconds: wallMilliseconds(enqueuedAt)) {
+                    followUps.append(.overflowRejected(activationID: header.activationID, reason: refusal))
                 }
             case .overflowConsume(let id):
-                guard let store = overflowStore, let sequence = overflowSequences.removeValue(forKey: id) else { break }
-                do {
-                    try store.markConsumed(sequence)
-                    overflowUnsynced = true
-                    consumedSinceSync.append(id)
-                } catch {
-                    unsafeToDispatch.insert(id)
-                    logger.error("overflow store could not mark a record consumed", metadata: ["activation": "\(id)", "error": "\(error)"])
-                }
+                journal?.consume(id)
             }
         }
         actions.removeAll(keepingCapacity: true)
-        syncOverflow()
     }
 
     func send(_ message: Message, opaque: ZMQMessage?, to route: RoutingID, on endpoint: Endpoint) {

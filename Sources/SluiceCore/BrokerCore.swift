@@ -196,14 +196,10 @@ public struct BrokerCore<Payload: FrameBytes> {
             counters.repliesUndelivered += 1
         case .authentication(_, let accepted):
             if accepted { counters.authenticationsAccepted += 1 } else { counters.authenticationsRefused += 1 }
-        case .dispatchWithdrawn(let id, let reason):
-            // The shell could not make the consume mark stick, so sending could run it twice
-            // after a restart: it is answered instead, and its slot is freed.
-            if let handle = inFlight.find(id), case let record = release(handle, id: id), !record.answered {
-                answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil,
-                       to: record.answerTo, into: &actions)
-            }
-            drainWaiting(into: &actions)
+        case .recoveredUncertain(let headers, let reason):
+            recoverUncertain(headers, reason: reason, into: &actions)
+        case .overflowWithheld(let ids, _):
+            withhold(ids, into: &actions)
         }
     }
 
@@ -423,6 +419,32 @@ public struct BrokerCore<Payload: FrameBytes> {
             if !enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions), configuration.persistOverflow {
                 actions.append(.overflowConsume(activationID: entry.header.activationID))
             }
+        }
+        drainWaiting(into: &actions)
+    }
+
+    /// Recovered work that may already have run: answered `systemError`, never dispatched. Its
+    /// record is consumed first (the shell holds the ANSWER until that mark is synced).
+    mutating func recoverUncertain(_ headers: [RoutingHeader], reason: String, into actions: inout [BrokerAction<Payload>]) {
+        for header in headers {
+            counters.overflowRecovered += 1
+            counters.overflowUncertain += 1
+            if configuration.persistOverflow { actions.append(.overflowConsume(activationID: header.activationID)) }
+            if isKnownActivation(header.activationID) { continue }
+            counters.activationsReceived += 1
+            answer(AnswerHeader(activationID: header.activationID, kind: .systemError, reason: reason), result: nil,
+                   to: header.answerTo, into: &actions)
+        }
+    }
+
+    /// The overflow store broke: journaled activations stay in it for the next run and are
+    /// forgotten here without an answer (docs/ARCHITECTURE.md, "Overflow", rule 3).
+    mutating func withhold(_ ids: [String], into actions: inout [BrokerAction<Payload>]) {
+        for id in ids {
+            counters.overflowWithheld += 1
+            if waiting.remove(id) != nil { continue }
+            // Its DISPATCH was held back and never sent: free the slot, answer nothing.
+            if let handle = inFlight.find(id) { _ = release(handle, id: id) }
         }
         drainWaiting(into: &actions)
     }

@@ -21,6 +21,10 @@ public struct BrokerCounters: Sendable, Equatable {
     public var strategySwaps = 0
     /// Waiting activations recovered from the overflow store after a restart.
     public var overflowRecovered = 0
+    /// Recovered activations the store could not vouch for: answered `systemError`, never run.
+    public var overflowUncertain = 0
+    /// Journaled activations left in a broken overflow store for the next run, unanswered.
+    public var overflowWithheld = 0
     /// PUBLISH messages received (§4.14).
     public var publicationsReceived = 0
     /// Publications handed to subscribers (one per subscriber reached).
@@ -61,6 +65,8 @@ public struct BrokerCounters: Sendable, Equatable {
             ("strategy_contract_broken", strategyContractBroken),
             ("strategy_swaps", strategySwaps),
             ("overflow_recovered", overflowRecovered),
+            ("overflow_uncertain", overflowUncertain),
+            ("overflow_withheld", overflowWithheld),
             ("publications_received", publicationsReceived),
             ("publications_delivered", publicationsDelivered),
             ("publications_dropped", publicationsDropped),

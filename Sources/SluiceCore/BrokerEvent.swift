@@ -35,9 +35,13 @@ public enum BrokerEvent<Payload: FrameBytes> {
     /// Waiting work a previous run left in the overflow store, in order, with how long each
     /// has already waited.
     case recovered([(header: RoutingHeader, payload: Payload, waited: Duration)])
-    /// A DISPATCH was not sent because its overflow consume mark could not be written:
-    /// answer it instead (at-most-once over availability).
-    case dispatchWithdrawn(activationID: String, reason: String)
+    /// Recovered records the store cannot vouch for (damage after them may have been their
+    /// consume mark): answered `systemError` and never run (docs/ARCHITECTURE.md, "Overflow").
+    case recoveredUncertain([RoutingHeader], reason: String)
+    /// The overflow store broke: these journaled activations are left in the store for the
+    /// next run. Each is forgotten without an answer: taken out of the waiting queue, or its
+    /// slot freed if its DISPATCH was held back (never sent), or its held ANSWER dropped.
+    case overflowWithheld(activationIDs: [String], reason: String)
 }
 
 /// Something the shell must do.

@@ -10,12 +10,17 @@ public struct OverflowRecord: Sendable, Equatable {
     public var payload: [UInt8]
     /// When it started waiting, milliseconds since 1970 (wall clock: survives restarts).
     public var enqueuedAtMilliseconds: UInt64
+    /// Recovery could not tell whether this record was consumed: damage found after it may
+    /// have been its consume mark. The broker must not run it (it answers it instead).
+    public var consumedUnknown: Bool
 
-    public init(sequence: UInt64, header: RoutingHeader, payload: [UInt8], enqueuedAtMilliseconds: UInt64) {
+    public init(sequence: UInt64, header: RoutingHeader, payload: [UInt8], enqueuedAtMilliseconds: UInt64,
+                consumedUnknown: Bool = false) {
         self.sequence = sequence
         self.header = header
         self.payload = payload
         self.enqueuedAtMilliseconds = enqueuedAtMilliseconds
+        self.consumedUnknown = consumedUnknown
     }
 }
 
@@ -45,14 +50,18 @@ public struct OverflowRecoveryReport: Sendable, Equatable {
     public var recovered: Int
     /// Records skipped because their CRC or framing was wrong.
     public var corruptRecords: Int
+    /// Unconsumed records handed back with `consumedUnknown` set (written before damage that
+    /// may have been their consume mark); included in `recovered`.
+    public var uncertainRecords: Int
     /// Bytes cut from torn tails (a record cut short by a crash).
     public var truncatedBytes: Int
     /// Segment files read.
     public var segments: Int
 
-    public init(recovered: Int = 0, corruptRecords: Int = 0, truncatedBytes: Int = 0, segments: Int = 0) {
+    public init(recovered: Int = 0, corruptRecords: Int = 0, uncertainRecords: Int = 0, truncatedBytes: Int = 0, segments: Int = 0) {
         self.recovered = recovered
         self.corruptRecords = corruptRecords
+        self.uncertainRecords = uncertainRecords
         self.truncatedBytes = truncatedBytes
         self.segments = segments
     }
@@ -91,8 +100,14 @@ public struct OverflowStoreError: Error, Equatable, CustomStringConvertible, Sen
 ///   answered). After `sync()` returns, a consumed record is never recovered again: the
 ///   broker calls `sync()` after marking and before it dispatches, which is what makes
 ///   delivery at-most-once across restarts.
-/// - `recover` returns every record appended and not consumed, in append order, skipping
-///   damaged ones (counted in the report); it never crashes on a damaged file.
+/// - `readBatch` after a restart returns every record appended and not consumed, in append
+///   order, skipping damaged ones (counted in the report); it never crashes on a damaged
+///   file. When damage means it cannot tell whether a record was consumed, it returns the
+///   record with `consumedUnknown` set: at-most-once wins, the broker answers it and never
+///   runs it (docs/ARCHITECTURE.md, "Overflow").
+/// - Every field of the routing header, the payload and the enqueue time round-trip exactly.
+/// - Errors other than `budgetExceeded` mean the store can no longer be trusted: the broker
+///   stops using it for the rest of the run (see `OverflowJournal`).
 /// - Space of consumed records is reclaimed eventually (a disk store deletes whole segments).
 public protocol OverflowStore: AnyObject {
     /// The name used in configuration (`overflow.store: disk`).

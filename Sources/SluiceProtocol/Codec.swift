@@ -443,3 +443,23 @@ struct ZeroBased<Frame> {
     var first: Frame? { base.first }
     subscript(index: Int) -> Frame { base[base.startIndex + index] }
 }
+
+// MARK: The routing header on its own
+
+extension Codec {
+    /// The routing header exactly as ACTIVATE and DISPATCH carry it in their header frame
+    /// (§4.6). Stores that keep headers (the disk overflow store) use this encoding, so a field
+    /// added to the wire is kept everywhere by the same code.
+    public static func encodeRoutingHeader(_ header: RoutingHeader) -> [UInt8] {
+        var writer = ByteWriter()
+        encode(header, into: &writer)
+        return writer.bytes
+    }
+
+    /// Reads a routing header written by `encodeRoutingHeader`, with the same checks as an
+    /// ACTIVATE header (§4.6). Throws a `ProtocolError` naming the field when it is invalid.
+    public static func decodeRoutingHeader(_ bytes: UnsafeRawBufferPointer) throws(ProtocolError) -> RoutingHeader {
+        var reader = ByteReader(bytes, frameName: "routing header")
+        return try decodeRoutingHeader(&reader)
+    }
+}

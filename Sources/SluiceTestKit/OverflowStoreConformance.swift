@@ -10,7 +10,9 @@ import Testing
 /// - `readBatch` returns the unconsumed records in sequence order and honours `after` and
 ///   `limit` (paging with `after` = the last sequence read visits each record once);
 /// - consumed records never come back; marking an unknown or consumed sequence is ignored;
-/// - headers, payloads (empty, small, 1 MiB) and enqueue times round-trip exactly;
+/// - headers, payloads (empty, small, 1 MiB) and enqueue times round-trip exactly; one sample
+///   header sets every field of `RoutingHeader` (checked by reflection, so a new field must be
+///   added to it), so a store that drops a field fails;
 /// - with `reopen` (persistent stores): after `sync()` and reopening, exactly the
 ///   unconsumed records come back in order, the report counts them and no damage, the
 ///   reopened store has written nothing yet, and new sequences continue above the old ones,
@@ -26,16 +28,23 @@ public enum OverflowStoreConformance {
         sourceLocation: SourceLocation = #_sourceLocation
     ) {
         let report = Reporter(sourceLocation: sourceLocation)
-        let store: any OverflowStore
-        do {
-            store = try make()
-        } catch {
-            report.issue("making the store failed: \(error)")
-            return
+        for field in fieldsLeftAtDefault(samples()[1].0) {
+            report.issue("the suite's full sample header leaves RoutingHeader.\(field) at its default; set it so the round trip checks it")
         }
-        report.name = store.name
-        // Each phase holds its own instance, so the previous one is released before reopening.
-        guard var state = firstRun(store, report), let reopen else { return }
+        // Each phase makes and drops its own instance, so a store that locks its files (the
+        // disk store does) is released before it is opened again.
+        let first: State? = {
+            let store: any OverflowStore
+            do {
+                store = try make()
+            } catch {
+                report.issue("making the store failed: \(error)")
+                return nil
+            }
+            report.name = store.name
+            return firstRun(store, report)
+        }()
+        guard var state = first, let reopen else { return }
         for phase in [Phase.consumeSome, .consumeAll, .empty] {
             let reopened: any OverflowStore
             do {
@@ -273,11 +282,23 @@ public enum OverflowStoreConformance {
     }
 
     /// Varied headers and payloads: empty, tiny, all zero bytes, 1 MiB.
+    /// Stored properties of `header` that equal those of a header made with only the required
+    /// arguments. The full sample must set every one: a field added to `RoutingHeader` then
+    /// fails this suite until the sample sets it, and a store that drops it fails the round trip.
+    static func fieldsLeftAtDefault(_ header: RoutingHeader) -> [String] {
+        let defaults = Mirror(reflecting: RoutingHeader(activationID: "", namespace: "", action: "")).children
+        let values = Mirror(reflecting: header).children
+        return zip(defaults, values).compactMap { base, value in
+            String(describing: base.value) == String(describing: value.value) ? base.label ?? "?" : nil
+        }
+    }
+
     static func samples() -> [(RoutingHeader, [UInt8], UInt64)] {
         let full = RoutingHeader(
             activationID: "a0000000000000000000000000000001", namespace: "whisk.system", action: "whisk.system/utils/echo",
             revision: "3-0123456789abcdef", memoryMB: 2048, timeLimitMilliseconds: 300_000, blocking: false, blackbox: true,
-            targetInvoker: "invoker-7", answerTo: "controller-0", requiredTags: ["gpu", "x86_64", "region-eu"]
+            targetInvoker: "invoker-7", answerTo: "controller-0", requiredTags: ["gpu", "x86_64", "region-eu"],
+            maxWaitMilliseconds: 1_500
         )
         let unicode = RoutingHeader(activationID: "unicode-1", namespace: "équipe-東京", action: "équipe-東京/π/🚀",
                                     memoryMB: 128, timeLimitMilliseconds: 1)

@@ -17,14 +17,15 @@ import Testing
         try store.sync()
         #expect(store.usage == OverflowUsage(records: 0, bytes: 0, bytesWritten: 0, budgetBytes: 1024 * 1024 * 1024))
         #expect(store.recoveryReport == OverflowRecoveryReport())
-        #expect(allFiles(directory).isEmpty)
+        // Only the lock file, which holds no activation (item 1 of issue 13).
+        #expect(allFiles(directory) == ["LOCK"])
         try store.close()
     }
-    #expect(allFiles(directory).isEmpty)
+    #expect(allFiles(directory) == ["LOCK"])
     let reopened = try DiskOverflowStore(directory: directory)
     #expect(reopened.usage.bytesWritten == 0)
     #expect(reopened.recoveryReport == OverflowRecoveryReport())
-    #expect(allFiles(directory).isEmpty)
+    #expect(allFiles(directory) == ["LOCK"])
 }
 
 @Test func bytesWrittenCountsFromOpen() throws {
@@ -130,8 +131,7 @@ import Testing
 @Test func syncWritesForAKilledProcess() throws {
     let directory = temporaryDirectory("killed")
     defer { removeDirectory(directory) }
-    // `first` stays open (like a process that is killed): a second store sees what sync()
-    // wrote, and not what was only buffered.
+    // `first` is killed: a second store sees what sync() wrote, and not what was only buffered.
     let first = try DiskOverflowStore(directory: directory, fsync: .never)
     var records: [OverflowRecord] = []
     for number in 0..<3 {
@@ -142,11 +142,11 @@ import Testing
     try first.markConsumed(records[1].sequence)
     try first.sync()
     _ = try first.append(header(3), payload: [3], enqueuedAtMilliseconds: 7)
+    first.simulateKill()
 
     let second = try DiskOverflowStore(directory: directory, fsync: .never)
     expectSame(try second.readBatch(after: nil, limit: 10), [records[0], records[2]])
     #expect(second.recoveryReport == OverflowRecoveryReport(recovered: 2, corruptRecords: 0, truncatedBytes: 0, segments: 1))
-    withExtendedLifetime(first) {}
 }
 
 @Test func damageFoundWhileReadingIsSkipped() throws {
@@ -212,4 +212,22 @@ import Testing
                     "\(error)")
         }
     }
+}
+
+@Test("Issue 13 item 1: a second store on a directory in use is refused, naming the directory and the process; closing releases it")
+func secondStoreOnOneDirectoryIsRefused() throws {
+    let directory = temporaryDirectory("locked")
+    defer { removeDirectory(directory) }
+    let first = try DiskOverflowStore(directory: directory)
+    do {
+        _ = try DiskOverflowStore(directory: directory)
+        Issue.record("a second store opened a directory that is in use")
+    } catch {
+        #expect(error.code == .unusable)
+        #expect(error.message.contains("overflow directory \(directory) is in use by another broker"), "\(error)")
+        #expect(error.message.contains("pid \(getpid())"), "\(error)")
+    }
+    try first.close()
+    let second = try DiskOverflowStore(directory: directory)
+    try second.close()
 }

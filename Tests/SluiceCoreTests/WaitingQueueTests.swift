@@ -148,8 +148,8 @@ struct WaitingQueueTests {
 
 @Suite("Overflow store failures")
 struct OverflowFailureTests {
-    @Test("§6.3 a DISPATCH withdrawn because its consume mark failed is answered overloaded once, and its slot goes to the next")
-    func withdrawnDispatch() {
+    @Test("ARCHITECTURE Overflow rule 3: a held DISPATCH withheld because the store broke is not answered, and its slot goes to the next")
+    func withheldDispatch() {
         var configuration = BrokerConfiguration()
         configuration.persistOverflow = true
         var h = Harness(configuration: configuration)
@@ -158,15 +158,37 @@ struct OverflowFailureTests {
         h.activate("a1")
         h.activate("a2")
         h.activate("a3")
+        h.activate("a4")
         #expect(h.log.dispatchedIDs == ["a1"])
         #expect(h.complete("a1", on: "i1").dispatchedIDs == ["a2"])
-        // The shell could not journal a2's consume mark, so it did not send it.
-        let withdrawn = h.handle(.dispatchWithdrawn(activationID: "a2", reason: "overflow store failed"))
-        #expect(withdrawn.answers.map(\.activationID) == ["a2"])
-        #expect(withdrawn.answers.first?.kind == .overloaded)
-        #expect(withdrawn.dispatchedIDs == ["a3"], "the slot a2 held goes to the next waiting activation")
-        // A completion for a2 that can never come would be late: nothing is answered twice.
-        #expect(h.log.answers(for: "a2").count == 1)
+        // The shell held a2's DISPATCH for its consume mark, and the store broke: a2 and a3
+        // (still journaled, waiting) stay in the store for the next run.
+        let withheld = h.handle(.overflowWithheld(activationIDs: ["a2", "a3"], reason: "overflow store broken"))
+        #expect(withheld.answers.isEmpty, "a withheld activation is answered by the next run, never by this one")
+        #expect(withheld.dispatchedIDs == ["a4"], "the slot a2 held goes to the next waiting activation; a3 is gone")
+        #expect(h.core.counters.overflowWithheld == 2)
+        #expect(h.core.waitingCount == 0)
+        #expect(h.log.answers(for: "a2").isEmpty && h.log.answers(for: "a3").isEmpty)
+    }
+
+    @Test("ARCHITECTURE Overflow rule 4: a recovered record the store cannot vouch for is answered systemError, consumed, never dispatched")
+    func uncertainRecovery() {
+        var configuration = BrokerConfiguration()
+        configuration.persistOverflow = true
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 4)
+        let header = RoutingHeader(activationID: "u1", namespace: "guest", action: "guest/a", answerTo: "c1")
+        let actions = h.handle(.recoveredUncertain([header], reason: "overflow store damaged"))
+        #expect(actions.answers.map(\.activationID) == ["u1"])
+        #expect(actions.answers.first?.kind == .systemError)
+        #expect(actions.dispatchedIDs.isEmpty)
+        let consumed = actions.actions.compactMap { action -> String? in
+            if case .overflowConsume(let id) = action { return id }
+            return nil
+        }
+        #expect(consumed == ["u1"], "consumed (so the shell holds the answer until the mark is synced)")
+        #expect(h.core.counters.overflowUncertain == 1)
     }
 
     @Test("§1 a dispatchFailed for a route that no longer holds the activation is ignored")
