@@ -86,3 +86,27 @@ extension BrokerEndToEndTests {
         #expect(bytes == 0, "the store wrote \(bytes) bytes in \(files)")
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("Issue 13 item 1: a second broker on the same overflow directory refuses to start, naming the directory and the first broker's pid")
+    func secondBrokerOnOneDirectoryRefuses() async throws {
+        let store = try Self.temporaryDirectory("shared-overflow")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let arguments = ["--overflow-store", "disk", "--overflow-path", store.path]
+        let first = try BrokerProcess(arguments)
+        let second = try ChildProcess(Products.path("sluice"), [
+            "broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+        ] + arguments)
+        let status = try #require(second.waitForExit(timeout: .seconds(30)))
+        #expect(status != 0)
+        let pid = first.child.process.processIdentifier
+        #expect(second.errors.wait(for: "is in use by another broker (pid \(pid)", timeout: .seconds(5)) != nil,
+                "stderr: \(second.errors.current)")
+        #expect(second.errors.current.contains(store.path))
+        #expect(first.isRunning, "the first broker is not disturbed")
+        _ = try first.stop()
+        // Once the first has gone, the directory can be used again.
+        let third = try BrokerProcess(arguments)
+        _ = try third.stop()
+    }
+}
