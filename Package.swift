@@ -91,7 +91,6 @@ let package = Package(
             dependencies: [
                 "SluiceProtocol",
                 "SluicePluginAPI",
-                "SluiceStrategyLeastLoaded",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: hotPath
@@ -141,18 +140,21 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
+                "CZeroMQ",
                 "ZeroMQ",
                 "SluiceBench",
                 "SluiceBroker",
                 "SluiceCore",
                 "SluicePluginAPI",
                 "SluiceOverflowDisk",
+                "SluiceProtocol",
                 "SluiceSimulator",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -197,7 +199,7 @@ let package = Package(
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(
             name: "SluiceCoreTests",
-            dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol"]
+            dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded"]
         ),
         .testTarget(
             name: "BasicStrategiesTests",
@@ -223,6 +225,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
+                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", .product(name: "Logging", package: "swift-log"),
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),

@@ -49,6 +49,10 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// Answers kept for a controller that is not connected (§6.4).
     public var maxParkedAnswersPerController = 10_000
     public var maxParkedAnswerAge: Duration = .seconds(300)
+    /// Answers kept for all absent controllers together, and their result bytes: any peer can
+    /// name any `answer-to`, so the total is bounded too (§6.4).
+    public var maxParkedAnswers = 100_000
+    public var maxParkedAnswerBytes = 256 * 1024 * 1024
 
     /// The managed/blackbox split of invoker positions (§6.1).
     public var eligibility = EligibilityPolicy()
@@ -114,5 +118,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
             throw Invalid(key: key, problem: "must be greater than 0 and at most 1; got \(value)")
         }
         if maxParkedAnswersPerController < 0 { throw Invalid(key: "max-parked-answers", problem: "must not be negative") }
+        if maxParkedAnswers < 0 || maxParkedAnswerBytes < 0 {
+            throw Invalid(key: "max-parked-answers-total", problem: "must not be negative")
+        }
     }
 }

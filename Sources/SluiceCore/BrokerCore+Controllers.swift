@@ -6,13 +6,13 @@ extension BrokerCore {
             controllerHello(controllerID, from: route, into: &actions)
             return
         }
-        guard let controllerID = controllerIDByRoute[route], var controller = controllers[controllerID] else {
+        guard let controllerID = controllerIDByRoute[route], controllers[controllerID] != nil else {
             reply(.controller, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
                   activationID: message.activationID ?? "", into: &actions)
             return
         }
-        controller.lastSeen = now
-        controllers[controllerID] = controller
+        // In place: copying the state out and back would copy its parked answers.
+        controllers[controllerID]?.lastSeen = now
 
         switch message {
         case .heartbeat:
@@ -32,10 +32,13 @@ extension BrokerCore {
         if let previous = controllerIDByRoute[route], previous != controllerID {
             disconnectController(previous)
         }
-        var controller = controllers[controllerID] ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
-        let reconnected = controllers[controllerID] != nil
-        // A HELLO starts a session with no subscriptions (§4.13).
-        endSubscriptions(.controller, route)
+        // Taken out of the dictionary, so changing it copies nothing.
+        let known = controllers.removeValue(forKey: controllerID)
+        let reconnected = known != nil
+        var controller = known ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
+        // A HELLO starts a session with no subscriptions (§4.13), except a repeated HELLO on
+        // the live session's own connection, which keeps the session as it is (§3.3).
+        if known?.route != route { endSubscriptions(.controller, route) }
         if let old = controller.route, old != route {
             // The old connection's session is over (§3.3): it gets nothing more.
             controllerIDByRoute.removeValue(forKey: old)
@@ -48,31 +51,44 @@ extension BrokerCore {
         actions.append(.notice(.controllerRegistered(id: controllerID, reconnected: reconnected, parkedAnswers: parked)))
         actions.append(.send(.controller, route, .welcome(welcome), opaque: nil))
         // Answers kept while it was away go out in order, after WELCOME.
-        for index in controller.parkedHead..<controller.parked.count {
-            let entry = controller.parked[index]
+        while let entry = controller.parked.popFirst() {
+            unpark(entry)
             counters.answersDelivered += 1
             actions.append(.send(.controller, route, .answer(entry.answer), opaque: entry.result))
         }
-        controller.parked.removeAll()
-        controller.parkedHead = 0
         controllers[controllerID] = controller
     }
 
     mutating func disconnectController(_ controllerID: String) {
-        guard var controller = controllers[controllerID] else { return }
+        guard var controller = controllers.removeValue(forKey: controllerID) else { return }
         if let route = controller.route, controllerIDByRoute[route] == controllerID {
             controllerIDByRoute.removeValue(forKey: route)
             endSubscriptions(.controller, route)
             // Sends already on their way to this connection may still fail; their answers
-            // must find the controller (one former route per controller, so this stays bounded).
+            // must find the controller (one former route per controller, forgotten after the
+            // liveness window, so this stays bounded).
             if let older = controller.formerRoute, older != route, formerControllerRoutes[older] == controllerID {
                 formerControllerRoutes.removeValue(forKey: older)
             }
             controller.formerRoute = route
             formerControllerRoutes[route] = controllerID
+            formerControllerRouteTimes.append((route, now))
         }
         controller.route = nil
-        controllers[controllerID] = controller
+        // A controller with nothing kept for it is forgotten: a peer cycling through ids
+        // leaves nothing behind (issue 13, item 7). Its next HELLO starts afresh.
+        if !controller.parked.isEmpty { controllers[controllerID] = controller }
+    }
+
+    /// Former routes older than the liveness window (no send to them can still be pending).
+    mutating func forgetFormerControllerRoutes() {
+        let window = configuration.livenessWindow
+        while let oldest = formerControllerRouteTimes.first, now.since(oldest.at) > window {
+            formerControllerRouteTimes.removeFirst()
+            if let id = formerControllerRoutes.removeValue(forKey: oldest.route), controllers[id]?.formerRoute == oldest.route {
+                controllers[id]?.formerRoute = nil
+            }
+        }
     }
 
     /// Sends an answer to its controller's current connection, or parks it (§6.4).
@@ -85,17 +101,36 @@ extension BrokerCore {
         }
     }
 
+    /// Keeps an answer for an absent controller (§6.4): O(1), in place, within the bounds per
+    /// controller, in total, and in result bytes; past any of them it is dropped and counted.
     mutating func park(_ answer: AnswerHeader, result: Payload?, for controllerID: String, into actions: inout [BrokerAction<Payload>]) {
-        var controller = controllers[controllerID] ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
-        if controller.parkedCount >= configuration.maxParkedAnswersPerController {
-            counters.answersDropped += 1
-            actions.append(.notice(.parkedAnswersDropped(controllerID: controllerID, count: 1,
-                                                         reason: "more than \(configuration.maxParkedAnswersPerController) answers kept")))
+        let bytes = result?.count ?? 0
+        let refusal: String?
+        if controllers[controllerID]?.parked.count ?? 0 >= configuration.maxParkedAnswersPerController {
+            refusal = "more than \(configuration.maxParkedAnswersPerController) answers kept for this controller"
+        } else if parkedTotal >= configuration.maxParkedAnswers {
+            refusal = "more than \(configuration.maxParkedAnswers) answers kept for absent controllers in total"
+        } else if parkedBytes + bytes > configuration.maxParkedAnswerBytes {
+            refusal = "more than \(configuration.maxParkedAnswerBytes) result bytes kept for absent controllers"
         } else {
-            controller.parked.append(ParkedAnswer(answer: answer, result: result, parkedAt: now))
-            counters.answersParked += 1
+            refusal = nil
         }
-        controllers[controllerID] = controller
+        if let refusal {
+            counters.answersDropped += 1
+            actions.append(.notice(.parkedAnswersDropped(controllerID: controllerID, count: 1, reason: refusal)))
+            return
+        }
+        parkedTotal += 1
+        parkedBytes += bytes
+        controllers[controllerID, default: ControllerState(id: controllerID, route: nil, lastSeen: now)]
+            .parked.append(ParkedAnswer(answer: answer, result: result, parkedAt: now))
+        counters.answersParked += 1
+    }
+
+    /// Takes a parked answer off the totals.
+    mutating func unpark(_ entry: ParkedAnswer<Payload>) {
+        parkedTotal -= 1
+        parkedBytes -= entry.result?.count ?? 0
     }
 
     mutating func answerUndeliverable(route: RoutingID, answer: AnswerHeader, result: Payload?, into actions: inout [BrokerAction<Payload>]) {

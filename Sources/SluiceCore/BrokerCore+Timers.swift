@@ -74,26 +74,29 @@ extension BrokerCore {
         }
     }
 
+    /// Parked answers past their age are dropped, oldest first; a controller left with none
+    /// and no connection is forgotten (§6.4).
     mutating func expireParkedAnswers(into actions: inout [BrokerAction<Payload>]) {
-        for (id, controller) in controllers where controller.parkedCount > 0 {
-            var updated = controller
+        forgetFormerControllerRoutes()
+        guard parkedTotal > 0 else { return }
+        var expiring: [String] = []
+        for (id, controller) in controllers {
+            if let oldest = controller.parked.first, now.since(oldest.parkedAt) >= configuration.maxParkedAnswerAge {
+                expiring.append(id)
+            }
+        }
+        for id in expiring {
             var dropped = 0
-            while updated.parkedHead < updated.parked.count,
-                  now.since(updated.parked[updated.parkedHead].parkedAt) >= configuration.maxParkedAnswerAge {
-                updated.parked[updated.parkedHead].result = nil
-                updated.parkedHead += 1
+            while let oldest = controllers[id]?.parked.first, now.since(oldest.parkedAt) >= configuration.maxParkedAnswerAge {
+                if let entry = controllers[id]?.parked.removeFirst() { unpark(entry) }
                 dropped += 1
             }
-            if dropped > 0 {
-                if updated.parkedHead == updated.parked.count {
-                    updated.parked.removeAll()
-                    updated.parkedHead = 0
-                }
-                counters.answersDropped += dropped
-                actions.append(.notice(.parkedAnswersDropped(controllerID: id, count: dropped,
-                                                             reason: "controller absent for \(configuration.maxParkedAnswerAge)")))
-                controllers[id] = updated
+            if let controller = controllers[id], controller.route == nil, controller.parked.isEmpty {
+                controllers.removeValue(forKey: id)
             }
+            counters.answersDropped += dropped
+            actions.append(.notice(.parkedAnswersDropped(controllerID: id, count: dropped,
+                                                         reason: "controller absent for \(configuration.maxParkedAnswerAge)")))
         }
     }
 
@@ -127,5 +130,8 @@ extension BrokerCore {
     }
 
     /// Answers parked for absent controllers when the broker stops; they are lost.
-    public var parkedAnswerCount: Int { controllers.values.reduce(0) { $0 + $1.parkedCount } }
+    public var parkedAnswerCount: Int { parkedTotal }
+
+    /// Controllers the broker keeps state for: connected, or with answers kept for them.
+    public var knownControllerCount: Int { controllers.count }
 }

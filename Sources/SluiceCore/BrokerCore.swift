@@ -20,8 +20,13 @@ public struct BrokerCore<Payload: FrameBytes> {
     var controllers: [String: ControllerState<Payload>] = [:]
     var controllerIDByRoute: [RoutingID: String] = [:]
     /// The last connection of each controller whose session ended, so an answer whose send
-    /// fails after that still finds its controller (§6.4).
+    /// fails after that still finds its controller (§6.4). Forgotten after the liveness
+    /// window (sends to a connection fail soon after it goes), oldest first from the deque.
     var formerControllerRoutes: [RoutingID: String] = [:]
+    var formerControllerRouteTimes: Deque<(route: RoutingID, at: Timestamp)> = []
+    /// Answers parked for all controllers, and their result bytes (bounded, §6.4).
+    var parkedTotal = 0
+    var parkedBytes = 0
     var invokers: [String: InvokerState] = [:]
     var invokerIDByRoute: [RoutingID: String] = [:]
     /// What strategies see, by position; kept equal to `invokers` by `store`.

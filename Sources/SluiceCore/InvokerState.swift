@@ -1,3 +1,4 @@
+import DequeModule
 import SluicePluginAPI
 import SluiceProtocol
 
@@ -55,11 +56,11 @@ struct ControllerState<Payload> {
     /// The connection of its last ended session (see `BrokerCore.formerControllerRoutes`).
     var formerRoute: RoutingID?
     var lastSeen: Timestamp
-    /// Answers waiting for this controller to come back (§6.4), oldest first.
-    var parked: [ParkedAnswer<Payload>] = []
-    var parkedHead = 0
+    /// Answers waiting for this controller to come back (§6.4), oldest first: appended and
+    /// expired in O(1), and compact (a deque frees what expiry takes off its front).
+    var parked: Deque<ParkedAnswer<Payload>> = []
 
-    var parkedCount: Int { parked.count - parkedHead }
+    var parkedCount: Int { parked.count }
 }
 
 struct ParkedAnswer<Payload> {

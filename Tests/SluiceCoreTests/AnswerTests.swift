@@ -253,3 +253,76 @@ struct AnswerTests {
         #expect(h.complete("a2", on: "i1").answers.isEmpty)
     }
 }
+
+@Suite("Parked answers are bounded (§6.4, issue 13 item 7)")
+struct ParkedAnswerBoundTests {
+    @Test("answers for absent controllers are bounded in total, not only per controller: any answer-to can be named")
+    func totalBound() {
+        var configuration = BrokerConfiguration()
+        configuration.maxParkedAnswers = 5
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 16)
+        for n in 0..<8 { h.activate("a\(n)", answerTo: "absent\(n)") }
+        for n in 0..<8 { h.complete("a\(n)", on: "i1", result: bytes("r")) }
+        #expect(h.core.parkedAnswerCount == 5)
+        #expect(h.core.counters.answersParked == 5)
+        #expect(h.core.counters.answersDropped == 3)
+        // The kept ones still reach their controllers, once.
+        #expect(h.controllerHello("absent0").answers(to: "absent0").map(\.activationID) == ["a0"])
+        #expect(h.core.parkedAnswerCount == 4)
+    }
+
+    @Test("result bytes kept for absent controllers are bounded")
+    func byteBound() {
+        var configuration = BrokerConfiguration()
+        configuration.maxParkedAnswerBytes = 1000
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 16)
+        for n in 0..<3 { h.activate("b\(n)", answerTo: "away") }
+        for n in 0..<3 { h.complete("b\(n)", on: "i1", result: [UInt8](repeating: 1, count: 400)) }
+        #expect(h.core.parkedAnswerCount == 2, "two of 400 bytes fit in 1000, the third does not")
+        #expect(h.core.counters.answersDropped == 1)
+    }
+
+    @Test("a controller entry made for an answer-to id is forgotten once its answers expire")
+    func idleEntriesAreRemoved() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 64)
+        for n in 0..<50 { h.activate("e\(n)", answerTo: "ghost\(n)") }
+        for n in 0..<50 { h.complete("e\(n)", on: "i1", result: bytes("r")) }
+        #expect(h.core.knownControllerCount == 51)
+        h.advance(by: .seconds(301))
+        #expect(h.core.parkedAnswerCount == 0)
+        #expect(h.core.counters.answersDropped == 50)
+        // Before the fix every ghost kept an entry for the life of the broker.
+        #expect(h.core.knownControllerCount == 1, "only the connected controller is kept")
+    }
+
+    @Test("a peer cycling through controller ids on one connection leaves nothing behind")
+    func helloCyclingLeavesNothing() {
+        var h = Harness()
+        for n in 0..<100 { h.controllerHello("cycle\(n)", connection: "one") }
+        #expect(h.core.knownControllerCount == 1)
+        #expect(h.core.connectedControllerCount == 1)
+    }
+
+    @Test("parking and expiry keep answers in order; expiry drops only the oldest")
+    func partialExpiry() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 8)
+        h.activate("p0", answerTo: "later")
+        h.complete("p0", on: "i1", result: bytes("0"))
+        h.advance(by: .seconds(200))
+        h.activate("p1", answerTo: "later")
+        h.activate("p2", answerTo: "later")
+        h.complete("p1", on: "i1", result: bytes("1"))
+        h.complete("p2", on: "i1", result: bytes("2"))
+        h.advance(by: .seconds(110))
+        #expect(h.core.parkedAnswerCount == 2, "p0 expired after 300 s; p1 and p2 are younger")
+        #expect(h.controllerHello("later").answers(to: "later").map(\.activationID) == ["p1", "p2"])
+    }
+}

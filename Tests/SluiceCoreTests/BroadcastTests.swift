@@ -63,7 +63,7 @@ struct BroadcastTests {
         #expect(h.receive(.controller, from: "c1", .publish(topic: "health"), opaque: bytes("p")).publications.isEmpty)
     }
 
-    @Test("§4.13 subscriptions end with the session: GOODBYE, a new HELLO, liveness loss")
+    @Test("§4.13 subscriptions end with the session: GOODBYE, liveness loss; §3.3 a repeated HELLO on the same connection keeps them")
     func subscriptionsEndWithSession() {
         var h = Harness()
         h.controllerHello("c1")
@@ -72,10 +72,11 @@ struct BroadcastTests {
         h.receive(.controller, from: "c1", .subscribe(prefix: ""))
         h.receive(.invoker, from: "i1", .subscribe(prefix: ""))
 
-        // A HELLO on the same connection starts a fresh session with no subscriptions.
+        // A repeated HELLO on the live session's own connection keeps the session (§3.3).
         h.controllerHello("c1")
         var published = h.receive(.controller, from: "pub", .publish(topic: "t"), opaque: bytes("1"))
-        #expect(published.publications == ["i1:t:controller/pub:1"])
+        #expect(published.publications.sorted() == ["c1:t:controller/pub:1", "i1:t:controller/pub:1"])
+        h.receive(.controller, from: "c1", .unsubscribe(prefix: ""))
 
         // The invoker falls silent and is declared dead: it gets nothing more.
         h.stopHeartbeats("i1")
