@@ -61,8 +61,8 @@ public struct BrokerConfiguration: Sendable, Equatable {
 
     /// The circuit-breaker deadline for an activation with this time limit.
     public func completionTimeout(timeLimitMilliseconds: UInt32) -> Duration {
-        let limit = Duration.milliseconds(Int64(timeLimitMilliseconds))
-        return max(limit, completionTimeoutFloor) * completionTimeoutMultiplier + completionTimeoutSlack
+        let limit = max(Duration.milliseconds(Int64(timeLimitMilliseconds)), completionTimeoutFloor)
+        return limit.saturatingTimes(completionTimeoutMultiplier).saturatingPlus(completionTimeoutSlack)
     }
 
     /// The in-flight limit of `namespace`, if it has one.
@@ -77,7 +77,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
     }
 
     /// Liveness window: silence after which a peer is dead.
-    public var livenessWindow: Duration { heartbeatInterval * liveness }
+    public var livenessWindow: Duration { heartbeatInterval.saturatingTimes(liveness) }
 
     /// A configuration value that cannot work, named by its key.
     public struct Invalid: Error, CustomStringConvertible, Equatable {

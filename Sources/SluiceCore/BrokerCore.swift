@@ -495,7 +495,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             answerTo: header.answerTo, namespace: header.namespace))
         let route = updateInvoker(at: index) { invoker in
             invoker.usedSlots += 1
-            invoker.usedMemoryMB += header.memoryMB
+            invoker.usedMemoryMB += UInt64(header.memoryMB)
             invoker.inFlight.insert(handle)
             return invoker.route
         }
@@ -522,7 +522,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         let invokerID = invokerID(of: record)
         updateInvoker(invokerID) { invoker in
             invoker.usedSlots -= 1
-            invoker.usedMemoryMB -= record.memoryMB
+            invoker.usedMemoryMB -= UInt64(record.memoryMB)
             invoker.inFlight.remove(handle)
         }
         strategy.activationCompleted(CompletedActivation(activationID: id, namespace: record.namespace, memoryMB: record.memoryMB),
@@ -532,8 +532,12 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// `now + configuration.completionTimeout(timeLimitMilliseconds:)`, in integers.
     func completionDeadline(timeLimitMilliseconds: UInt32) -> Timestamp {
+        // Saturating: a peer's time limit times a configured multiplier must not wrap around
+        // into a deadline that has already passed.
         let limit = max(UInt64(timeLimitMilliseconds) * 1_000_000, completionFloorNanoseconds)
-        return Timestamp(nanoseconds: now.nanoseconds &+ limit &* completionMultiplier &+ completionSlackNanoseconds)
+        let (scaled, overflow) = limit.multipliedReportingOverflow(by: completionMultiplier)
+        return Timestamp(nanoseconds: now.nanoseconds) + .nanoseconds(Int64(clamping: overflow ? .max : scaled))
+            + .nanoseconds(Int64(clamping: completionSlackNanoseconds))
     }
 
     // MARK: Answers (§6)

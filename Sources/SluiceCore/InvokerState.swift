@@ -15,7 +15,9 @@ struct InvokerState {
     var tags: [String]
     var dedicatedNamespaces: [String] = []
     var warm: [String: WarmReport.Entry] = [:]
-    var usedMemoryMB: UInt32 = 0
+    /// 64 bits: forced placements (`PlacementDecision.force`) may take it past `memoryMB`, and
+    /// past what 32 bits hold (issue 13, item 8).
+    var usedMemoryMB: UInt64 = 0
     var usedSlots: UInt32 = 0
     /// Handles of its activations in `BrokerCore.inFlight`.
     var inFlight: Set<InFlightTable.Handle> = []
@@ -36,12 +38,12 @@ struct InvokerState {
         case .unhealthy, .unresponsive: return false
         }
         // 64-bit sums: memory values are u32 from the wire and must not overflow (§7).
-        return usedSlots < slots && UInt64(usedMemoryMB) + UInt64(needed) <= UInt64(memoryMB)
+        return usedSlots < slots && usedMemoryMB + UInt64(needed) <= UInt64(memoryMB)
     }
 
     var snapshot: InvokerSnapshot {
         InvokerSnapshot(id: id, position: position, memoryMB: memoryMB, slots: slots,
-                        freeMemoryMB: memoryMB > usedMemoryMB ? memoryMB - usedMemoryMB : 0,
+                        freeMemoryMB: UInt64(memoryMB) > usedMemoryMB ? UInt32(UInt64(memoryMB) - usedMemoryMB) : 0,
                         freeSlots: slots > usedSlots ? slots - usedSlots : 0,
                         inFlight: inFlight.count, health: health, draining: draining, tags: tags,
                         dedicatedNamespaces: dedicatedNamespaces, warm: warm)

@@ -11,13 +11,16 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
+    /// Saturates at the end of time: a deadline too far away to represent never comes, where a
+    /// wrapped one would have come at once.
     public static func + (lhs: Timestamp, rhs: Duration) -> Timestamp {
-        Timestamp(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.nanoseconds)
+        return Timestamp(nanoseconds: overflow ? .max : sum)
     }
 
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     public func since(_ earlier: Timestamp) -> Duration {
-        nanoseconds >= earlier.nanoseconds ? .nanoseconds(Int64(nanoseconds - earlier.nanoseconds)) : .zero
+        nanoseconds >= earlier.nanoseconds ? .nanoseconds(Int64(clamping: nanoseconds - earlier.nanoseconds)) : .zero
     }
 
     public var description: String { "t+\(Double(nanoseconds) / 1e9)s" }

@@ -16,7 +16,11 @@ struct DurationArgument: ExpressibleByArgument, CustomStringConvertible, Sendabl
             let number = argument.dropLast(suffix.count)
             // "ms" also ends in "s": make sure the number part is a number.
             guard let value = Double(number), value >= 0, value.isFinite else { continue }
-            self.init(.nanoseconds(Int64(value * scale * 1e9)), text: argument)
+            // Longer than Int64 nanoseconds hold (292 years) is not a duration anyone means;
+            // refuse it (the option or key is named in the error) instead of trapping.
+            let nanoseconds = value * scale * 1e9
+            guard nanoseconds < 9.2e18 else { return nil }
+            self.init(.nanoseconds(Int64(nanoseconds)), text: argument)
             return
         }
         return nil

@@ -9,6 +9,9 @@ extension BrokerEndToEndTests {
         (["--controller-endpoint", "localhost:1"], "'controller-endpoint'"),
         (["--max-waiting-age", "0s"], "'max-waiting-age'"),
         (["--log-level", "loud"], "--log-level"),
+        // Issue 13 item 8: this trapped (a duration past Int64 nanoseconds).
+        (["--max-waiting-age", "9999999999h"], "--max-waiting-age"),
+        (["--completion-timeout-slack", "99999999999999s"], "--completion-timeout-slack"),
     ])
     func badConfiguration(arguments: [String], named: String) throws {
         let broker = try ChildProcess(Products.path("sluice"), ["broker"] + arguments)

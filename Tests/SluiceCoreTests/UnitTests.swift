@@ -191,3 +191,55 @@ struct WarmReportTests {
         }
     }
 }
+
+/// Always forces work onto one invoker, as `openwhisk-sharding` does when everything is full.
+struct ForceOntoFirst: RoutingStrategy {
+    static let name = "force-onto-first"
+    mutating func place(_ request: PlacementRequest, in cluster: ClusterView) -> PlacementDecision {
+        for position in 0..<cluster.positionCount {
+            if let invoker = cluster.invokers[position], cluster.isAllowed(invoker, for: request) { return .force(invokerID: invoker.id) }
+        }
+        return .wait
+    }
+}
+
+@Suite("No peer-supplied number traps the broker (issue 13, item 8)")
+struct ArithmeticTests {
+    @Test("forced placements of the largest memory a header can carry over-commit, counted, and do not trap")
+    func forcedLargeMemory() {
+        var h = Harness(strategy: ForceOntoFirst())
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: UInt32.max, slots: 1)
+        // Three of 4 GiB-1 MB each on one invoker: 32-bit used memory trapped at the second.
+        for n in 0..<3 { h.activate("big\(n)", memoryMB: UInt32.max) }
+        #expect(h.log.dispatchedIDs == ["big0", "big1", "big2"])
+        #expect(h.core.counters.forcedPlacements == 3)
+        for n in 0..<3 { h.complete("big\(n)", on: "i1", result: bytes("r")) }
+        #expect(h.log.answers.count == 3)
+        #expect(h.core.inFlightCount == 0)
+    }
+
+    @Test("the longest time limit a header can carry does not wrap its deadline into the past")
+    func longestTimeLimit() {
+        var configuration = BrokerConfiguration()
+        configuration.completionTimeoutMultiplier = Int.max
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1")
+        h.activate("long", timeLimitMilliseconds: UInt32.max)
+        #expect(h.advance(by: .seconds(5)).answers.isEmpty, "a wrapped deadline would answer timeout at once")
+        #expect(h.complete("long", on: "i1", result: bytes("r")).answers.map(\.kind) == [.success])
+    }
+
+    @Test("durations and timestamps saturate instead of trapping")
+    func saturation() {
+        #expect(Duration.seconds(Int64.max).nanoseconds == UInt64.max)
+        #expect((Timestamp(nanoseconds: UInt64.max - 1) + .seconds(10)).nanoseconds == UInt64.max)
+        #expect(Timestamp(nanoseconds: UInt64.max).since(.zero) == .nanoseconds(Int64.max))
+        var configuration = BrokerConfiguration()
+        configuration.liveness = .max
+        configuration.completionTimeoutMultiplier = .max
+        #expect(configuration.livenessWindow == .nanoseconds(Int64.max))
+        #expect(configuration.completionTimeout(timeLimitMilliseconds: .max) == .nanoseconds(Int64.max))
+    }
+}
