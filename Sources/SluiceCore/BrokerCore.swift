@@ -264,6 +264,14 @@ public struct BrokerCore<Payload: FrameBytes> {
         if header.answerTo.isEmpty { header.answerTo = controllerID }
         let id = header.activationID
 
+        if recentlyFinished.contains(id) {
+            // Its earlier run timed out or lost its invoker and may still be running: a late
+            // RESULT of that run must not answer this one (§4.6, issue 13 item 9).
+            answer(AnswerHeader(activationID: id, kind: .rejected,
+                                reason: "activation id \(id) belonged to an activation answered timeout or invokerLost that may still be running; use a new id (§4.6)"),
+                   result: nil, to: header.answerTo, into: &actions)
+            return
+        }
         if shuttingDown {
             answer(AnswerHeader(activationID: id, kind: .overloaded, reason: "broker is shutting down"), result: nil, to: header.answerTo, into: &actions)
             return

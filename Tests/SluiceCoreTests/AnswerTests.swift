@@ -326,3 +326,36 @@ struct ParkedAnswerBoundTests {
         #expect(h.controllerHello("later").answers(to: "later").map(\.activationID) == ["p1", "p2"])
     }
 }
+
+@Suite("A reused activation id never takes another run's result (§4.6, issue 13 item 9)")
+struct ReusedIDTests {
+    @Test("after a timeout, the same id is answered rejected, and the first run's late RESULT answers nothing")
+    func reuseAfterTimeout() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 4)
+        h.activate("x", timeLimitMilliseconds: 1_000)
+        let timedOut = h.advance(by: .seconds(200))
+        #expect(timedOut.answers.map(\.kind) == [.timeout])
+        let again = h.activate("x", timeLimitMilliseconds: 1_000)
+        #expect(again.dispatches.isEmpty, "before the fix the second x went to i1, still running the first")
+        #expect(again.answers.map(\.kind) == [.rejected])
+        let late = h.result("x", on: "i1", bytes("first run"))
+        #expect(late.answers.isEmpty, "the first run's result answers nothing")
+        #expect(h.core.counters.lateCompletions == 1)
+        #expect(h.log.answers(for: "x").map(\.kind) == [.timeout, .rejected])
+    }
+
+    @Test("after an invoker is lost, the same id is answered rejected, even when the invoker returns")
+    func reuseAfterInvokerLost() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", slots: 4)
+        h.activate("y")
+        h.invokerGoodbye("i1")
+        #expect(h.log.answers(for: "y").map(\.kind) == [.invokerLost])
+        h.invokerHello("i1", slots: 4)
+        #expect(h.activate("y").answers.map(\.kind) == [.rejected])
+        #expect(h.complete("y", on: "i1", result: bytes("old")).answers.isEmpty)
+    }
+}
