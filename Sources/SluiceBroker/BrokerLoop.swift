@@ -34,6 +34,8 @@ final class BrokerLoop {
     /// DISPATCHes and ANSWERs of journaled activations whose consume mark is not yet synced;
     /// they leave at the next `commitJournal()` (or are dropped if the store broke).
     var held: [HeldSend] = []
+    /// Keeps a peer's bad input from flooding the log (issue 13, item 17).
+    var badInputLog = BadInputLogLimiter(start: .zero)
 
     struct HeldSend {
         var endpoint: Endpoint
@@ -211,6 +213,7 @@ final class BrokerLoop {
             let time = now
             if time.nanoseconds >= nextTick {
                 process(.tick, at: time)
+                logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
             }
@@ -224,6 +227,7 @@ final class BrokerLoop {
                 break
             }
         }
+        logBadInputSummaries(badInputLog.endWindow(now: now, force: true))
         let parked = core.parkedAnswerCount
         if parked > 0 {
             logger.warning("answers kept for absent controllers are lost at shutdown", metadata: ["count": "\(parked)"])
@@ -373,7 +377,18 @@ final class BrokerLoop {
         case .parkedAnswersDropped(let controller, let count, let reason):
             logger.warning("answers dropped for an absent controller", metadata: ["controller": "\(controller)", "count": "\(count)", "reason": "\(reason)"])
         case .protocolError(let endpoint, let route, let code, let reason):
+            guard badInputLog.admit(.init(endpoint: endpoint, route: route), code: code) else { return }
             logger.notice("bad input from a peer", metadata: ["endpoint": "\(endpoint.rawValue)", "route": "\(route)", "code": "\(code)", "reason": "\(reason)"])
+        }
+    }
+
+    func logBadInputSummaries(_ summaries: [BadInputLogLimiter.Summary]) {
+        for summary in summaries {
+            logger.notice("bad input from a peer: more messages not logged (counted in protocol_errors)", metadata: [
+                "endpoint": "\(summary.peer.endpoint.rawValue)", "route": "\(summary.peer.route)", "suppressed": "\(summary.suppressed)",
+                "codes": "\(summary.codes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
+                "window": "\(badInputLog.window)",
+            ])
         }
     }
 

@@ -113,3 +113,32 @@ extension BrokerEndToEndTests {
         }
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("Issue 13 item 17: a peer sending garbage gets a few log lines and a summary, not one line per message; counters stay exact")
+    func garbageDoesNotFloodTheLog() async throws {
+        let broker = try BrokerProcess(["--log-level", "notice"])
+        let context = try ZMQContext()
+        let peer = try RawPeer(context: context, endpoint: broker.controllerEndpoint, inbound: .brokerToController)
+        let count = 500
+        // An ACTIVATE without its header frame: malformed, answered with ERROR each time.
+        for _ in 0..<count { try peer.send([signature, [0x10]]) }
+        var errors = 0
+        while errors < count, let report = try peer.expectError() {
+            #expect(report.code == .malformed)
+            errors += 1
+        }
+        #expect(errors == count, "every bad message got its ERROR")
+        let counters = try broker.stop()
+        #expect(counters["protocol_errors_malformed"] == count, "the counter is exact")
+        let lines = broker.child.errors.current.split(separator: "\n")
+        let detailed = lines.filter { $0.contains("bad input from a peer") && !$0.contains("not logged") }
+        let suppressed = lines.filter { $0.contains("not logged") }.compactMap { line -> Int? in
+            guard let range = line.range(of: "suppressed=") else { return nil }
+            return Int(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        // Before the fix: 500 lines. Now 5 per 10 s window, and the rest in summaries.
+        #expect(detailed.count >= 5 && detailed.count <= 15, "\(detailed.count) detailed lines")
+        #expect(detailed.count + suppressed.reduce(0, +) == count, "every bad message is logged or summarised: \(suppressed)")
+    }
+}

@@ -272,3 +272,27 @@ struct FailingStoreBrokerTests {
         await Self.stop(broker)
     }
 }
+
+@Suite("BadInputLogLimiter")
+struct BadInputLogLimiterTests {
+    @Test("the first few per peer and window are logged, the rest summarised by code, peers apart")
+    func limits() {
+        var limiter = BadInputLogLimiter(perWindow: 2, window: .seconds(10), start: .zero)
+        let a = BadInputLogLimiter.Peer(endpoint: .controller, route: RoutingID([1]))
+        let b = BadInputLogLimiter.Peer(endpoint: .invoker, route: RoutingID([1]))
+        var admitted: [Bool] = []
+        admitted.append(limiter.admit(a, code: "malformed"))
+        admitted.append(limiter.admit(a, code: "malformed"))
+        admitted.append(limiter.admit(a, code: "malformed"))
+        admitted.append(limiter.admit(a, code: "invalidId"))
+        #expect(admitted == [true, true, false, false])
+        let other = limiter.admit(b, code: "malformed")
+        #expect(other, "another peer has its own allowance")
+        let early = limiter.endWindow(now: Timestamp(nanoseconds: 5_000_000_000))
+        #expect(early.isEmpty, "the window is not over")
+        let summaries = limiter.endWindow(now: Timestamp(nanoseconds: 10_000_000_000))
+        #expect(summaries == [.init(peer: a, suppressed: 2, codes: ["malformed": 1, "invalidId": 1])])
+        let fresh = limiter.admit(a, code: "malformed")
+        #expect(fresh, "a new window starts afresh")
+    }
+}
