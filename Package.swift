@@ -38,10 +38,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.0.0", traits: ["YAML"]),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        // FilePath for the configuration file provider (already in the graph through swift-configuration).
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
     ],
     targets: [
         // libzmq through Debian's libzmq3-dev. The module map links `zmq` directly: Debian's
-        // libzmq.pc carries an -isystem flag SwiftPM warns about (see docs/ZEROMQ.md).
+        // libzmq.pc carries an -isystem flag SwiftPM warns about.
         .systemLibrary(
             name: "CZeroMQ",
             providers: [.apt(["libzmq3-dev"])]
@@ -149,7 +151,9 @@ let package = Package(
                 "SluiceOverflowDisk",
                 "SluiceProtocol",
                 "SluiceSimulator",
+                "SluiceStrategies",
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -220,7 +224,7 @@ let package = Package(
             name: "WarmAffinityTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyWarmAffinity"]
         ),
-        .testTarget(name: "SluiceSimulatorTests", dependencies: ["SluiceSimulator", "SluiceCore", "SluicePluginAPI", "SluiceProtocol"]),
+        .testTarget(name: "SluiceSimulatorTests", dependencies: ["SluiceSimulator", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -5,7 +5,7 @@
 # The harness is Fuzz/ProtocolDecoderFuzzer.swift, compiled together with Sources/SluiceProtocol;
 # seeds are Fuzz/corpus/protocol (the golden vectors, from Fuzz/make_seeds.py). New inputs that
 # reach new code go to .build/fuzz/corpus (not committed). A crash leaves crash-<hash> in
-# .build/fuzz: add it to Tests/SluiceProtocolTests/FuzzRegressionTests.swift and fix the bug.
+# .build/fuzz: put it in Fuzz/corpus/protocol (FuzzCorpusTests.swift replays every file there) and fix the bug.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-300}"

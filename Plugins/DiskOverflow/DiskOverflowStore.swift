@@ -3,9 +3,10 @@ import SluicePluginAPI
 import SluiceProtocol
 
 /// The `disk` overflow store: activations no invoker has room for, kept in segmented
-/// append-only files so they survive a broker restart (docs/ARCHITECTURE.md, "Persist only
-/// the overflow"). A broker that never overflows never touches the disk: the directory is
-/// created on open, but the first segment file only on the first append (or consume).
+/// append-only files so they survive a broker restart (docs/ARCHITECTURE.md,
+/// "Overflow"). A broker that never overflows writes no activation to disk: opening creates
+/// the directory and its `LOCK` file, the first segment file comes only with the first append
+/// (or consume).
 ///
 /// ## Files
 ///

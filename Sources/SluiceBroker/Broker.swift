@@ -5,6 +5,7 @@ import SluiceCore
 import SluicePluginAPI
 import Synchronization
 import ZeroMQ
+import SluiceStrategies
 
 /// A Sluice broker node: binds the controller and invoker endpoints and routes activations
 /// on one dedicated loop thread.
@@ -34,7 +35,7 @@ public final class Broker: Sendable {
 
     /// - Parameter overflowStore: makes the store waiting work is journaled to (called once, on
     ///   the loop thread, which then owns it); nil keeps waiting work in memory only.
-    public init(configuration: BrokerNodeConfiguration, strategies: StrategyRegistry = Strategies.builtIn,
+    public init(configuration: BrokerNodeConfiguration, strategies: StrategyRegistry = BuiltInStrategies.registry,
                 overflowStore: (@Sendable () throws -> any OverflowStore)? = nil, logger: Logger) throws {
         self.makeOverflowStore = overflowStore
         try configuration.validate(strategies: strategies)

@@ -8,7 +8,7 @@ import ZeroMQ
 
 /// The I/O shell: owns both ROUTER sockets, drains them in batches, runs the core, executes
 /// its actions and fires its timers. Everything here runs on the one loop thread that made it
-/// (see docs/THREADING.md); other threads talk to it only through `BrokerControl`.
+/// (see docs/ARCHITECTURE.md, "Threads: who owns what"); other threads talk to it only through `BrokerControl`.
 final class BrokerLoop {
     let configuration: BrokerNodeConfiguration
     let control: BrokerControl

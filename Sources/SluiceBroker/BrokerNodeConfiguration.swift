@@ -1,6 +1,7 @@
 import ZeroMQ
 import SluiceCore
 import SluicePluginAPI
+import SluiceStrategies
 
 /// Settings of a broker node: the core's rules plus the shell's sockets and timings.
 public struct BrokerNodeConfiguration: Sendable, Equatable {
@@ -39,7 +40,7 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     public init() {}
 
     /// Throws naming the first bad key, including the strategy's parameters.
-    public func validate(strategies: StrategyRegistry = Strategies.builtIn) throws(BrokerConfiguration.Invalid) {
+    public func validate(strategies: StrategyRegistry = BuiltInStrategies.registry) throws(BrokerConfiguration.Invalid) {
         try core.validate()
         do {
             _ = try strategies.make(strategy, parameters: strategyParameters)

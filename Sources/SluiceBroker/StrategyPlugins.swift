@@ -12,7 +12,7 @@ public struct PluginLoadError: Error, CustomStringConvertible, Sendable {
     public var description: String { "cannot load strategy plugin \(path): \(problem)" }
 }
 
-/// Loads routing strategies built as shared libraries (docs/ROUTING.md, "External plugins").
+/// Loads routing strategies built as shared libraries (docs/ROUTING.md, "As an external plugin (a shared library)").
 public enum StrategyPlugins {
     /// Opens the library at `path`, checks its entry point and API version, and returns a
     /// factory for its strategy. The library stays loaded for the life of the process.

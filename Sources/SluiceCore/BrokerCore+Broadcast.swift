@@ -61,7 +61,6 @@ extension BrokerCore {
     /// The shell could not hand a publication to a subscriber (its pipe is full or gone).
     /// Best effort (§6.5): counted, nothing else.
     mutating func publicationUndelivered() {
-        counters.publicationsDelivered -= 1
         counters.publicationsDropped += 1
     }
 }

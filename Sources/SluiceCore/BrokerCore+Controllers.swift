@@ -134,8 +134,8 @@ extension BrokerCore {
     }
 
     mutating func answerUndeliverable(route: RoutingID, answer: AnswerHeader, result: Payload?, into actions: inout [BrokerAction<Payload>]) {
-        // The answer was counted when it was made; only its delivery moves.
-        counters.answersDelivered -= 1
+        // The answer was counted when it was made; its delivery is tried again (or dropped).
+        counters.answersUndelivered += 1
         if let controllerID = controllerIDByRoute[route] {
             disconnectController(controllerID)
             actions.append(.notice(.controllerLost(id: controllerID)))

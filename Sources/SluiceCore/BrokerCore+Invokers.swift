@@ -276,7 +276,6 @@ extension BrokerCore {
         let invokerID = invokerID(of: inFlight[handle])
         guard invokers[invokerID]?.route == route else { return }
         let record = release(handle, id: header.activationID)
-        counters.dispatched -= 1
         counters.dispatchRetries += 1
         // The DISPATCH carried the routing header the record was made from.
         let item = WaitingActivation(header: header, payload: payload, enqueuedAt: record.enqueuedAt)

@@ -1,12 +1,17 @@
 import SluiceProtocol
 
 /// Monotonic counters of everything the broker does; the shell prints them on exit and
-/// periodically, and tests assert on them. Names are the metric names (snake case).
+/// periodically, and tests assert on them. Names are the metric names (snake case). No counter
+/// ever goes down: one that counts sends (`dispatched`, `answersDelivered`,
+/// `publicationsDelivered`) counts what was handed to the shell, and a send that then fails is
+/// counted in its own counter (`dispatchRetries`, `answersUndelivered`, `publicationsDropped`).
 public struct BrokerCounters: Sendable, Equatable {
     public var activationsReceived = 0
     public var dispatched = 0
     public var answersByKind = [Int](repeating: 0, count: AnswerKind.allCases.count)
     public var answersDelivered = 0
+    /// ANSWERs the shell could not hand to the controller's connection: kept again (§6.4).
+    public var answersUndelivered = 0
     public var answersParked = 0
     public var answersDropped = 0
     public var lateCompletions = 0
@@ -56,6 +61,7 @@ public struct BrokerCounters: Sendable, Equatable {
         for kind in AnswerKind.allCases { result.append(("answered_\(kind)", answers(kind))) }
         result += [
             ("answers_delivered", answersDelivered),
+            ("answers_undelivered", answersUndelivered),
             ("answers_parked", answersParked),
             ("answers_dropped", answersDropped),
             ("late_completions", lateCompletions),

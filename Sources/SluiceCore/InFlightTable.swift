@@ -1,6 +1,6 @@
 /// The activations bound to invokers, stored compactly: this table is what grows with the
 /// work in flight, so its size per activation is the broker's memory cost per activation
-/// (docs/PERFORMANCE.md, "Memory").
+/// (docs/PERFORMANCE.md, "What the profile showed, and what changed").
 ///
 /// - Records live in a slab of fixed-size pages and are named by a 32-bit `Handle`, stable
 ///   while the activation is in flight. The deadline wheel and each invoker's set hold

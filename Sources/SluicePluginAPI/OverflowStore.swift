@@ -90,7 +90,7 @@ public struct OverflowStoreError: Error, Equatable, CustomStringConvertible, Sen
 }
 
 /// Where waiting activations are kept so they survive a broker restart (docs/ARCHITECTURE.md,
-/// "Persist only the overflow").
+/// "Overflow").
 ///
 /// Contract (checked by `SluiceTestKit.OverflowStoreConformance` for every store):
 /// - Only the broker's loop thread calls a store, one call at a time.

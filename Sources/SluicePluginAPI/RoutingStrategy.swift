@@ -52,7 +52,7 @@ public protocol RoutingStrategy {
 }
 
 /// What a strategy hears about an activation that left its invoker. The broker keeps only
-/// these fields of an activation in flight (docs/PERFORMANCE.md, "Memory"); the full routing
+/// these fields of an activation in flight (docs/PERFORMANCE.md, "What the profile showed, and what changed"); the full routing
 /// header was in `place`'s request.
 public struct CompletedActivation: Sendable, Equatable {
     public var activationID: String

@@ -1,4 +1,5 @@
 import SluicePluginAPI
+import SluiceStrategies
 
 /// The results of every strategy on one workload of a scenario.
 public struct ScenarioRun: Sendable, Codable {
@@ -20,7 +21,7 @@ public struct ScenarioRun: Sendable, Codable {
 extension Scenarios {
     /// Runs every point of `scenario` with each strategy (a fresh instance per run, made from
     /// `registry` with `parameters[name]`). `progress` is told about each finished run.
-    public func run(_ scenario: ScenarioName, strategies: [String], registry: StrategyRegistry = SimulatorStrategies.registry,
+    public func run(_ scenario: ScenarioName, strategies: [String], registry: StrategyRegistry = BuiltInStrategies.registry,
                     parameters: [String: [String: String]] = [:],
                     progress: (ScenarioName, String, SimulationResult) -> Void = { _, _, _ in }) throws(ParameterError) -> [ScenarioRun] {
         var runs: [ScenarioRun] = []

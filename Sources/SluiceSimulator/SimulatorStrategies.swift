@@ -2,11 +2,9 @@ import SluicePluginAPI
 import SluiceStrategies
 import SluiceStrategyOpenWhiskSharding
 
-/// The built-in strategies (`BuiltInStrategies`, the same registry the broker uses), without
-/// linking the broker's ZeroMQ shell.
+/// What the simulator compares; the strategies themselves come from `BuiltInStrategies.registry`,
+/// the one registry the broker uses too.
 public enum SimulatorStrategies {
-    public static let registry = BuiltInStrategies.registry
-
     /// Compared by default: every built-in that places on its own (`direct` only follows the
     /// controller's choice and rejects everything else), OpenWhisk's placement first.
     public static let compared = [

@@ -8,9 +8,9 @@ import SluiceStrategyRandom
 import SluiceStrategyRoundRobin
 import SluiceStrategyWarmAffinity
 
-/// The built-in routing strategies, listed once: the broker (`Strategies.builtIn`) and the
-/// simulator (`SimulatorStrategies.registry`) both start from this registry, so a new
-/// strategy is registered here and nowhere else.
+/// The built-in routing strategies, listed once and named once: the broker, the `sluice`
+/// tools and the simulator all start from this registry, so a new strategy is registered here
+/// and nowhere else.
 public enum BuiltInStrategies {
     public static let registry = StrategyRegistry([
         LeastLoadedStrategy.factory,

@@ -11,7 +11,7 @@ public struct CurveKeyPair: Sendable, Equatable {
         var publicKey = [CChar](repeating: 0, count: 41)
         var secretKey = [CChar](repeating: 0, count: 41)
         guard zmq_curve_keypair(&publicKey, &secretKey) == 0 else { throw ZMQError.last("zmq_curve_keypair") }
-        return CurveKeyPair(publicKey: String(cString: publicKey), secretKey: String(cString: secretKey))
+        return CurveKeyPair(publicKey: Curve.text(publicKey), secretKey: Curve.text(secretKey))
     }
 
     /// The pair for `secretKey`, its public key derived. Nil if `secretKey` is not a Z85 key.
@@ -19,7 +19,7 @@ public struct CurveKeyPair: Sendable, Equatable {
         guard Curve.isKey(secretKey) else { return nil }
         var publicKey = [CChar](repeating: 0, count: 41)
         guard zmq_curve_public(&publicKey, secretKey) == 0 else { return nil }
-        self.publicKey = String(cString: publicKey)
+        self.publicKey = Curve.text(publicKey)
         self.secretKey = secretKey
     }
 
@@ -44,11 +44,16 @@ public enum Curve {
         return zmq_z85_decode(&bytes, key) != nil ? bytes : nil
     }
 
+    /// The text of a NUL-terminated C buffer (Z85 is ASCII).
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The Z85 text of 32 key bytes.
     public static func encode(_ bytes: [UInt8]) -> String? {
         guard bytes.count == 32 else { return nil }
         var text = [CChar](repeating: 0, count: 41)
-        return zmq_z85_encode(&text, bytes, 32) != nil ? String(cString: text) : nil
+        return zmq_z85_encode(&text, bytes, 32) != nil ? Curve.text(text) : nil
     }
 }
 

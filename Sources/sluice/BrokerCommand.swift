@@ -6,6 +6,7 @@ import SluiceBroker
 import SluiceCore
 import SluiceOverflowDisk
 import SluicePluginAPI
+import SluiceStrategies
 
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +21,7 @@ struct BrokerCommand: AsyncParsableCommand {
             see docs/CONFIGURATION.md), SLUICE_* environment variables (SLUICE_ROUTING_STRATEGY \
             overrides routing.strategy), and the flags below.
 
-            Routing strategies: \(Strategies.builtIn.names.joined(separator: ", ")). With --config, \
+            Routing strategies: \(BuiltInStrategies.registry.names.joined(separator: ", ")). With --config, \
             editing routing.* in the file (or SIGHUP) swaps the strategy while running; an invalid \
             new file is refused and the running strategy stays.
 
@@ -163,7 +164,7 @@ struct BrokerCommand: AsyncParsableCommand {
 
     /// The built-in strategies plus every plugin named by --plugin or routing.plugins.
     func strategyRegistry(file: String?) throws -> StrategyRegistry {
-        var registry = Strategies.builtIn
+        var registry = BuiltInStrategies.registry
         var paths = plugins
         if let file {
             do {

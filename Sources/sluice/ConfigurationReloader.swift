@@ -21,7 +21,7 @@ struct ConfigurationReloader: Service {
     func run() async throws {
         let (triggers, continuation) = AsyncStream.makeStream(of: Trigger.self)
         let signals = await UnixSignalsSequence(trapping: .sighup)
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await _ in signals { continuation.yield(.signal) }

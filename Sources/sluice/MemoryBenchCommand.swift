@@ -5,6 +5,7 @@ import SluiceBroker
 import SluiceCore
 import SluicePluginAPI
 import SluiceProtocol
+import SluiceStrategies
 
 /// Measures the heap the broker's core keeps per activation in flight, with no sockets, no
 /// libzmq and no other process in the way: the live-memory half of the figure that
@@ -39,7 +40,7 @@ struct MemoryBenchCommand: ParsableCommand {
         guard invokers * slots >= hold else {
             throw ValidationError("\(invokers) invokers x \(slots) slots cannot hold \(hold) activations; raise --invokers or --slots")
         }
-        var core = BrokerCore<[UInt8]>(configuration: BrokerConfiguration(), strategy: try Strategies.builtIn.make("least-loaded"))
+        var core = BrokerCore<[UInt8]>(configuration: BrokerConfiguration(), strategy: try BuiltInStrategies.registry.make("least-loaded"))
         var actions: [BrokerAction<[UInt8]>] = []
         var clock = Timestamp.zero
         func feed(_ endpoint: Endpoint, _ route: RoutingID, _ message: Message, opaque: [UInt8]? = nil) {

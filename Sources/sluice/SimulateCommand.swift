@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SluicePluginAPI
 import SluiceSimulator
+import SluiceStrategies
 
 /// Measures the placement quality of every routing strategy on serverless workloads.
 struct SimulateCommand: ParsableCommand {
@@ -73,7 +74,7 @@ struct SimulateCommand: ParsableCommand {
             print("wrote \(exportTrace): \(exportActions) functions, \(exportMinutes) minutes")
             return
         }
-        let registry = SimulatorStrategies.registry
+        let registry = BuiltInStrategies.registry
         let names = strategies?.split(separator: ",").map(String.init) ?? SimulatorStrategies.compared
         for name in names where registry.factories[name] == nil {
             throw ValidationError("unknown strategy '\(name)'; known: \(registry.names.joined(separator: ", "))")

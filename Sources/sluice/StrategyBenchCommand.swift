@@ -3,6 +3,7 @@ import Foundation
 import SluiceBroker
 import SluicePluginAPI
 import SluiceProtocol
+import SluiceStrategies
 
 /// Measures what one placement decision costs, per strategy and cluster size.
 struct StrategyBenchCommand: ParsableCommand {
@@ -33,7 +34,7 @@ struct StrategyBenchCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let registry = Strategies.builtIn
+        let registry = BuiltInStrategies.registry
         let names = strategies?.split(separator: ",").map(String.init) ?? registry.names
         let clusterSizes = sizes.split(separator: ",").compactMap { Int($0) }
         guard !clusterSizes.isEmpty, decisions > 0 else { throw ValidationError("--sizes and --decisions must be positive") }

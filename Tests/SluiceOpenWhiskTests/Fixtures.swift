@@ -1,8 +1,8 @@
 import Testing
 import SluiceOpenWhisk
 
-// Hand-written OpenWhisk messages, from the field lists in /work/shared/OPENWHISK.md and the
-// OpenWhisk sources (Message.scala, InstanceId.scala, Identity.scala, WhiskActivation.scala).
+// Hand-written OpenWhisk messages, from the field lists in
+// the OpenWhisk sources (Message.scala, InstanceId.scala, Identity.scala, WhiskActivation.scala).
 // Compact JSON, as OpenWhisk's `compactPrint` writes it.
 
 /// The activation id most samples use.

@@ -2,6 +2,7 @@ import SluicePluginAPI
 import SluiceProtocol
 import SluiceSimulator
 import Testing
+import SluiceStrategies
 
 // Tiny hand-computed cases: one or two invokers, known arrivals, fixed cold starts.
 // Every expected number below is worked out in the comment next to it.
@@ -27,7 +28,7 @@ func actions(_ names: [String]) -> [SimulatedAction] {
 func arrivals(_ list: [(Double, Int32, Double)]) -> [Arrival] { list.map { Arrival(time: $0.0, action: $0.1, work: $0.2) } }
 
 func strategy(_ name: String, _ parameters: [String: String] = [:]) throws -> any RoutingStrategy {
-    try SimulatorStrategies.registry.make(name, parameters: parameters)
+    try BuiltInStrategies.registry.make(name, parameters: parameters)
 }
 
 func close(_ actual: Double?, _ expected: Double, tolerance: Double = 1e-6) -> Bool {

@@ -8,7 +8,7 @@ import Glibc
 import Darwin
 #endif
 
-// Behaviour of the ZeroMQ wrapper against the real libzmq (Debian 4.3.4, see docs/ZEROMQ.md).
+// Behaviour of the ZeroMQ wrapper against the real libzmq (Debian 4.3.4).
 //
 // Every test makes its own context, so inproc names never collide between tests running in
 // parallel. TCP endpoints are always `tcp://127.0.0.1:*` (the port is read back). Nothing

@@ -7,7 +7,7 @@
  *
  * The broker loads it with dlopen, checks `api_version` against SLUICE_PLUGIN_API_VERSION and
  * registers the strategy under `name`. All calls happen on the broker's loop thread, one at
- * a time. See docs/ROUTING.md ("External plugins").
+ * a time. See docs/ROUTING.md ("As an external plugin (a shared library)").
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H

@@ -285,4 +285,4 @@ def test_real_broker_late_answer_is_dropped(broker, py_invokers, controllers):
     broker.stop()
     # The broker did answer both; the client delivered the first answer of each.
     assert broker.counter("answered_success") == 2
-    assert broker.counter("answers_delivered") == 2
+    assert broker.counter("answers_delivered") - broker.counter("answers_undelivered") == 2

@@ -101,7 +101,7 @@ def test_python_controller_with_swift_invokers(broker, processes, controllers):
     assert broker.counter("activations_received") == 500
     assert broker.counter("answered") == 500
     assert broker.counter("answered_success") == 500
-    assert broker.counter("answers_delivered") == 500
+    assert broker.counter("answers_delivered") - broker.counter("answers_undelivered") == 500
     assert broker.counter("protocol_errors") == 0
 
 
@@ -121,7 +121,7 @@ def test_swift_controller_with_python_invokers(broker, processes, py_invokers):
     assert sum(t.invoker.handled for t in invs) == 300
     broker.stop()
     assert broker.counter("answered_success") == 300
-    assert broker.counter("answers_delivered") == 300
+    assert broker.counter("answers_delivered") - broker.counter("answers_undelivered") == 300
     assert broker.counter("protocol_errors") == 0
 
 
@@ -150,7 +150,7 @@ def test_mixed_peers(broker, processes, controllers, py_invokers):
     broker.stop()
     assert broker.counter("activations_received") == 600
     assert broker.counter("answered_success") == 600
-    assert broker.counter("answers_delivered") == 600
+    assert broker.counter("answers_delivered") - broker.counter("answers_undelivered") == 600
     assert broker.counter("answers_parked") == 0
     assert broker.counter("protocol_errors") == 0
 
