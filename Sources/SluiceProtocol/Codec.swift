@@ -197,6 +197,17 @@ public enum Codec {
     }
 
     static func decodeBody<Frame: FrameBytes>(_ command: Command, _ frames: ZeroBased<Frame>, channel: Channel) throws(ProtocolError) -> Message {
+        do {
+            return try decodeFields(command, frames, channel: channel)
+        } catch var error where error.activationID == nil && (command == .result || command == .completion) && frames.count >= 3 {
+            // §4.5: a refused RESULT or COMPLETION names its activation whenever its header frame
+            // begins with a valid id, whatever is wrong after it (frame count, a field, surplus).
+            error.activationID = leadingActivationID(frames[2])
+            throw error
+        }
+    }
+
+    static func decodeFields<Frame: FrameBytes>(_ command: Command, _ frames: ZeroBased<Frame>, channel: Channel) throws(ProtocolError) -> Message {
         let count = frames.count
         switch command {
         case .heartbeat:

@@ -288,6 +288,22 @@ let malformedCases: [MalformedCase] = [
                   .malformed, activationID: .carried("r1")),
     MalformedCase("§4.10 RESULT outcome 3", [sig, [0x22], short("r1") + [0x03], []], .invokerToBroker,
                   .malformed, activationID: .carried("r1")),
+    // §4.5: the id is carried whatever is wrong after it (issue 13 item 18).
+    MalformedCase("§4.5 RESULT without its result frame", [sig, [0x22], short("r1") + [0x00]], .invokerToBroker,
+                  .malformed, activationID: .carried("r1")),
+    MalformedCase("§4.5 RESULT header cut after the id", [sig, [0x22], short("r1"), []], .invokerToBroker,
+                  .malformed, activationID: .carried("r1")),
+    MalformedCase("§4.5 RESULT header with surplus bytes", [sig, [0x22], short("r1") + [0x00, 0x00], []], .invokerToBroker,
+                  .malformed, activationID: .carried("r1")),
+    MalformedCase("§4.5 COMPLETION header cut after the id", [sig, [0x23], short("c1")], .invokerToBroker,
+                  .malformed, activationID: .carried("c1")),
+    MalformedCase("§4.5 COMPLETION header with surplus bytes", [sig, [0x23], short("c1") + [0x00, 0x00, 0x00]], .invokerToBroker,
+                  .malformed, activationID: .carried("c1")),
+    // §4.1: a HELLO on the other role's endpoint is decoded as that endpoint's HELLO, and fails.
+    MalformedCase("§4.1 invoker HELLO on the controller endpoint",
+                  [sig, [0x01], invokerHello()], .controllerToBroker, .malformed),
+    MalformedCase("§4.1 controller HELLO on the invoker endpoint",
+                  [sig, [0x01], short("ctl-1")], .invokerToBroker, .malformed),
 
     // §4.11 COMPLETION
     MalformedCase("§4.11 COMPLETION without result but outcome 1",
