@@ -277,7 +277,10 @@ final class BrokerLoop {
             taken += 1
             // A ROUTER always delivers the routing id first; anything after it is the peer's.
             let route = RoutingID(receiveFrames[0].bytes)
-            let (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
+            var (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
+            if let zap, case .success(let message) = decoded, let refusal = zap.refusal(of: message, on: endpoint, frame: receiveFrames[1]) {
+                decoded = .failure(refusal)
+            }
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
             process(.received(endpoint, route, decoded, opaque: opaque), at: time, commit: false)
         }

@@ -102,13 +102,23 @@ public enum TransportSecurity: Sendable, Equatable {
 /// The broker's CURVE secret key and the client public keys allowed per role (Z85 text).
 public struct CurveSettings: Sendable, Equatable {
     public var serverSecretKey: String
-    public var controllerKeys: Set<String>
-    public var invokerKeys: Set<String>
+    /// Controller public keys (Z85) and the ids each may use in HELLO (docs/SECURITY.md).
+    public var controllerIDs: [String: Set<String>]
+    /// Invoker public keys (Z85) and the ids each may use in HELLO.
+    public var invokerIDs: [String: Set<String>]
 
-    public init(serverSecretKey: String, controllerKeys: Set<String>, invokerKeys: Set<String>) {
+    public init(serverSecretKey: String, controllerIDs: [String: Set<String>], invokerIDs: [String: Set<String>]) {
         self.serverSecretKey = serverSecretKey
-        self.controllerKeys = controllerKeys
-        self.invokerKeys = invokerKeys
+        self.controllerIDs = controllerIDs
+        self.invokerIDs = invokerIDs
+    }
+
+    public var controllerKeys: Set<String> { Set(controllerIDs.keys) }
+    public var invokerKeys: Set<String> { Set(invokerIDs.keys) }
+
+    /// The ids `key` may say HELLO as on `endpoint` (empty: none).
+    public func ids(for key: String, on endpoint: Endpoint) -> Set<String> {
+        (endpoint == .controller ? controllerIDs : invokerIDs)[key] ?? []
     }
 }
 

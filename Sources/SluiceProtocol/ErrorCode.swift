@@ -13,10 +13,12 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let duplicateActivation = ErrorCode(rawValue: 8)
     public static let unknownActivation = ErrorCode(rawValue: 9)
     public static let oversize = ErrorCode(rawValue: 10)
+    /// With CURVE, a HELLO whose id the client's key is not bound to (§8).
+    public static let notAuthorized = ErrorCode(rawValue: 11)
 
     public static let known: [ErrorCode] = [
         .badSignature, .badVersion, .unknownCommand, .unexpectedCommand, .malformed,
-        .invalidID, .notRegistered, .duplicateActivation, .unknownActivation, .oversize,
+        .invalidID, .notRegistered, .duplicateActivation, .unknownActivation, .oversize, .notAuthorized,
     ]
 
     /// The name used in the spec, logs and counters.
@@ -32,6 +34,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .duplicateActivation: "duplicateActivation"
         case .unknownActivation: "unknownActivation"
         case .oversize: "oversize"
+        case .notAuthorized: "notAuthorized"
         default: "error\(rawValue)"
         }
     }

@@ -157,27 +157,23 @@ enum ConfigurationFile {
         } catch {
             throw Failure(description: "invalid configuration 'security.key-file': \(error)")
         }
-        func keys(_ name: String) throws(Failure) -> Set<String> {
-            guard let value = section[name] else { return [] }
+        func keys(_ name: String) throws(Failure) -> [String: Set<String>] {
+            guard let value = section[name] else { return [:] }
             guard let list = value as? [Any] else {
-                throw Failure(description: "invalid configuration 'security.\(name)': expected a list of Z85 public keys or .pub file paths")
+                throw Failure(description: "invalid configuration 'security.\(name)': expected a list of ID=KEY entries (KEY: a Z85 public key or a .pub file) or NAME.pub files")
             }
-            var result: Set<String> = []
+            var result: [String: Set<String>] = [:]
             for item in list.map({ "\($0)" }) {
-                if Curve.isKey(item) {
-                    result.insert(item)
-                } else {
-                    let file = item.hasPrefix("/") ? item : folder.appendingPathComponent(item).path
-                    do {
-                        result.insert(try CurveKeyFile.readPublicKey(file))
-                    } catch {
-                        throw Failure(description: "invalid configuration 'security.\(name)': '\(item)' is neither a 40-character Z85 key nor a readable key file (\(error))")
-                    }
+                do throws(CurveBindingError) {
+                    let binding = try CurveBinding.parse(item, folder: folder.path)
+                    result[binding.key, default: []].insert(binding.id)
+                } catch {
+                    throw Failure(description: "invalid configuration 'security.\(name)': \(error)")
                 }
             }
             return result
         }
-        return .curve(CurveSettings(serverSecretKey: pair.secretKey, controllerKeys: try keys("controller-keys"), invokerKeys: try keys("invoker-keys")))
+        return .curve(CurveSettings(serverSecretKey: pair.secretKey, controllerIDs: try keys("controller-keys"), invokerIDs: try keys("invoker-keys")))
     }
 
     /// `routing.plugins`: shared libraries to load, relative paths taken from the file's folder.

@@ -11,9 +11,10 @@ struct KeygenCommand: ParsableCommand {
             With --out NAME, writes NAME.key (the secret key file, mode 0600) and NAME.pub \
             (the public key, safe to share). Without it, prints both keys.
 
-            The broker names its own NAME.key in `security.key-file` and lists the public \
-            keys (or .pub files) of its clients under `security.controller-keys` and \
-            `security.invoker-keys`. Each client needs its own NAME.key and the broker's \
+            The broker names its own NAME.key in `security.key-file` and lists its clients \
+            under `security.controller-keys` and `security.invoker-keys`, each key bound to \
+            the one id it may use: NAME.pub binds the id NAME, and "ID=KEY" binds ID to a \
+            Z85 key or a .pub file. Each client needs its own NAME.key and the broker's \
             public key. See docs/SECURITY.md.
             """
     )

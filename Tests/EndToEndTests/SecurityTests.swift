@@ -13,25 +13,30 @@ private struct SecuredSetup {
     let broker: CurveKeyPair
     let controller: CurveKeyPair
     let invoker: CurveKeyPair
+    /// A second allowed key of each role, bound to its own id (issue 13 item 11).
+    let otherController: CurveKeyPair
+    let otherInvoker: CurveKeyPair
 
     init() throws {
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-curve-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        for name in ["broker", "controller", "invoker"] {
+        for name in ["broker", "controller", "invoker", "other-controller", "other-invoker"] {
             let keygen = try ChildProcess(Products.path("sluice"), ["keygen", "--out", folder.appendingPathComponent(name).path])
             guard keygen.waitForExit(timeout: .seconds(20)) == 0 else { throw TestFailure("keygen failed: \(keygen.errors.current)") }
         }
         broker = try CurveKeyFile.readPair(folder.appendingPathComponent("broker.key").path)
         controller = try CurveKeyFile.readPair(folder.appendingPathComponent("controller.key").path)
         invoker = try CurveKeyFile.readPair(folder.appendingPathComponent("invoker.key").path)
+        otherController = try CurveKeyFile.readPair(folder.appendingPathComponent("other-controller.key").path)
+        otherInvoker = try CurveKeyFile.readPair(folder.appendingPathComponent("other-invoker.key").path)
         config = folder.appendingPathComponent("sluice.yaml").path
-        // Keys by .pub file and inline, both forms the configuration takes.
+        // Every form the configuration takes: ID=file, ID=inline key, NAME.pub (id NAME).
         try """
         security:
           curve: true
           key-file: broker.key
-          controller-keys: [controller.pub]
-          invoker-keys: ["\(invoker.publicKey)"]
+          controller-keys: ["secure-controller=controller.pub", other-controller.pub]
+          invoker-keys: ["secure-invoker=\(invoker.publicKey)", "secure-invoker-2=\(invoker.publicKey)", other-invoker.pub]
         """.write(toFile: config, atomically: true, encoding: .utf8)
     }
 
@@ -130,4 +135,124 @@ extension BrokerEndToEndTests {
 final class Box<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// A bare DEALER with CURVE: sends one HELLO and reads what the broker says.
+private func helloOverCurve(_ setup: SecuredSetup, endpoint: String, keys: CurveKeyPair, hello: Message,
+                            inbound: Channel) throws -> Message? {
+    let context = try ZMQContext()
+    let socket = try ZMQSocket(context, type: .dealer)
+    try socket.setLinger(milliseconds: 0)
+    try socket.setCurveClient(serverKey: setup.broker.publicKey, keys: keys)
+    try socket.connect(endpoint)
+    try socket.send(multipart: Codec.encode(hello).map { ZMQMessage(bytes: $0) })
+    let clock = ContinuousClock()
+    let deadline = clock.now + .seconds(10)
+    while clock.now < deadline {
+        var poller = ZMQPoller()
+        _ = poller.add(socket)
+        guard try poller.poll(timeoutMilliseconds: 200) > 0 else { continue }
+        while let frames = try socket.receiveMultipart(flags: .dontWait) {
+            let message = try Codec.decode(frames.map(\.bytes), channel: inbound)
+            if message != .heartbeat { return message }
+        }
+    }
+    return nil
+}
+
+extension BrokerEndToEndTests {
+    @Test("Issue 13 item 11: an allowed controller key cannot claim another controller's id; the victim keeps its answers")
+    func controllerIDIsBoundToItsKey() async throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        let broker = try BrokerProcess(["--config", setup.config])
+        let served = Box<InvokerClient?>(nil)
+        let invoker = try InvokerClient(id: "secure-invoker", endpoint: broker.invokerEndpoint, memoryMB: 1024, slots: 2,
+                                        curve: setup.client(setup.invoker)) { activation in
+            served.value?.complete(activationID: activation.header.activationID, result: (.success, Array("mine".utf8)))
+        }
+        served.value = invoker
+        invoker.start()
+        let victim = try ControllerClient(id: "secure-controller", endpoint: broker.controllerEndpoint, curve: setup.client(setup.controller))
+        victim.start()
+        #expect(await victim.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await invoker.waitUntilWelcomed(timeout: .seconds(10)))
+
+        // Another allowed controller key (bound to "other-controller") says HELLO as the victim.
+        let reply = try helloOverCurve(setup, endpoint: broker.controllerEndpoint, keys: setup.otherController,
+                                       hello: .controllerHello(controllerID: "secure-controller"), inbound: .brokerToController)
+        guard case .error(let report)? = reply else {
+            Issue.record("expected ERROR notAuthorized, got \(String(describing: reply))")
+            return
+        }
+        #expect(report.code == .notAuthorized)
+        #expect(report.reason.contains("'other-controller'") && report.reason.contains("'secure-controller'"), "\(report.reason)")
+        // Its own id works.
+        let own = try helloOverCurve(setup, endpoint: broker.controllerEndpoint, keys: setup.otherController,
+                                     hello: .controllerHello(controllerID: "other-controller"), inbound: .brokerToController)
+        if case .welcome? = own {} else { Issue.record("its own id is welcomed: \(String(describing: own))") }
+
+        // The victim's session was not taken over: its answer still reaches it.
+        let answer = await victim.invoke(RoutingHeader(activationID: "victim-1", namespace: "guest", action: "guest/a"),
+                                         payload: [1])
+        #expect(answer.kind == .success)
+        #expect(answer.result == Array("mine".utf8))
+        victim.close()
+        invoker.close()
+        let counters = try broker.stop()
+        #expect(counters["protocol_errors_notAuthorized"] == 1)
+    }
+
+    @Test("Issue 13 item 11: an allowed invoker key cannot claim another invoker's id and make its work invokerLost")
+    func invokerIDIsBoundToItsKey() async throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        let broker = try BrokerProcess(["--config", setup.config])
+        // The real secure-invoker-2 holds its activation until told to finish it.
+        let held = Box<[String]>([])
+        let victim = try InvokerClient(id: "secure-invoker-2", endpoint: broker.invokerEndpoint, memoryMB: 1024, slots: 2,
+                                       curve: setup.client(setup.invoker)) { activation in
+            held.value.append(activation.header.activationID)
+        }
+        victim.start()
+        let controller = try ControllerClient(id: "secure-controller", endpoint: broker.controllerEndpoint, curve: setup.client(setup.controller))
+        controller.start()
+        #expect(await victim.waitUntilWelcomed(timeout: .seconds(10)))
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        async let answer = controller.invoke(RoutingHeader(activationID: "held-1", namespace: "guest", action: "guest/a"), payload: [1])
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while held.value.isEmpty && clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(held.value == ["held-1"], "the victim is running it")
+
+        // Another allowed invoker key (bound to "other-invoker") says HELLO as the victim.
+        let reply = try helloOverCurve(setup, endpoint: broker.invokerEndpoint, keys: setup.otherInvoker,
+                                       hello: .invokerHello(InvokerHello(invokerID: "secure-invoker-2", memoryMB: 1024, slots: 1)),
+                                       inbound: .brokerToInvoker)
+        guard case .error(let report)? = reply else {
+            Issue.record("expected ERROR notAuthorized, got \(String(describing: reply))")
+            return
+        }
+        #expect(report.code == .notAuthorized)
+        // The victim's work was not answered invokerLost: it completes normally.
+        victim.complete(activationID: "held-1", result: (.success, Array("done".utf8)))
+        let result = await answer
+        #expect(result.kind == .success, "before the fix: invokerLost, the imposter had replaced the victim")
+        victim.close()
+        controller.close()
+        let counters = try broker.stop()
+        #expect(counters["protocol_errors_notAuthorized"] == 1)
+        #expect(counters["answered_invokerLost"] == 0)
+    }
+
+    @Test("Issue 13 item 11: a bare Z85 key with no id is refused at start-up")
+    func bareKeyIsRefused() throws {
+        let setup = try SecuredSetup()
+        defer { try? FileManager.default.removeItem(at: setup.folder) }
+        try "security:\n  curve: true\n  key-file: broker.key\n  controller-keys: [\"\(setup.controller.publicKey)\"]\n"
+            .write(toFile: setup.config, atomically: true, encoding: .utf8)
+        let check = try ChildProcess(Products.path("sluice"), ["broker", "--check-config", setup.config])
+        #expect(check.waitForExit(timeout: .seconds(20)) == 64)
+        #expect(check.errors.wait(for: "names no id: write ID=KEY", timeout: .seconds(5)) != nil, "stderr: \(check.errors.current)")
+    }
 }
