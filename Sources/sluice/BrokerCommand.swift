@@ -26,12 +26,16 @@ struct BrokerCommand: AsyncParsableCommand {
             new file is refused and the running strategy stays.
 
             Endpoints: use tcp://127.0.0.1:* to pick free ports (they are printed), or \
-            tcp://*:5671 to listen on every interface. SLU/1 has no authentication yet: keep \
-            the endpoints on loopback or a private network.
+            tcp://*:5671 to listen on every interface. Off loopback, turn on CURVE \
+            (security.curve in the config file): every connection is encrypted, only listed \
+            client keys get in, each on its own role's endpoint and bound to the id it may \
+            use (`sluice keygen`, docs/SECURITY.md). Without it, keep the endpoints on \
+            loopback or a private network.
 
-            Shutdown: SIGINT or SIGTERM stops intake, answers waiting work `overloaded`, gives \
-            in-flight work --shutdown-grace to finish, answers what is left `timeout`, prints \
-            a summary of the counters and exits 0.
+            Shutdown: SIGINT or SIGTERM stops intake, answers waiting work `overloaded` (with \
+            --overflow-store disk it stays on disk for the next start instead), gives in-flight \
+            work --shutdown-grace to finish, answers what is left `timeout`, prints a summary \
+            of the counters and exits 0.
 
             Durations accept ms, s, m and h: 250ms, 2s, 1.5m.
             """
