@@ -28,6 +28,8 @@ let package = Package(
         .library(name: "SluiceFirstFitPlugin", type: .dynamic, targets: ["SluiceFirstFitPlugin"]),
         // Test fixture: a plugin built for a plugin API version this broker does not speak.
         .library(name: "SluiceBadVersionPlugin", type: .dynamic, targets: ["SluiceBadVersionPlugin"]),
+        // Test fixture: a plugin that counts calls made off the broker's loop thread.
+        .library(name: "SluiceThreadCheckPlugin", type: .dynamic, targets: ["SluiceThreadCheckPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -199,6 +201,7 @@ let package = Package(
         ),
         .target(name: "SluiceFirstFitPlugin", dependencies: ["CSluicePlugin"], path: "Examples/FirstFitPlugin"),
         .target(name: "SluiceBadVersionPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/BadVersionPlugin"),
+        .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(
@@ -229,7 +232,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
-                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", .product(name: "Logging", package: "swift-log"),
+                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", .product(name: "Logging", package: "swift-log"),
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),

@@ -83,6 +83,9 @@ public final class Broker: Sendable {
     }
 
     private func finish(failure: String?) {
+        for request in control.closeStrategyRequests() {
+            request.reply(ParameterError(key: "routing.strategy", problem: "the broker is not running"))
+        }
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.finished = true
             state.failure = failure
@@ -110,11 +113,16 @@ public final class Broker: Sendable {
     }
 
     /// Switches to another routing strategy while running, between two events: no activation
-    /// is lost or answered twice. Throws (and changes nothing) if the name or a parameter is
-    /// invalid. The loop logs the change; `status.strategy` shows it once it is in effect.
-    public func replaceStrategy(_ name: String, parameters: [String: String] = [:]) throws(ParameterError) {
-        _ = try strategies.make(name, parameters: parameters)
-        control.requestStrategy(StrategyRequest(name: name, parameters: parameters))
+    /// is lost or answered twice. Returns once the new strategy is in effect; throws (and
+    /// changes nothing) if the name or a parameter is invalid, or the broker has stopped.
+    ///
+    /// The strategy is made, and the old one released, on the loop thread: a strategy plugin
+    /// is only ever called there, one call at a time (sluice_plugin.h).
+    public func replaceStrategy(_ name: String, parameters: [String: String] = [:]) async throws(ParameterError) {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<ParameterError?, Never>) in
+            control.requestStrategy(StrategyRequest(name: name, parameters: parameters) { error in continuation.resume(returning: error) })
+        }
+        if let outcome { throw outcome }
     }
 
     /// A recent snapshot of counters and occupancy.

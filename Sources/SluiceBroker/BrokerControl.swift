@@ -1,4 +1,5 @@
 import SluiceCore
+import SluicePluginAPI
 import Synchronization
 import ZeroMQ
 
@@ -8,7 +9,8 @@ final class BrokerControl: Sendable {
     let wake: WakeSignal
     private let shutdown = Atomic<Bool>(false)
     private let snapshot = Mutex(BrokerStatus())
-    private let strategyRequest = Mutex<StrategyRequest?>(nil)
+    /// Strategy changes for the loop, in order; nil once the loop has stopped taking them.
+    private let strategyRequests = Mutex<[StrategyRequest]?>([])
 
     init() throws(ZMQError) {
         wake = try WakeSignal()
@@ -32,16 +34,34 @@ final class BrokerControl: Sendable {
 
     var status: BrokerStatus { snapshot.withLock { $0 } }
 
-    /// Asks the loop to replace the routing strategy (the latest request wins).
+    /// Asks the loop to replace the routing strategy; `request.reply` is called once, on the
+    /// loop thread with the outcome, or at once if the loop has stopped.
     func requestStrategy(_ request: StrategyRequest) {
-        strategyRequest.withLock { $0 = request }
-        wake.signal()
+        let accepted = strategyRequests.withLock { queue -> Bool in
+            guard queue != nil else { return false }
+            queue!.append(request)
+            return true
+        }
+        if accepted {
+            wake.signal()
+        } else {
+            request.reply(ParameterError(key: "routing.strategy", problem: "the broker has stopped"))
+        }
     }
 
-    func takeStrategyRequest() -> StrategyRequest? {
-        strategyRequest.withLock { request in
-            defer { request = nil }
-            return request
+    /// The requests waiting, in order (loop thread).
+    func takeStrategyRequests() -> [StrategyRequest] {
+        strategyRequests.withLock { queue in
+            defer { if queue != nil { queue!.removeAll() } }
+            return queue ?? []
+        }
+    }
+
+    /// The loop stops taking requests: those still waiting, for it to refuse.
+    func closeStrategyRequests() -> [StrategyRequest] {
+        strategyRequests.withLock { queue in
+            defer { queue = nil }
+            return queue ?? []
         }
     }
 
@@ -50,10 +70,11 @@ final class BrokerControl: Sendable {
     }
 }
 
-/// A routing strategy the loop should switch to.
+/// A routing strategy the loop should switch to, and whom to tell how it went (nil: done).
 struct StrategyRequest: Sendable {
     var name: String
     var parameters: [String: String]
+    var reply: @Sendable (ParameterError?) -> Void
 }
 
 /// A recent snapshot of a running broker (refreshed every tick).

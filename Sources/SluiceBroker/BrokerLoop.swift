@@ -163,6 +163,12 @@ final class BrokerLoop {
 
     /// Runs until shutdown completes.
     func run() throws {
+        // However the loop ends, nobody waits forever for a strategy change.
+        defer {
+            for request in control.closeStrategyRequests() {
+                request.reply(ParameterError(key: "routing.strategy", problem: "the broker stopped before the change took effect"))
+            }
+        }
         try recoverOverflow()
         var poller = ZMQPoller()
         // Both sockets are drained on every wake-up, so only the wake fd's index matters.
@@ -195,7 +201,7 @@ final class BrokerLoop {
             if control.shutdownRequested, case .running = phase {
                 startDraining()
             }
-            if let request = control.takeStrategyRequest() {
+            for request in control.takeStrategyRequests() {
                 swapStrategy(request)
             }
             // Drain both sockets in turns so neither side starves the other.
@@ -248,10 +254,12 @@ final class BrokerLoop {
                 "parameters": "\(request.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
                 "in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)",
             ])
+            request.reply(nil)
             // A strategy that places differently may place waiting work now.
             process(.tick, at: now)
         } catch {
             logger.error("routing strategy change refused; keeping the current one", metadata: ["strategy": "\(previous)", "error": "\(error)"])
+            request.reply(error)
         }
     }
 

@@ -76,7 +76,7 @@ struct ConfigurationReloader: Service {
             return current
         }
         do {
-            try broker.replaceStrategy(next.strategy, parameters: next.strategyParameters)
+            try await broker.replaceStrategy(next.strategy, parameters: next.strategyParameters)
         } catch {
             logger.error("configuration reload refused; keeping the running strategy", metadata: [
                 "strategy": "\(current.strategy)", "error": "\(error)",

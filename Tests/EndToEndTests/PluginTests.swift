@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import SluiceStrategies
+import ZeroMQ
 import SluiceClient
 import SluiceProtocol
 import SluiceBroker
@@ -66,5 +69,53 @@ extension BrokerEndToEndTests {
         StrategyConformance.check(factory)
         StrategyConformance.check(factory, parameters: ["max-load": "0.5"])
         #expect(throws: ParameterError.self) { try factory.make(StrategyParameters(strategy: "first-fit", values: ["max-load": "7"])) }
+    }
+}
+
+extension BrokerEndToEndTests {
+    @Test("Issue 13 item 13: a C plugin is only ever called on the loop thread, also while strategies are swapped from another thread")
+    func pluginCallsStayOnTheLoopThread() async throws {
+        let path = Products.path("libSluiceThreadCheckPlugin.so")
+        var registry = BuiltInStrategies.registry
+        registry.register(try StrategyPlugins.load(path))
+        // The library is loaded once per process: read its counters through the same handle.
+        let handle = try #require(dlopen(path, RTLD_NOW | RTLD_NOLOAD))
+        typealias Counter = @convention(c) () -> Int32
+        let violations = unsafeBitCast(try #require(dlsym(handle, "sluice_thread_check_violations")), to: Counter.self)
+        let creates = unsafeBitCast(try #require(dlsym(handle, "sluice_thread_check_creates")), to: Counter.self)
+
+        var configuration = BrokerNodeConfiguration()
+        configuration.controllerEndpoint = "tcp://127.0.0.1:*"
+        configuration.invokerEndpoint = "tcp://127.0.0.1:*"
+        configuration.statsInterval = .zero
+        configuration.strategy = "thread-check"
+        var logger = Logger(label: "test.plugin")
+        logger.logLevel = .critical
+        let broker = try Broker(configuration: configuration, strategies: registry, logger: logger)
+        let endpoints = try broker.start()
+        let context = try ZMQContext()
+        let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
+        let invoker = try RawPeer(context: context, endpoint: endpoints.invoker, inbound: .brokerToInvoker)
+        try controller.send(.controllerHello(controllerID: "c1"))
+        try invoker.send(.invokerHello(InvokerHello(invokerID: "i1", memoryMB: 4096, slots: 16)))
+        #expect(await eventually { broker.status.invokers == 1 })
+        // Placements make the loop call `place`, which names the loop thread for the fixture.
+        for n in 0..<8 { try controller.send(.activate(RoutingHeader(activationID: "p\(n)", namespace: "guest", action: "guest/a")), opaque: [1]) }
+        #expect(await eventually { broker.status.counters.dispatched == 8 })
+        let before = creates()
+        // Swaps requested from this (non-loop) thread while work keeps arriving.
+        for round in 0..<5 {
+            try controller.send(.activate(RoutingHeader(activationID: "s\(round)", namespace: "guest", action: "guest/a")), opaque: [1])
+            try await broker.replaceStrategy("thread-check")
+        }
+        #expect(creates() - before == 5, "one instance per swap, made by the loop")
+        #expect(violations() == 0, "calls off the loop thread or overlapping calls: before the fix each swap validated by creating an instance on the caller's thread")
+        // A bad swap is refused with the reason, and the running strategy stays.
+        await #expect(throws: ParameterError.self) { try await broker.replaceStrategy("no-such-strategy") }
+        #expect(broker.status.strategy == "thread-check")
+        broker.requestShutdown()
+        await broker.waitUntilStopped()
+        // After the loop has stopped, a swap fails at once instead of waiting forever.
+        await #expect(throws: ParameterError.self) { try await broker.replaceStrategy("least-loaded") }
     }
 }

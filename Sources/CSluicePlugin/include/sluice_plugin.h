@@ -6,8 +6,10 @@
  *     const sluice_strategy_plugin_t *sluice_strategy_plugin_v1(void);
  *
  * The broker loads it with dlopen, checks `api_version` against SLUICE_PLUGIN_API_VERSION and
- * registers the strategy under `name`. All calls happen on the broker's loop thread, one at
- * a time. See docs/ROUTING.md ("As an external plugin (a shared library)").
+ * registers the strategy under `name`. Calls never overlap. While the broker runs, every call
+ * happens on its loop thread (strategy swaps are made there too); before the loop starts,
+ * create and destroy may be called once on the thread that checks the configuration. See
+ * docs/ROUTING.md ("As an external plugin (a shared library)").
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
