@@ -99,7 +99,7 @@ struct ExampleController: AsyncParsableCommand {
             if answered == count { break }
         }
         let elapsed = start.duration(to: .now)
-        client.close()
+        await client.close()
 
         latencies.sort()
         func percentile(_ p: Double) -> String {

@@ -25,7 +25,7 @@ public final class Broker: Sendable {
         var endpoints: BoundEndpoints?
         var finished = false
         var failure: String?
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
     }
 
     let strategies: StrategyRegistry
@@ -47,11 +47,20 @@ public final class Broker: Sendable {
         self.context = try ZMQContext()
     }
 
-    /// Binds the endpoints and starts the loop thread. Throws if binding fails.
+    /// Binds the endpoints and starts the loop thread; returns the endpoints once they are
+    /// bound, suspending (never blocking) the caller meanwhile. Throws if binding, opening the
+    /// overflow store or making the strategy fails.
     @discardableResult
-    public func start() throws -> BoundEndpoints {
-        let ready = DispatchSemaphore(value: 0)
-        let startError = Mutex<(any Error)?>(nil)
+    public func start() async throws -> BoundEndpoints {
+        let started: Result<BoundEndpoints, any Error> = await withCheckedContinuation { continuation in
+            startThread { continuation.resume(returning: $0) }
+        }
+        return try started.get()
+    }
+
+    /// Starts the loop thread; `ready` is called once, from that thread, when the endpoints
+    /// are bound or starting failed.
+    private func startThread(ready: @escaping @Sendable (Result<BoundEndpoints, any Error>) -> Void) {
         let thread = Thread { [self] in
             let loop: BrokerLoop
             do {
@@ -60,13 +69,12 @@ public final class Broker: Sendable {
                                       overflowStore: store, control: control, logger: logger)
                 let endpoints = try loop.endpoints
                 state.withLock { $0.endpoints = endpoints }
+                ready(.success(endpoints))
             } catch {
-                startError.withLock { $0 = error }
-                ready.signal()
                 finish(failure: nil)
+                ready(.failure(error))
                 return
             }
-            ready.signal()
             do {
                 try loop.run()
                 finish(failure: nil)
@@ -77,9 +85,6 @@ public final class Broker: Sendable {
         }
         thread.name = "sluice-broker-loop"
         thread.start()
-        ready.wait()
-        if let error = startError.withLock({ $0 }) { throw error }
-        return state.withLock { $0.endpoints! }
     }
 
     private func finish(failure: String?) {
@@ -90,7 +95,7 @@ public final class Broker: Sendable {
             state.finished = true
             state.failure = failure
             defer { state.waiters.removeAll() }
-            return state.waiters
+            return Array(state.waiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
@@ -99,15 +104,25 @@ public final class Broker: Sendable {
     public func requestShutdown() { control.requestShutdown() }
 
     /// Suspends until the loop has stopped. Returns the failure, if the loop failed.
+    ///
+    /// Cancelling the waiting task asks the broker to shut down (as `requestShutdown()`) and
+    /// returns at once, without waiting for the loop thread to finish; the shutdown goes on.
     @discardableResult
     public func waitUntilStopped() async -> String? {
-        await withCheckedContinuation { continuation in
-            let done = state.withLock { state -> Bool in
-                if state.finished { return true }
-                state.waiters.append(continuation)
-                return false
+        let waiter = UInt64.random(in: 1 ... .max)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { state -> Bool in
+                    if state.finished || Task.isCancelled { return true }
+                    state.waiters[waiter] = continuation
+                    return false
+                }
+                if done { continuation.resume() }
             }
-            if done { continuation.resume() }
+        } onCancel: {
+            requestShutdown()
+            let continuation = state.withLock { $0.waiters.removeValue(forKey: waiter) }
+            continuation?.resume()
         }
         return state.withLock { $0.failure }
     }
@@ -141,7 +156,7 @@ public struct BrokerService: Service {
     }
 
     public func run() async throws {
-        let endpoints = try broker.start()
+        let endpoints = try await broker.start()
         onStarted(endpoints)
         let failure = await withGracefulShutdownHandler {
             await broker.waitUntilStopped()

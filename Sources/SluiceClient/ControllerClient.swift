@@ -211,8 +211,16 @@ public final class ControllerClient: Sendable {
 
     /// Says GOODBYE and stops. Pending activations keep their answers on the broker (it parks
     /// them for this controller id).
-    public func close() {
-        connection.close()
+    /// Says GOODBYE and stops the connection; returns when it has stopped (suspending, never
+    /// blocking, the caller). Unanswered activations are not answered by this client after it.
+    public func close() async {
+        await connection.close()
+        answersContinuation.finish()
+    }
+
+    /// As `close()`, blocking the calling thread: for code outside Swift concurrency.
+    public func closeBlocking() {
+        connection.closeBlocking()
         answersContinuation.finish()
     }
 }

@@ -118,5 +118,10 @@ public final class InvokerClient: Sendable {
     }
 
     /// Says GOODBYE and stops. The broker answers this invoker's unfinished work `invokerLost`.
-    public func close() { connection.close() }
+    /// Says GOODBYE and stops the connection; returns when it has stopped (suspending, never
+    /// blocking, the caller).
+    public func close() async { await connection.close() }
+
+    /// As `close()`, blocking the calling thread: for code outside Swift concurrency.
+    public func closeBlocking() { connection.closeBlocking() }
 }

@@ -47,6 +47,9 @@ final class PeerConnection: Sendable {
         var subscriptions: [String] = []
         var stopping = false
         var stopped = false
+        var started = false
+        /// Async callers of `close()`, resumed when the connection's thread has stopped.
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     let options: Options
@@ -57,6 +60,7 @@ final class PeerConnection: Sendable {
     private let deliver: Deliver
     private let stateChange: StateChange
     private let idle: Idle
+    /// Signalled once the thread has stopped, for synchronous `closeBlocking()` callers.
     private let done = DispatchSemaphore(value: 0)
     private let welcomed = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Publications received (§4.14); best effort, so the oldest go when a reader falls behind.
@@ -75,14 +79,21 @@ final class PeerConnection: Sendable {
     }
 
     func start() {
+        let alreadyClosed = shared.withLock { state -> Bool in
+            state.started = true
+            return state.stopping
+        }
+        guard !alreadyClosed else {
+            markStopped()
+            return
+        }
         let thread = Thread { [self] in
             do {
                 try runLoop()
             } catch {
                 logger.error("connection loop failed", metadata: ["endpoint": "\(options.endpoint)", "error": "\(error)"])
             }
-            shared.withLock { $0.stopped = true }
-            done.signal()
+            markStopped()
         }
         thread.name = "sluice-peer"
         thread.start()
@@ -177,19 +188,50 @@ final class PeerConnection: Sendable {
         return [Outbound(message: options.hello(), opaque: nil)] + prefixes.map { Outbound(message: .subscribe(prefix: $0), opaque: nil) }
     }
 
-    /// Says GOODBYE, flushes for up to the linger time, and stops the thread. Blocks until done.
-    /// Safe to call more than once, from several threads at once.
-    func close() {
-        let alreadyStopped = shared.withLock { state -> Bool in
+    private func markStopped() {
+        let waiters = shared.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.stopped = true
+            defer { state.closeWaiters.removeAll() }
+            return state.closeWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+        done.signal()
+    }
+
+    /// Asks the thread to say GOODBYE, flush for up to the linger time and stop; true if it
+    /// has stopped already (or never started).
+    private func requestStop() -> Bool {
+        let stopped = shared.withLock { state -> Bool in
             state.stopping = true
+            if !state.started { state.stopped = true }
             return state.stopped
         }
         wake.signal()
-        if !alreadyStopped {
-            done.wait()
-            // Pass the signal on: another thread may be closing at the same time.
-            done.signal()
+        return stopped
+    }
+
+    /// Says GOODBYE, flushes for up to the linger time, and stops the thread; returns when it
+    /// has stopped, suspending (not blocking) its caller. Safe to call more than once, from
+    /// several tasks at once.
+    func close() async {
+        guard !requestStop() else { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let stopped = shared.withLock { state -> Bool in
+                if state.stopped { return true }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if stopped { continuation.resume() }
         }
+    }
+
+    /// As `close()`, blocking the calling thread: for callers outside Swift concurrency
+    /// (never call it from an async context; use `close()` there).
+    func closeBlocking() {
+        guard !requestStop() else { return }
+        done.wait()
+        // Pass the signal on: another thread may be closing at the same time.
+        done.signal()
     }
 
     private func makeSocket() throws(ZMQError) -> ZMQSocket {

@@ -193,8 +193,8 @@ public final class SluiceMessagingProvider: Sendable {
         }
         for inbox in all { inbox.close() }
         switch connection {
-        case .controller(let client): client.close()
-        case .invoker(let client, _): client.close()
+        case .controller(let client): client.closeBlocking()
+        case .invoker(let client, _): client.closeBlocking()
         }
         for task in readers.withLock({ $0 }) { task.cancel() }
     }

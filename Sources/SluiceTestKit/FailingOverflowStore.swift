@@ -61,11 +61,14 @@ public final class FailingOverflowStore: OverflowStore {
     /// - Parameters:
     ///   - faults: the switches (keep a reference to flip them).
     ///   - records: records a "previous run" left, as `readBatch` will return them; those
-    ///     whose sequence is in `uncertain` come back with `consumedUnknown` set.
-    public init(faults: Faults = Faults(), records: [(RoutingHeader, [UInt8])] = [], uncertain: Set<Int> = []) {
+    ///     whose position is in `uncertain` come back with `consumedUnknown` set.
+    ///   - enqueuedAtMilliseconds: when those records started waiting (wall clock); pass the
+    ///     current time unless the test wants them to have waited long already.
+    public init(faults: Faults = Faults(), records: [(RoutingHeader, [UInt8])] = [], uncertain: Set<Int> = [],
+                enqueuedAtMilliseconds: UInt64 = 0) {
         self.faults = faults
         for (position, record) in records.enumerated() {
-            let sequence = (try? inner.append(record.0, payload: record.1, enqueuedAtMilliseconds: 0)) ?? 0
+            let sequence = (try? inner.append(record.0, payload: record.1, enqueuedAtMilliseconds: enqueuedAtMilliseconds)) ?? 0
             if uncertain.contains(position) { self.uncertain.insert(sequence) }
         }
     }

@@ -23,8 +23,8 @@ struct BrokerEndToEndTests {
         async let alphaResult = drive(alpha, prefix: "alpha", count: 5_000, window: 64, timeout: .seconds(120))
         async let betaResult = drive(beta, prefix: "beta", count: 5_000, window: 64, timeout: .seconds(120))
         let (a, b) = await (alphaResult, betaResult)
-        alpha.close()
-        beta.close()
+        await alpha.close()
+        await beta.close()
 
         for (name, result) in [("alpha", a), ("beta", b)] {
             #expect(result.sent == 5_000)
@@ -70,7 +70,7 @@ struct BrokerEndToEndTests {
                 killedAt.withLock { $0 = .now }
             }
         }
-        controller.close()
+        await controller.close()
 
         let killTime = try #require(killedAt.withLock { $0 }, "the victim never finished 4 activations")
         #expect(result.answers.count == 120)

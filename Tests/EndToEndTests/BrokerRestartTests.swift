@@ -20,10 +20,10 @@ extension BrokerEndToEndTests {
         }
         holder.client = invoker
         invoker.start()
-        defer { invoker.close() }
+        defer { invoker.closeBlocking() }
         let controller = try ControllerClient(id: "restart-controller", endpoint: controllerEndpoint, answerTimeout: .seconds(5))
         controller.start()
-        defer { controller.close() }
+        defer { controller.closeBlocking() }
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
 
         let before = await controller.invoke(RoutingHeader(activationID: "before", namespace: "guest", action: "guest/a"), payload: [1])
@@ -72,10 +72,10 @@ extension BrokerEndToEndTests {
         }
         holder.client = invoker
         invoker.start()
-        defer { invoker.close() }
+        defer { invoker.closeBlocking() }
         let controller = try ControllerClient(id: "drain-controller", endpoint: controllerEndpoint, answerTimeout: .seconds(2))
         controller.start()
-        defer { controller.close() }
+        defer { controller.closeBlocking() }
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
         #expect(await invoker.waitUntilWelcomed(timeout: .seconds(10)))
         #expect(await controller.invoke(RoutingHeader(activationID: "before", namespace: "guest", action: "guest/a"), payload: [1]).kind == .success)
@@ -144,7 +144,7 @@ extension BrokerEndToEndTests {
             for await answer in controller.answers { answers.value.append(answer) }
         }
         try await Task.sleep(for: .milliseconds(3_000))  // past the invoker's 1.5 s answer
-        controller.close()
+        await controller.close()
         reader.cancel()
         _ = await reader.value
         #expect(answers.value.map(\.activationID) == ["late-1"], "exactly one answer: \(answers.value)")

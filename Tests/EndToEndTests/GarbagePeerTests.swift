@@ -96,7 +96,7 @@ extension BrokerEndToEndTests {
         let result = await drive(controller, prefix: "honest", count: 2_000, window: 32, timeout: .seconds(120))
         stop.store(true, ordering: .releasing)
         try await Task.sleep(for: .milliseconds(100))
-        controller.close()
+        await controller.close()
 
         #expect(result.sent == 2_000)
         #expect(result.answers.count == 2_000, "answers for \(result.answers.count) of 2000")

@@ -77,7 +77,7 @@ extension BrokerEndToEndTests {
         try raw.send([signature, [0x03], [UInt8](repeating: 0x41, count: 100_000)])
 
         let result = await load
-        controller.close()
+        await controller.close()
         #expect(result.answers.count == 2_000, "every honest activation answered")
         #expect(result.duplicates == 0)
         #expect(result.answers.values.allSatisfy { $0.first?.kind == .success })
@@ -90,7 +90,7 @@ extension BrokerEndToEndTests {
         let answer = await after.invoke(RoutingHeader(activationID: "after-1", namespace: "guest", action: "guest/after"), payload: Array("x".utf8))
         #expect(answer.kind == .success)
         #expect(answer.result == Array("result-of:after-1:x".utf8))
-        after.close()
+        await after.close()
 
         let counters = try broker.stop()
         #expect((counters["protocol_errors"] ?? 0) >= 14)

@@ -40,7 +40,7 @@ func drive(_ client: ControllerClient, prefix: String, count: Int, window: Int, 
     let watchdog = Task {
         do {
             try await Task.sleep(for: timeout)
-            client.close()
+            await client.close()
         } catch {
             // Cancelled: every answer arrived in time.
         }

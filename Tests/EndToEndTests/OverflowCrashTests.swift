@@ -48,7 +48,7 @@ extension BrokerEndToEndTests {
         defer { invokers.forEach { $0.signal(SIGKILL) } }
 
         let result = await load
-        controller.close()
+        await controller.close()
         #expect(result.answers.count == count, "every activation is answered")
         #expect(result.duplicates == 0)
         #expect(result.answers.values.allSatisfy { $0.first?.kind == .success }, "kinds: \(Set(result.answers.values.compactMap { $0.first?.kind }))")
@@ -75,7 +75,7 @@ extension BrokerEndToEndTests {
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
         // A window far below the 128 free slots: nothing ever waits.
         let result = await drive(controller, prefix: "light", count: 500, window: 8, timeout: .seconds(60))
-        controller.close()
+        await controller.close()
         #expect(result.answers.count == 500)
         let counters = try broker.stop()
         #expect(counters["answered_success"] == 500)

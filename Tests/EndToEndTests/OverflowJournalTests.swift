@@ -123,7 +123,7 @@ func eventually(timeout: Duration = .seconds(20), _ condition: () -> Bool) async
 /// The broker with a store that fails on demand, driven by raw peers over tcp loopback.
 @Suite("Broker with a failing overflow store")
 struct FailingStoreBrokerTests {
-    static func broker(_ box: StoreBox) throws -> (Broker, BoundEndpoints) {
+    static func broker(_ box: StoreBox) async throws -> (Broker, BoundEndpoints) {
         var configuration = BrokerNodeConfiguration()
         configuration.controllerEndpoint = "tcp://127.0.0.1:*"
         configuration.invokerEndpoint = "tcp://127.0.0.1:*"
@@ -132,7 +132,7 @@ struct FailingStoreBrokerTests {
         var logger = Logger(label: "test.broker")
         logger.logLevel = .critical
         let broker = try Broker(configuration: configuration, overflowStore: { box.store }, logger: logger)
-        return (broker, try broker.start())
+        return (broker, try await broker.start())
     }
 
     static func stop(_ broker: Broker) async {
@@ -160,7 +160,7 @@ struct FailingStoreBrokerTests {
     @Test("Issue 13 item 3: one sync for a batch: 100 journaled activations leave for an invoker after one sync, not 100")
     func groupCommitInTheBroker() async throws {
         let faults = FailingOverflowStore.Faults()
-        let (broker, endpoints) = try Self.broker(StoreBox(FailingOverflowStore(faults: faults)))
+        let (broker, endpoints) = try await Self.broker(StoreBox(FailingOverflowStore(faults: faults)))
         let context = try ZMQContext()
         let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
         try controller.send(.controllerHello(controllerID: "c1"))
@@ -184,7 +184,7 @@ struct FailingStoreBrokerTests {
         let context = try ZMQContext()
         let ids = (0..<5).map { "w\($0)" }
         do {
-            let (broker, endpoints) = try Self.broker(box)
+            let (broker, endpoints) = try await Self.broker(box)
             let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
             try controller.send(.controllerHello(controllerID: "c1"))
             for id in ids { try controller.send(.activate(Self.activation(id)), opaque: Array(id.utf8)) }
@@ -225,7 +225,7 @@ struct FailingStoreBrokerTests {
         // The next run, on the same store: the five come back and are answered once each.
         faults.failMarkConsumed = false
         #expect(box.store.liveSequences.count == 5)
-        let (broker, endpoints) = try Self.broker(box)
+        let (broker, endpoints) = try await Self.broker(box)
         let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
         try controller.send(.controllerHello(controllerID: "c1"))
         let invoker = try RawPeer(context: context, endpoint: endpoints.invoker, inbound: .brokerToInvoker)
@@ -252,8 +252,10 @@ struct FailingStoreBrokerTests {
         let records = [("u0", true), ("c0", false)].map { id, _ in
             (RoutingHeader(activationID: id, namespace: "guest", action: "guest/a", answerTo: "c1"), [UInt8](id.utf8))
         }
-        let box = StoreBox(FailingOverflowStore(records: records, uncertain: [0]))
-        let (broker, endpoints) = try Self.broker(box)
+        // Enqueued now: records that waited since 1970 would expire at the first tick.
+        let box = StoreBox(FailingOverflowStore(records: records, uncertain: [0],
+                                                enqueuedAtMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000)))
+        let (broker, endpoints) = try await Self.broker(box)
         let context = try ZMQContext()
         let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
         try controller.send(.controllerHello(controllerID: "c1"))
@@ -294,5 +296,35 @@ struct BadInputLogLimiterTests {
         #expect(summaries == [.init(peer: a, suppressed: 2, codes: ["malformed": 1, "invalidId": 1])])
         let fresh = limiter.admit(a, code: "malformed")
         #expect(fresh, "a new window starts afresh")
+    }
+}
+
+@Suite("Broker in Swift concurrency (issue 13 item 14)")
+struct BrokerConcurrencyTests {
+    @Test("cancelling waitUntilStopped returns at once and shuts the broker down")
+    func cancellationIsHonoured() async throws {
+        var configuration = BrokerNodeConfiguration()
+        configuration.controllerEndpoint = "tcp://127.0.0.1:*"
+        configuration.invokerEndpoint = "tcp://127.0.0.1:*"
+        configuration.statsInterval = .zero
+        configuration.shutdownGrace = .milliseconds(100)
+        var logger = Logger(label: "test.cancel")
+        logger.logLevel = .critical
+        let broker = try Broker(configuration: configuration, logger: logger)
+        try await broker.start()
+        let waiting = Task { await broker.waitUntilStopped() }
+        waiting.cancel()
+        // Before the fix the cancelled wait went on until someone else stopped the broker;
+        // the 30 s bound only turns such a hang into a failure.
+        let returned = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { _ = await waiting.value; return true }
+            group.addTask { try? await Task.sleep(for: .seconds(30)); return false }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        #expect(returned, "a cancelled waitUntilStopped returns")
+        // The cancellation asked the broker to shut down: an uncancelled wait now ends too.
+        #expect(await broker.waitUntilStopped() == nil)
     }
 }

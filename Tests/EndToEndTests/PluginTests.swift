@@ -28,7 +28,7 @@ extension BrokerEndToEndTests {
         // Six at once: first-fit packs four onto "first" (its slots) and the rest onto "second";
         // least-loaded would have split them three and three.
         let result = await drive(controller, prefix: "pack", count: 6, window: 6, timeout: .seconds(30))
-        controller.close()
+        await controller.close()
         let byInvoker = Dictionary(grouping: result.answers.values.compactMap(\.first), by: \.header.invokerID).mapValues(\.count)
         #expect(result.answers.values.allSatisfy { $0.first?.kind == .success })
         #expect(byInvoker == ["first": 4, "second": 2], "placement by the plugin: \(byInvoker)")
@@ -92,7 +92,7 @@ extension BrokerEndToEndTests {
         var logger = Logger(label: "test.plugin")
         logger.logLevel = .critical
         let broker = try Broker(configuration: configuration, strategies: registry, logger: logger)
-        let endpoints = try broker.start()
+        let endpoints = try await broker.start()
         let context = try ZMQContext()
         let controller = try RawPeer(context: context, endpoint: endpoints.controller, inbound: .brokerToController)
         let invoker = try RawPeer(context: context, endpoint: endpoints.invoker, inbound: .brokerToInvoker)

@@ -80,7 +80,7 @@ extension BrokerEndToEndTests {
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
         #expect(await served.waitUntilWelcomed(timeout: .seconds(10)))
         #expect(await invoker.waitUntilWelcomed(timeout: .seconds(10)))
-        invoker.close()
+        await invoker.close()
         // Aimed at the serving invoker: the GOODBYE of the one just closed travels on another
         // connection, and an ACTIVATE placed on it first would be answered invokerLost.
         let answer = await controller.invoke(RoutingHeader(activationID: "curve-1", namespace: "guest", action: "guest/a", revision: "",
@@ -104,12 +104,12 @@ extension BrokerEndToEndTests {
         controllerAsInvoker.start()
         for (what, client) in refused {
             #expect(await !client.waitUntilWelcomed(timeout: .milliseconds(1500)), "\(what) must not be welcomed")
-            client.close()
+            await client.close()
         }
         #expect(await !controllerAsInvoker.waitUntilWelcomed(timeout: .milliseconds(500)), "a controller's key must not register as an invoker")
-        controllerAsInvoker.close()
-        controller.close()
-        served.close()
+        await controllerAsInvoker.close()
+        await controller.close()
+        await served.close()
 
         let counters = try broker.stop()
         #expect(counters["activations_received"] == 1, "only the allowed controller's activation got in")
@@ -197,8 +197,8 @@ extension BrokerEndToEndTests {
                                          payload: [1])
         #expect(answer.kind == .success)
         #expect(answer.result == Array("mine".utf8))
-        victim.close()
-        invoker.close()
+        await victim.close()
+        await invoker.close()
         let counters = try broker.stop()
         #expect(counters["protocol_errors_notAuthorized"] == 1)
     }
@@ -238,8 +238,8 @@ extension BrokerEndToEndTests {
         victim.complete(activationID: "held-1", result: (.success, Array("done".utf8)))
         let result = await answer
         #expect(result.kind == .success, "before the fix: invokerLost, the imposter had replaced the victim")
-        victim.close()
-        controller.close()
+        await victim.close()
+        await controller.close()
         let counters = try broker.stop()
         #expect(counters["protocol_errors_notAuthorized"] == 1)
         #expect(counters["answered_invokerLost"] == 0)

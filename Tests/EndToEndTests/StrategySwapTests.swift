@@ -39,7 +39,7 @@ extension BrokerEndToEndTests {
                 broker.child.signal(SIGHUP)
             }
         }
-        controller.close()
+        await controller.close()
         #expect(result.answers.count == 3_000)
         #expect(result.duplicates == 0)
         #expect(result.answers.values.allSatisfy { $0.first?.kind == .success })

@@ -61,7 +61,7 @@ struct OpenWhiskLikeController: AsyncParsableCommand {
         say("controller \(id) connecting to \(endpoint)")
         guard await client.waitUntilWelcomed(timeout: .seconds(connectTimeout)) else {
             say("controller \(id): no WELCOME from the broker within \(connectTimeout) s")
-            client.close()
+            await client.close()
             throw ExitCode.failure
         }
 
@@ -88,7 +88,7 @@ struct OpenWhiskLikeController: AsyncParsableCommand {
             for await ok in group where ok { succeeded += 1 }
             return succeeded
         }
-        client.close()
+        await client.close()
         say("controller \(id): \(results) of \(requests.count) activations succeeded")
         if results != requests.count { throw ExitCode.failure }
     }
