@@ -15,11 +15,12 @@ struct CurveBinding: Equatable {
     static func parse(_ entry: String, folder: String) throws(CurveBindingError) -> CurveBinding {
         let id: String
         let keyText: String
-        if let equals = entry.firstIndex(of: "=") {
+        // Z85 keys may contain '=', ids may not: a whole key first, then ID=KEY at the first '='.
+        if Curve.isKey(entry) {
+            throw CurveBindingError(description: "'\(entry.prefix(8))...' names no id: write ID=KEY, so that only that id may use the key")
+        } else if let equals = entry.firstIndex(of: "=") {
             id = String(entry[..<equals]).trimmingCharacters(in: .whitespaces)
             keyText = String(entry[entry.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
-        } else if Curve.isKey(entry) {
-            throw CurveBindingError(description: "'\(entry.prefix(8))...' names no id: write ID=KEY, so that only that id may use the key")
         } else if entry.hasSuffix(".pub") {
             id = URL(fileURLWithPath: entry).deletingPathExtension().lastPathComponent
             keyText = entry
