@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
         .testTarget(
             name: "SluiceCoreTests",
-            dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded"]
+            dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded", "SluiceStrategies"]
         ),
         .testTarget(
             name: "BasicStrategiesTests",
