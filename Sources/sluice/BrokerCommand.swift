@@ -1,3 +1,4 @@
+import Configuration
 import ArgumentParser
 import Foundation
 import Logging
@@ -142,11 +143,10 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     /// Defaults, then file, then environment, then flags; validated.
-    func nodeConfiguration(file: String?, strategies: StrategyRegistry) async throws -> BrokerNodeConfiguration {
+    func nodeConfiguration(_ reading: ConfigurationReading, strategies: StrategyRegistry) async throws -> BrokerNodeConfiguration {
         let fromFile: BrokerNodeConfiguration
-        do {
-            fromFile = try await ConfigurationFile.apply(path: file, environment: ProcessInfo.processInfo.environment,
-                                                         strategies: strategies, to: BrokerNodeConfiguration())
+        do throws(ConfigurationFile.Failure) {
+            fromFile = try await ConfigurationFile.apply(reading, strategies: strategies, to: BrokerNodeConfiguration())
         } catch {
             throw ValidationError(error.description)
         }
@@ -167,15 +167,13 @@ struct BrokerCommand: AsyncParsableCommand {
     }
 
     /// The built-in strategies plus every plugin named by --plugin or routing.plugins.
-    func strategyRegistry(file: String?) throws -> StrategyRegistry {
+    func strategyRegistry(_ reading: ConfigurationReading) async throws -> StrategyRegistry {
         var registry = BuiltInStrategies.registry
         var paths = plugins
-        if let file {
-            do {
-                paths += try ConfigurationFile.pluginPaths(path: file)
-            } catch {
-                throw ValidationError(error.description)
-            }
+        do throws(ConfigurationFile.Failure) {
+            paths += try await ConfigurationFile.pluginPaths(reading)
+        } catch {
+            throw ValidationError(error.description)
         }
         for path in paths {
             let factory: StrategyFactory
@@ -192,24 +190,46 @@ struct BrokerCommand: AsyncParsableCommand {
         return registry
     }
 
-    func run() async throws {
-        let strategies = try strategyRegistry(file: checkConfig ?? config)
-        if let checkConfig {
-            let node = try await nodeConfiguration(file: checkConfig, strategies: strategies)
-            let parameters = node.strategyParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            print("configuration OK: \(checkConfig)")
-            print("  controllers \(node.controllerEndpoint), invokers \(node.invokerEndpoint)")
-            print("  routing.strategy \(node.strategy)\(parameters.isEmpty ? "" : " (\(parameters))")")
-            return
+    /// Opens the configuration file, its one read (the reloader watches the same provider), and
+    /// reads it under the environment.
+    func readConfiguration(_ file: String?, level: Logger.Level) async throws
+        -> (provider: ReloadingFileProvider<ConfigFileSnapshot>?, reading: ConfigurationReading)
+    {
+        do throws(ConfigurationFile.Failure) {
+            var provider: ReloadingFileProvider<ConfigFileSnapshot>?
+            if let file {
+                var logger = Logger(label: "sluice.config")
+                logger.logLevel = max(level, .info)  // the provider logs each check at debug, every second
+                provider = try await ConfigurationFile.open(file, logger: logger)
+            }
+            let reading = try ConfigurationReading(path: file, snapshot: provider?.snapshot(),
+                                                   environment: ProcessInfo.processInfo.environment)
+            return (provider, reading)
+        } catch {
+            throw ValidationError(error.description)
         }
-        let node = try await nodeConfiguration(file: config, strategies: strategies)
+    }
 
+    func run() async throws {
+        // Logging first: the configuration file's provider logs through it.
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
+        let (provider, reading) = try await readConfiguration(checkConfig ?? config, level: level)
+        let strategies = try await strategyRegistry(reading)
+        if let checkConfig {
+            let node = try await nodeConfiguration(reading, strategies: strategies)
+            let parameters = node.strategyParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            print("configuration OK: \(checkConfig)")
+            print("  controllers \(node.controllerEndpoint), invokers \(node.invokerEndpoint)")
+            print("  routing.strategy \(node.strategy)\(parameters.isEmpty ? "" : " (\(parameters))")")
+            return
+        }
+        let node = try await nodeConfiguration(reading, strategies: strategies)
+
         let logger = Logger(label: "sluice.broker")
         let broker: Broker
         do {
@@ -232,9 +252,13 @@ struct BrokerCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: service, successTerminationBehavior: .gracefullyShutdownGroup),
         ]
-        if let config {
-            let reloader = ConfigurationReloader(path: config, broker: broker, strategies: strategies, initial: node,
-                                                 flags: self, logger: logger)
+        if let config, let provider {
+            let reloader = ConfigurationReloader(
+                path: config, provider: provider, initialSnapshot: reading.file,
+                environment: ProcessInfo.processInfo.environment, broker: broker, strategies: strategies, initial: node,
+                pluginPaths: (try? await ConfigurationFile.pluginPaths(reading)) ?? [], flags: self, logger: logger)
+            // The provider polls the file and handles SIGHUP; the reloader applies what it publishes.
+            services.append(.init(service: provider, successTerminationBehavior: .ignore))
             services.append(.init(service: reloader, successTerminationBehavior: .ignore))
         }
         let group = ServiceGroup(configuration: .init(
@@ -254,6 +278,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         printSummary(broker.status)
     }
+
 
     /// Opens the configured overflow store on the broker's loop thread; nil for memory.
     static func overflowStore(_ settings: OverflowSettings) -> (@Sendable () throws -> any OverflowStore)? {

@@ -1,69 +1,60 @@
-import Foundation
+import Configuration
 import Logging
 import ServiceLifecycle
 import SluiceBroker
 import SluicePluginAPI
-import UnixSignals
 
-/// Watches the configuration file (every second, and on SIGHUP) and applies changes of the
-/// routing strategy to the running broker. Other settings need a restart: a change to them is
-/// logged and ignored. An invalid file is refused and the running strategy stays.
+/// Applies changes of the routing strategy in the configuration file to the running broker.
+///
+/// swift-configuration's `ReloadingFileProvider` watches the file: every second, and at once on
+/// SIGHUP. It runs as its own service in the same group, and publishes a new snapshot when the
+/// file's modification time or resolved path changes. This service reads each one with the
+/// environment, as at start-up, and swaps the strategy if routing changed. Other settings need a
+/// restart: a change to them is logged and ignored. An invalid file is refused and the running
+/// strategy stays.
 struct ConfigurationReloader: Service {
     let path: String
+    let provider: ReloadingFileProvider<ConfigFileSnapshot>
+    /// The snapshot the broker started from: the provider publishes it first, and it is no change.
+    let initialSnapshot: ConfigFileSnapshot?
+    let environment: [String: String]
     let broker: Broker
     let strategies: StrategyRegistry
     let initial: BrokerNodeConfiguration
+    /// `routing.plugins` at start-up: plugins are loaded once.
+    let pluginPaths: [String]
     let flags: BrokerCommand
     let logger: Logger
 
-    enum Trigger: Sendable { case signal, fileChanged }
-
     func run() async throws {
-        let (triggers, continuation) = AsyncStream.makeStream(of: Trigger.self)
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in signals { continuation.yield(.signal) }
+        try await cancelWhenGracefulShutdown {
+            try await provider.watchSnapshot { (updates) async throws -> Void in
+                var current = initial
+                for await snapshot in updates {
+                    if let file = snapshot as? ConfigFileSnapshot, file === initialSnapshot { continue }
+                    current = await reload(snapshot, from: current)
                 }
-                group.addTask {
-                    var last = modificationDate()
-                    while !Task.isCancelled {
-                        try? await Task.sleep(for: .seconds(1))
-                        let now = modificationDate()
-                        if now != last {
-                            last = now
-                            continuation.yield(.fileChanged)
-                        }
-                    }
-                }
-                group.addTask {
-                    var current = initial
-                    for await trigger in triggers {
-                        current = await reload(from: current, trigger: trigger)
-                    }
-                }
-                await group.waitForAll()
             }
         }
-        continuation.finish()
     }
 
-    func modificationDate() -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-    }
-
-    /// Reads the file again and swaps the strategy if routing changed. Returns what is in effect.
-    func reload(from current: BrokerNodeConfiguration, trigger: Trigger) async -> BrokerNodeConfiguration {
-        let reason = trigger == .signal ? "SIGHUP" : "file changed"
+    /// Reads a new snapshot and swaps the strategy if routing changed. Returns what is in effect.
+    func reload(_ snapshot: any ConfigSnapshot, from current: BrokerNodeConfiguration) async -> BrokerNodeConfiguration {
         let next: BrokerNodeConfiguration
+        let plugins: [String]?
         do {
-            next = try await flags.nodeConfiguration(file: path, strategies: strategies)
+            let reading = try ConfigurationReading(path: path, snapshot: snapshot, environment: environment)
+            plugins = try? await ConfigurationFile.pluginPaths(reading)
+            next = try await flags.nodeConfiguration(reading, strategies: strategies)
         } catch {
             logger.error("configuration reload refused; keeping the running strategy", metadata: [
-                "file": "\(path)", "trigger": "\(reason)", "strategy": "\(current.strategy)", "error": "\(error)",
+                "file": "\(path)", "strategy": "\(current.strategy)", "error": "\(error)",
             ])
             return current
+        }
+        if let plugins, plugins != pluginPaths {
+            logger.warning("configuration 'routing.plugins' changed; plugins are loaded at start-up only, restart to apply",
+                           metadata: ["file": "\(path)"])
         }
         var routingOnly = current
         routingOnly.strategy = next.strategy
@@ -72,7 +63,7 @@ struct ConfigurationReloader: Service {
             logger.warning("configuration changes outside routing need a restart; ignored", metadata: ["file": "\(path)"])
         }
         guard next.strategy != current.strategy || next.strategyParameters != current.strategyParameters else {
-            logger.info("configuration reloaded; routing unchanged", metadata: ["trigger": "\(reason)", "strategy": "\(current.strategy)"])
+            logger.info("configuration reloaded; routing unchanged", metadata: ["strategy": "\(current.strategy)"])
             return current
         }
         do {
@@ -84,7 +75,7 @@ struct ConfigurationReloader: Service {
             return current
         }
         logger.notice("configuration reloaded; switching routing strategy", metadata: [
-            "trigger": "\(reason)", "from": "\(current.strategy)", "to": "\(next.strategy)",
+            "from": "\(current.strategy)", "to": "\(next.strategy)",
         ])
         return routingOnly
     }

@@ -59,3 +59,40 @@ extension BrokerEndToEndTests {
                 "stderr: \(broker.errors.current)")
     }
 }
+
+extension BrokerEndToEndTests {
+    /// `sluice broker --check-config FILE` with `environment`: exit status and stderr/stdout.
+    func checkConfig(_ yaml: String, environment: [String: String]) throws -> (status: Int32, errors: String, output: String) {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-env-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let file = folder.appendingPathComponent("sluice.yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        let check = try ChildProcess(Products.path("sluice"), ["broker", "--check-config", file], environment: environment)
+        let status = try #require(check.waitForExit(timeout: .seconds(20)))
+        return (status, check.errors.waitForEnd(timeout: .seconds(5)), check.output.waitForEnd(timeout: .seconds(5)))
+    }
+
+    @Test("Issue 13 item 12: SLUICE_* reaches every key, and a value that cannot be applied is refused naming the key",
+          arguments: [
+              // The issue's case: silently ignored before, so CURVE stayed off.
+              ("routing:\n  strategy: round-robin\n", ["SLUICE_SECURITY_CURVE": "true"], "security.key-file"),
+              ("routing:\n  strategy: round-robin\n", ["SLUICE_SECURITY_CURVE": "maybe"], "security.curve"),
+              ("broker:\n  liveness: [1, 2]\n", [:], "broker.liveness"),
+              ("namespaces:\n  limits: {guest: 5}\n", ["SLUICE_NAMESPACES_LIMITS_GUEST": "x"], "namespaces.limits.guest"),
+          ] as [(String, [String: String], String)])
+    func environmentReachesEveryKey(yaml: String, environment: [String: String], named: String) throws {
+        let result = try checkConfig(yaml, environment: environment)
+        #expect(result.status == 64, "stdout: \(result.output) stderr: \(result.errors)")
+        #expect(result.errors.contains(named), "stderr names \(named): \(result.errors)")
+    }
+
+    @Test("Issue 13 item 12: plugins and the strategy can come from the environment alone")
+    func pluginsFromTheEnvironment() throws {
+        let result = try checkConfig("broker:\n  liveness: 3\n", environment: [
+            "SLUICE_ROUTING_PLUGINS": Products.path("libSluiceFirstFitPlugin.so"), "SLUICE_ROUTING_STRATEGY": "first-fit",
+        ])
+        #expect(result.status == 0, "stderr: \(result.errors)")
+        #expect(result.output.contains("routing.strategy first-fit"), "stdout: \(result.output)")
+    }
+}

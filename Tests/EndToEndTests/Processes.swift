@@ -23,13 +23,20 @@ enum Products {
 /// Collects a child process's output as it arrives and lets a test wait for a line.
 final class OutputCollector: Sendable {
     private let text = Mutex("")
+    private let ended = Mutex(false)
     private let condition = NSCondition()
 
     init(_ handle: FileHandle) {
         let thread = Thread { [self] in
             while true {
                 let data = handle.availableData
-                if data.isEmpty { break }
+                if data.isEmpty {
+                    condition.lock()
+                    ended.withLock { $0 = true }
+                    condition.broadcast()
+                    condition.unlock()
+                    break
+                }
                 condition.lock()
                 text.withLock { $0 += String(decoding: data, as: UTF8.self) }
                 condition.broadcast()
@@ -40,6 +47,17 @@ final class OutputCollector: Sendable {
     }
 
     var current: String { text.withLock { $0 } }
+
+    /// Waits until the child closed this stream (it exited); returns everything it wrote.
+    func waitForEnd(timeout: Duration) -> String {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while !ended.withLock({ $0 }) {
+            if !condition.wait(until: deadline) { break }
+        }
+        return current
+    }
 
     /// Waits until the output contains `needle`; returns the output, or nil on timeout.
     func wait(for needle: String, timeout: Duration) -> String? {
@@ -61,9 +79,13 @@ final class ChildProcess: @unchecked Sendable {
     let errors: OutputCollector
     private let exited = DispatchSemaphore(value: 0)
 
-    init(_ executable: String, _ arguments: [String]) throws {
+    /// - Parameter environment: added to this process's environment for the child.
+    init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, added in added }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

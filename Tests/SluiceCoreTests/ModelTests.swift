@@ -430,9 +430,12 @@ struct ModelTests {
     }
 
     @Test("2,000 random seeds of 200 steps (SLUICE_MODEL_SEEDS for more): never dispatched twice, one answer each, capacity kept, counters monotonic")
-    func randomSeeds() throws {
+    func randomSeeds() async throws {
         var failures: [String] = []
         for seed in UInt64(1)...Self.seeds {
+            // A minute of CPU: give the cooperative pool back between seeds, or tests that
+            // wait on child processes starve on a 2-core machine.
+            await Task.yield()
             do {
                 try Self.run(seed: seed)
             } catch {
