@@ -36,6 +36,10 @@ final class BrokerLoop {
     var held: [HeldSend] = []
     /// Keeps a peer's bad input from flooding the log (issue 13, item 17).
     var badInputLog = BadInputLogLimiter(start: .zero)
+    /// Turn durations and tick lateness (issue 13, item 19).
+    var health = LoopHealth(start: .zero)
+    /// Messages taken in the current turn.
+    var turnMessages = 0
 
     struct HeldSend {
         var endpoint: Endpoint
@@ -184,6 +188,8 @@ final class BrokerLoop {
             let current = now.nanoseconds
             let waitMilliseconds = nextTick > current ? Int((nextTick - current + 999_999) / 1_000_000) : 0
             _ = try poller.poll(timeoutMilliseconds: waitMilliseconds)
+            let turnStart = now
+            turnMessages = 0
 
             if poller.isReadable(wakeIndex) {
                 control.wake.drain()
@@ -218,6 +224,7 @@ final class BrokerLoop {
 
             let time = now
             if time.nanoseconds >= nextTick {
+                health.tick(late: .nanoseconds(Int64(clamping: time.nanoseconds - nextTick)))
                 process(.tick, at: time)
                 logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
@@ -226,6 +233,14 @@ final class BrokerLoop {
             if let due = nextStats, time >= due {
                 logStats()
                 nextStats = time + configuration.statsInterval
+            }
+            health.turn(took: now.since(turnStart), messages: turnMessages)
+            if let report = health.endWindow(now: time) {
+                logger.warning("broker loop was slow", metadata: [
+                    "longest_turn_ms": "\(report.longestTurn.milliseconds)", "messages_in_it": "\(report.longestTurnMessages)",
+                    "slow_turns": "\(report.slowTurns)", "latest_tick_ms": "\(report.latestTick.milliseconds)",
+                    "late_ticks": "\(report.lateTicks)", "threshold_ms": "\(health.slow.milliseconds)", "window": "\(health.window)",
+                ])
             }
             if case .draining(let until) = phase, core.inFlightCount == 0 || time >= until {
                 process(.finishShutdown, at: time)
@@ -283,6 +298,7 @@ final class BrokerLoop {
             // replaced, so a message costs one new ZMQMessage at most.
             guard let count = try socket.receiveMultipart(into: &receiveFrames, flags: .dontWait) else { return false }
             taken += 1
+            turnMessages += 1
             // A ROUTER always delivers the routing id first; anything after it is the peer's.
             let route = RoutingID(receiveFrames[0].bytes)
             var (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
