@@ -6,9 +6,13 @@ import PackageDescription
 //   SluiceProtocol -> SluicePluginAPI -> SluiceCore +-> SluiceClient
 //                          +-> Plugins/*
 /// The broker's hot path crosses modules (ZeroMQ -> SluiceTransport -> SluiceCore, generic over
-/// the payload frame -> SluiceBroker). Without cross-module optimization the core runs
-/// unspecialized and asks the runtime for generic metadata per message (docs/PERFORMANCE.md).
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+/// the payload frame -> SluiceBroker). The core and the codec are specialized for the broker's
+/// frame types inside their own modules (`@_specialize`), so no unsafe flag is needed and the
+/// package can be used as a versioned dependency (scripts/consumer-check.sh). Setting
+/// SLUICE_CROSS_MODULE_OPTIMIZATION=1 adds -cross-module-optimization to release builds, to
+/// compare (docs/PERFORMANCE.md); SwiftPM refuses such a package as a versioned dependency.
+let hotPath: [SwiftSetting] = Context.environment["SLUICE_CROSS_MODULE_OPTIMIZATION"] == "1"
+    ? [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))] : []
 
 let package = Package(
     name: "sluice",

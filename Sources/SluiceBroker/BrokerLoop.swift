@@ -15,9 +15,9 @@ final class BrokerLoop {
     let logger: Logger
     let controllerSocket: ZMQSocket
     let invokerSocket: ZMQSocket
-    var core: BrokerCore<ZMQMessage>
-    var actions: [BrokerAction<ZMQMessage>] = []
-    var followUps: [BrokerEvent<ZMQMessage>] = []
+    var core: BrokerCore<SharedFrame>
+    var actions: [BrokerAction<SharedFrame>] = []
+    var followUps: [BrokerEvent<SharedFrame>] = []
     /// Authenticates CURVE clients (ZAP, RFC 27) when security is on.
     var zap: ZAPHandler?
     /// Reused for every received message (see `drain`).
@@ -114,7 +114,7 @@ final class BrokerLoop {
         let nowMilliseconds = UInt64(Date().timeIntervalSince1970 * 1000)
         let recovered = found.records.map { record in
             let waited = nowMilliseconds > record.enqueuedAtMilliseconds ? nowMilliseconds - record.enqueuedAtMilliseconds : 0
-            return (header: record.header, payload: ZMQMessage(bytes: record.payload), waited: Duration.milliseconds(Int64(waited)))
+            return (header: record.header, payload: SharedFrame(ZMQMessage(bytes: record.payload)), waited: Duration.milliseconds(Int64(waited)))
         }
         let report = journal.store.recoveryReport
         logger.notice("overflow store opened", metadata: [
@@ -306,7 +306,7 @@ final class BrokerLoop {
                 decoded = .failure(refusal)
             }
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
-            process(.received(endpoint, route, decoded, opaque: opaque), at: time, commit: false)
+            process(.received(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init)), at: time, commit: false)
         }
         return true
     }
@@ -314,7 +314,7 @@ final class BrokerLoop {
     /// Runs one event through the core and executes the resulting actions, including the
     /// follow-up events that failed sends produce. With `commit` (all but a socket drain, which
     /// commits once per batch) the journal is committed after it.
-    func process(_ event: BrokerEvent<ZMQMessage>, at time: Timestamp, commit: Bool = true) {
+    func process(_ event: BrokerEvent<SharedFrame>, at time: Timestamp, commit: Bool = true) {
         core.handle(event, now: time, into: &actions)
         execute()
         runFollowUps(at: time)
@@ -337,7 +337,8 @@ final class BrokerLoop {
     func execute() {
         for action in actions {
             switch action {
-            case .send(let endpoint, let route, let message, let opaque):
+            case .send(let endpoint, let route, let message, let frame):
+                let opaque = frame.map(Self.message)
                 if let journal, let id = message.journaledActivationID, journal.mustHold(id) {
                     // Its consume mark is not synced yet: it leaves after the turn's commit.
                     held.append(HeldSend(endpoint: endpoint, route: route, message: message, opaque: opaque))
@@ -353,7 +354,7 @@ final class BrokerLoop {
                 log(notice)
             case .overflowAppend(let header, let payload, let enqueuedAt):
                 guard let journal else { break }
-                if let refusal = journal.append(header, payload: payload.bytes, enqueuedAtMilliseconds: wallMilliseconds(enqueuedAt)) {
+                if let refusal = journal.append(header, payload: Self.message(payload).bytes, enqueuedAtMilliseconds: wallMilliseconds(enqueuedAt)) {
                     followUps.append(.overflowRejected(activationID: header.activationID, reason: refusal))
                 }
             case .overflowConsume(let id):
@@ -361,6 +362,11 @@ final class BrokerLoop {
             }
         }
         actions.removeAll(keepingCapacity: true)
+    }
+
+    /// The ZeroMQ message a core payload carries: every payload the shell hands the core is one.
+    static func message(_ frame: SharedFrame) -> ZMQMessage {
+        unsafeDowncast(frame.object as AnyObject, to: ZMQMessage.self)
     }
 
     func send(_ message: Message, opaque: ZMQMessage?, to route: RoutingID, on endpoint: Endpoint) {
@@ -371,9 +377,9 @@ final class BrokerLoop {
             // EHOSTUNREACH: the connection is gone. EAGAIN: the peer's pipe is full.
             switch message {
             case .dispatch(let header):
-                followUps.append(.dispatchFailed(route, header, payload: opaque ?? ZMQMessage(), unreachable: !error.wouldBlock))
+                followUps.append(.dispatchFailed(route, header, payload: SharedFrame(opaque ?? ZMQMessage()), unreachable: !error.wouldBlock))
             case .answer(let answer):
-                followUps.append(.answerUndeliverable(route, answer, result: opaque))
+                followUps.append(.answerUndeliverable(route, answer, result: opaque.map(SharedFrame.init)))
             case .publication:
                 followUps.append(.publicationUndelivered)
             default:

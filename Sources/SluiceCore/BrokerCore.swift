@@ -66,6 +66,9 @@ public struct BrokerCore<Payload: FrameBytes> {
     let completionSlackNanoseconds: UInt64
     let completionMultiplier: UInt64
 
+    // Specialized here for the broker's payload (`SharedFrame`): the shell gets a fully
+    // specialized core without cross-module optimization (issue 13, item 15).
+    @_specialize(exported: true, where Payload == SharedFrame)
     public init(configuration: BrokerConfiguration, strategy: any RoutingStrategy, start: Timestamp = .zero) {
         self.configuration = configuration
         self.strategy = strategy
@@ -170,6 +173,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     // MARK: Events
 
     /// Handles one event at time `now`, appending the resulting actions to `actions`.
+    @_specialize(exported: true, where Payload == SharedFrame)
     public mutating func handle(_ event: BrokerEvent<Payload>, now: Timestamp, into actions: inout [BrokerAction<Payload>]) {
         if now > self.now { self.now = now }
         switch event {

@@ -122,6 +122,7 @@ public enum Codec {
 
     /// Decodes frames that are part of a larger array (the broker's receive buffer, after the
     /// routing id) without copying them into an array of their own.
+    @_specialize(exported: true, where Frame == RawFrame)
     public static func decode<Frame: FrameBytes>(_ slice: ArraySlice<Frame>, channel: Channel) throws(ProtocolError) -> Message {
         let frames = ZeroBased(slice)
         // The signature is checked first (§3.1), even when frames are missing.

@@ -2,7 +2,7 @@ import SluiceProtocol
 import ZeroMQ
 
 // A ZeroMQ frame can be decoded in place: no copy of its bytes.
-extension ZMQMessage: FrameBytes {}
+extension ZMQMessage: FrameObject {}
 
 /// SLU/1 messages as ZeroMQ frames, shared by the broker and the clients.
 public enum Wire {
@@ -14,7 +14,12 @@ public enum Wire {
     /// opaque frame, if it has one.
     public static func decode(_ frames: ArraySlice<ZMQMessage>, channel: Channel) -> (Result<Message, ProtocolError>, ZMQMessage?) {
         do {
-            let message = try Codec.decode(frames, channel: channel)
+            // Decoded through pointers to the frames' bytes: the codec's specialization for
+            // RawFrame, made in its own module, so no cross-module optimization is needed.
+            let message = try withExtendedLifetime(frames) { () throws(ProtocolError) -> Message in
+                let raw = frames.map { frame in RawFrame(frame.unsafeBytes) }
+                return try Codec.decode(raw[...], channel: channel)
+            }
             return (.success(message), message.hasOpaqueFrame ? frames[frames.startIndex + Message.opaqueFrameIndex] : nil)
         } catch {
             return (.failure(error), nil)

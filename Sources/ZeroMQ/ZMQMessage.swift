@@ -48,6 +48,10 @@ public final class ZMQMessage {
     /// Number of bytes in the frame.
     public var count: Int { zmq_msg_size(pointer) }
 
+    /// The frame's bytes, valid while this message is alive and neither received into, sent
+    /// nor closed (libzmq keeps a message's data in place until then).
+    public var unsafeBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: zmq_msg_data(pointer), count: count) }
+
     /// Whether more frames of the same multipart message follow this one (after a receive).
     public var hasMore: Bool { zmq_msg_more(pointer) != 0 }
 
