@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up, builds everything (library, sluice, examples, plugins, tests) and runs the whole
 # test suite: the Swift tests, the Python peer's interop tests against the real broker, the
-# fault-injection suite, a 20 s fuzz run of the decoder, and a short smoke run of `sluice bench`.
+# fault-injection suite, a 20 s fuzz run of the decoder, a build of a package that depends on
+# Sluice by version, and a short smoke run of `sluice bench`.
 # This is the command README.md gives and .ci/run calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ echo "test: running the fault-injection suite (faults/): real processes killed, 
 SLUICE_BUILD_DIR="$BIN" bash scripts/faults.sh
 echo "test: fuzzing the protocol decoder for 20 s (scripts/fuzz.sh; the long run is scripts/fuzz.sh 300)"
 bash scripts/fuzz.sh 20
+echo "test: building a package that depends on Sluice by version (no unsafe flags; scripts/consumer-check.sh)"
+bash scripts/consumer-check.sh
 echo "test: bench smoke run (numbers are printed, never asserted; it fails if an answer is lost)"
 "$BIN/sluice" bench --duration 2s --warmup 500ms --baseline direct --quiet
 "$BIN/sluice" bench --duration 1s --warmup 200ms --rate 2000 --quiet
