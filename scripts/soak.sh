@@ -54,6 +54,10 @@ sampler_pid=$!
     --rate "$rate" --duration "${seconds}s" --warmup 5s --quiet --json >"$work/soak.json" || true
 kill -TERM $broker_pid; wait $broker_pid 2>/dev/null || true
 kill $sampler_pid 2>/dev/null || true
+# The loop reports turns or ticks slower than 20 ms, once per 10 s window (LoopHealth).
+slow=$(grep -c "broker loop was slow" "$work/broker.err" || true)
+echo "soak: broker loop-health warnings: $slow"
+grep "broker loop was slow" "$work/broker.err" | tail -5 | sed 's/^/  /' || true
 
 python3 - "$work/soak.json" "$work/rss.txt" <<'PY'
 import json, sys

@@ -35,7 +35,17 @@ struct MemoryBenchCommand: ParsableCommand {
     @Option(help: "Slots per invoker.")
     var slots = 112
 
+    @Option(help: "Instead: serve this many activations in a steady stream (--window in flight) and print the core's heap every tenth of the way: nothing should grow with the number served.")
+    var served: Int?
+
+    @Option(help: "With --served: activations in flight at once.")
+    var window = 256
+
     func run() throws {
+        if let served {
+            try runServed(served)
+            return
+        }
         guard hold > 0, invokers > 0, slots > 0 else { throw ValidationError("--hold, --invokers and --slots must be positive") }
         guard invokers * slots >= hold else {
             throw ValidationError("\(invokers) invokers x \(slots) slots cannot hold \(hold) activations; raise --invokers or --slots")
@@ -81,6 +91,51 @@ struct MemoryBenchCommand: ParsableCommand {
         print("core heap in use: \(Self.mib(idle)) idle, \(Self.mib(held)) with \(hold) in flight: "
               + String(format: "%.0f B per activation in flight", perActivation))
         print("after all \(hold) completed: \(Self.mib(after)) (\(core.inFlightCount) in flight)")
+    }
+
+    /// A steady stream through the core: `window` in flight, each new activation completes
+    /// the oldest. The heap should level off once the window is full (issue 13, item 19).
+    func runServed(_ total: Int) throws {
+        guard total > 0, window > 0, invokers * slots >= window else {
+            throw ValidationError("--served and --window must be positive, and --invokers x --slots at least --window")
+        }
+        var core = BrokerCore<[UInt8]>(configuration: BrokerConfiguration(), strategy: try BuiltInStrategies.registry.make("least-loaded"))
+        var actions: [BrokerAction<[UInt8]>] = []
+        actions.reserveCapacity(64)
+        var clock = Timestamp.zero
+        func feed(_ endpoint: Endpoint, _ route: RoutingID, _ message: Message, opaque: [UInt8]? = nil) {
+            clock = clock + .microseconds(20)
+            actions.removeAll(keepingCapacity: true)
+            core.handle(.received(endpoint, route, .success(message), opaque: opaque), now: clock, into: &actions)
+            // Heartbeats and deadlines run as in a broker: a tick every 20 ms of virtual time.
+            if clock.nanoseconds % 20_000_000 < 20_000 { core.handle(.tick, now: clock, into: &actions) }
+        }
+        let invokerRoutes = (0..<invokers).map { RoutingID(Array("i\($0)".utf8)) }
+        for (index, route) in invokerRoutes.enumerated() {
+            feed(.invoker, route, .invokerHello(InvokerHello(invokerID: "invoker\(index)", memoryMB: UInt32(slots) * 256, slots: UInt32(slots))))
+        }
+        let controller = RoutingID(Array("c0".utf8))
+        feed(.controller, controller, .controllerHello(controllerID: "controller0"))
+        let indexByRoute = Dictionary(uniqueKeysWithValues: invokerRoutes.enumerated().map { ($0.element, $0.offset) })
+        var ring = [(sequence: Int, invoker: Int)](repeating: (0, 0), count: window)
+        print("core heap in use while serving \(total) activations, \(window) in flight (mallinfo2):")
+        for sequence in 0..<total {
+            if sequence >= window {
+                let oldest = ring[sequence % window]
+                feed(.invoker, invokerRoutes[oldest.invoker],
+                     .completion(CompletionHeader(activationID: Self.activationID(oldest.sequence), includesResult: true)), opaque: [])
+                // Every invoker heartbeats now and then, as a live one does.
+                if sequence % 1_000 == 0 { for route in invokerRoutes { feed(.invoker, route, .heartbeat) } ; feed(.controller, controller, .heartbeat) }
+            }
+            feed(.controller, controller, .activate(RoutingHeader(activationID: Self.activationID(sequence), namespace: "guest", action: "guest/hello")), opaque: [])
+            for action in actions {
+                if case .send(.invoker, let route, .dispatch, _) = action { ring[sequence % window] = (sequence, indexByRoute[route] ?? 0) }
+            }
+            if (sequence + 1) % max(total / 10, 1) == 0 {
+                print(String(format: "  %10d served  %@  (%d in flight, %d answered)", sequence + 1, Self.mib(Self.heapInUse()),
+                             core.inFlightCount, core.counters.answered))
+            }
+        }
     }
 
     static func activationID(_ sequence: Int) -> String {
