@@ -240,7 +240,19 @@ public final class DiskOverflowStore: OverflowStore {
         try checkUsable()
         if let active { try flush(active) }
         try fsyncIfDue(force: false)
-        try reclaim()
+        // What this sync promised is durable now; reclaiming space is housekeeping. A failure
+        // there (a full disk at rollover, a deletion refused) is retried at the next sync
+        // rather than reported as a failed sync, which would withhold work already safe.
+        do {
+            try reclaim()
+        } catch {
+            if broken != nil { throw error }
+        }
+    }
+
+    public func abandon() {
+        if broken == nil { broken = OverflowStoreError(.unusable, "overflow store \(directory) was abandoned after a failure") }
+        for segment in segments { segment.buffer.removeAll() }
     }
 
     public func readBatch(after sequence: UInt64?, limit: Int) throws(OverflowStoreError) -> [OverflowRecord] {

@@ -27,6 +27,8 @@ final class OverflowJournal {
     private var dirty = false
     /// Withheld when the store broke, not yet handed to the core.
     private var withheld: Set<String> = []
+    /// Everything withheld this run: no message about these may ever leave.
+    private var withheldEver: Set<String> = []
 
     init(store: any OverflowStore) {
         self.store = store
@@ -70,7 +72,7 @@ final class OverflowJournal {
     /// the store is broken this is also true of every activation it withholds.
     func mustHold(_ id: String) -> Bool {
         guard !unsynced.isEmpty || broken != nil else { return false }
-        return unsynced.contains(id) || (broken != nil && withheld.contains(id))
+        return unsynced.contains(id) || (broken != nil && withheldEver.contains(id))
     }
 
     /// The result of a commit, for the loop.
@@ -110,9 +112,13 @@ final class OverflowJournal {
         // Consumed but not synced: the mark may be lost, so neither send nor answer. Still
         // journaled: they stay in the store for the next run.
         withheld = unsynced.union(sequences.keys)
+        withheldEver = withheld
         unsynced.removeAll()
         sequences.removeAll()
         dirty = false
+        // Nothing buffered may reach the disk later (at close, say): a consume mark of a
+        // withheld activation written after all would lose it for the next run too.
+        store.abandon()
     }
 
     // MARK: Recovery

@@ -336,19 +336,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func enqueue(_ item: WaitingActivation<Payload>, atFront: Bool = false, journal: Bool = true,
                           alreadyWaited: Duration = .zero, into actions: inout [BrokerAction<Payload>]) -> Bool {
         let header = item.header
-        let refusal: (AnswerKind, String)?
-        if waiting.count >= configuration.maxWaiting {
-            refusal = (.overloaded, "waiting queue is full (\(configuration.maxWaiting) activations)")
-        } else if waiting.bytes + item.payload.count > configuration.maxWaitingBytes {
-            refusal = (.overloaded, "waiting queue is full (\(configuration.maxWaitingBytes) payload bytes)")
-        } else if waiting.waiting(action: header.action) >= configuration.maxWaitingPerAction {
-            refusal = (.throttled, "\(configuration.maxWaitingPerAction) activations of action '\(header.action)' are already waiting")
-        } else if waiting.waiting(namespace: header.namespace) >= configuration.maxWaitingPerNamespace {
-            refusal = (.throttled, "namespace '\(header.namespace)' already has \(configuration.maxWaitingPerNamespace) activations waiting")
-        } else {
-            refusal = nil
-        }
-        if let (kind, reason) = refusal {
+        if let (kind, reason) = refusal(of: header, payloadBytes: item.payload.count) {
             answer(AnswerHeader(activationID: header.activationID, kind: kind, reason: reason), result: nil, to: header.answerTo, into: &actions)
             return false
         }
@@ -362,6 +350,20 @@ public struct BrokerCore<Payload: FrameBytes> {
             actions.append(.overflowAppend(header, payload: item.payload, enqueuedAt: item.enqueuedAt))
         }
         return true
+    }
+
+    /// Why the waiting queue cannot take this activation now (§6.1), or nil.
+    func refusal(of header: RoutingHeader, payloadBytes: Int) -> (AnswerKind, String)? {
+        if waiting.count >= configuration.maxWaiting {
+            return (.overloaded, "waiting queue is full (\(configuration.maxWaiting) activations)")
+        } else if waiting.bytes + payloadBytes > configuration.maxWaitingBytes {
+            return (.overloaded, "waiting queue is full (\(configuration.maxWaitingBytes) payload bytes)")
+        } else if waiting.waiting(action: header.action) >= configuration.maxWaitingPerAction {
+            return (.throttled, "\(configuration.maxWaitingPerAction) activations of action '\(header.action)' are already waiting")
+        } else if waiting.waiting(namespace: header.namespace) >= configuration.maxWaitingPerNamespace {
+            return (.throttled, "namespace '\(header.namespace)' already has \(configuration.maxWaitingPerNamespace) activations waiting")
+        }
+        return nil
     }
 
     /// Takes an activation out of the waiting queue (placed or answered) and journals that.
@@ -433,9 +435,15 @@ public struct BrokerCore<Payload: FrameBytes> {
                 if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
                 continue
             }
-            if !enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions), configuration.persistOverflow {
-                actions.append(.overflowConsume(activationID: entry.header.activationID))
+            // A refusal is consumed before its answer is made, so the shell holds the answer
+            // until the mark is synced (docs/ARCHITECTURE.md, "Overflow", rule 1).
+            if let (kind, reason) = refusal(of: entry.header, payloadBytes: entry.payload.count) {
+                if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
+                answer(AnswerHeader(activationID: entry.header.activationID, kind: kind, reason: reason), result: nil,
+                       to: entry.header.answerTo, into: &actions)
+                continue
             }
+            enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions)
         }
         drainWaiting(into: &actions)
     }
@@ -457,11 +465,28 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// The overflow store broke: journaled activations stay in it for the next run and are
     /// forgotten here without an answer (docs/ARCHITECTURE.md, "Overflow", rule 3).
     mutating func withhold(_ ids: [String], into actions: inout [BrokerAction<Payload>]) {
+        let withheld = Set(ids)
         for id in ids {
             counters.overflowWithheld += 1
+            // A resubmission of the id in this run would run here and again in the next one.
+            recentlyFinished.insert(id)
             if waiting.remove(id) != nil { continue }
             // Its DISPATCH was held back and never sent: free the slot, answer nothing.
             if let handle = inFlight.find(id) { _ = release(handle, id: id) }
+        }
+        // An answer kept for an absent controller must not reach it later either.
+        let keeping = controllers.compactMap { id, controller in
+            controller.parked.contains { withheld.contains($0.answer.activationID) } ? id : nil
+        }
+        for controllerID in keeping {
+            guard var controller = controllers.removeValue(forKey: controllerID) else { continue }
+            var kept = controller.parked
+            kept.removeAll()
+            for entry in controller.parked {
+                if withheld.contains(entry.answer.activationID) { unpark(entry) } else { kept.append(entry) }
+            }
+            controller.parked = kept
+            if controller.route != nil || !controller.parked.isEmpty { controllers[controllerID] = controller }
         }
         drainWaiting(into: &actions)
     }

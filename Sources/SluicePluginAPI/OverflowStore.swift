@@ -132,6 +132,14 @@ public protocol OverflowStore: AnyObject {
     var recoveryReport: OverflowRecoveryReport { get }
 
     var usage: OverflowUsage { get }
+
+    /// The broker stopped trusting the store (an operation failed): drop whatever is buffered
+    /// and write nothing more, not even when closing. The default does nothing.
+    func abandon()
+}
+
+extension OverflowStore {
+    public func abandon() {}
 }
 
 /// The default store: keeps nothing beyond the broker's in-memory queue, so a restart loses

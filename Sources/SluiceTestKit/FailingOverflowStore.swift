@@ -21,6 +21,7 @@ public final class FailingOverflowStore: OverflowStore {
             var syncs = 0
             var marks = 0
             var appends = 0
+            var abandoned = false
         }
 
         public init() {}
@@ -46,6 +47,9 @@ public final class FailingOverflowStore: OverflowStore {
         public var marks: Int { state.withLock { $0.marks } }
         /// Successful appends.
         public var appends: Int { state.withLock { $0.appends } }
+        /// Whether the broker abandoned the store (it stopped trusting it).
+        public var abandoned: Bool { state.withLock { $0.abandoned } }
+        func noteAbandon() { state.withLock { $0.abandoned = true } }
 
         func noteAppend() { state.withLock { $0.appends += 1 } }
         func noteMark() { state.withLock { $0.marks += 1 } }
@@ -106,6 +110,8 @@ public final class FailingOverflowStore: OverflowStore {
     }
 
     public var recoveryReport: OverflowRecoveryReport { inner.recoveryReport }
+
+    public func abandon() { faults.noteAbandon() }
 
     public var usage: OverflowUsage { inner.usage }
 

@@ -18,7 +18,7 @@ struct CurveBinding: Equatable {
         // Z85 keys may contain '=', ids may not: a whole key first, then ID=KEY at the first '='.
         if Curve.isKey(entry) {
             throw CurveBindingError(description: "'\(entry.prefix(8))...' names no id: write ID=KEY, so that only that id may use the key")
-        } else if let equals = entry.firstIndex(of: "=") {
+        } else if let equals = entry.firstIndex(of: "="), Identifier.isValid(String(entry[..<equals]).trimmingCharacters(in: .whitespaces)) {
             id = String(entry[..<equals]).trimmingCharacters(in: .whitespaces)
             keyText = String(entry[entry.index(after: equals)...]).trimmingCharacters(in: .whitespaces)
         } else if entry.hasSuffix(".pub") {

@@ -62,6 +62,8 @@ struct OverflowJournalTests {
         #expect(journal.takeWithheld() == ["a", "b", "c"], "a's mark was not synced either")
         #expect(journal.takeWithheld().isEmpty, "handed over once")
         #expect(journal.append(Self.header("d"), payload: [], enqueuedAtMilliseconds: 1)?.contains("overflow store broken") == true)
+        #expect(faults.abandoned, "the store is abandoned: nothing buffered may reach the disk at close")
+        #expect(journal.mustHold("b") && journal.mustHold("c"), "no message about a withheld activation ever leaves")
         // "b" and "c" are still live in the store for the next run (and "a" may be).
         #expect(store.liveSequences.count >= 2)
     }

@@ -231,3 +231,22 @@ func secondStoreOnOneDirectoryIsRefused() throws {
     let second = try DiskOverflowStore(directory: directory)
     try second.close()
 }
+
+@Test("Issue 13 item 4: an abandoned store writes nothing more, not even its buffered consume marks at close")
+func abandonedStoreWritesNothing() throws {
+    let directory = temporaryDirectory("abandoned")
+    defer { removeDirectory(directory) }
+    var sequence: UInt64 = 0
+    do {
+        let store = try DiskOverflowStore(directory: directory)
+        sequence = try store.append(header(1), payload: [1], enqueuedAtMilliseconds: 1)
+        try store.sync()
+        try store.markConsumed(sequence)  // buffered, not synced
+        store.abandon()
+        #expect(throws: OverflowStoreError.self) { try store.sync() }
+        try? store.close()
+    }
+    // The broker withheld the activation for this run: it must come back.
+    let reopened = try DiskOverflowStore(directory: directory)
+    #expect(try reopened.readBatch(after: nil, limit: 10).map(\.sequence) == [sequence])
+}

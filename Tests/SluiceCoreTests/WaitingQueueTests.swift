@@ -171,6 +171,29 @@ struct OverflowFailureTests {
         #expect(h.log.answers(for: "a2").isEmpty && h.log.answers(for: "a3").isEmpty)
     }
 
+    @Test("ARCHITECTURE Overflow rule 3: an answer kept for an absent controller is withdrawn when its activation is withheld")
+    func withheldParkedAnswer() {
+        var configuration = BrokerConfiguration()
+        configuration.persistOverflow = true
+        configuration.maxWaitingAge = .seconds(2)
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.controllerHello("away")
+        h.activate("x", from: "c1", answerTo: "away")
+        h.controllerGoodbye("away")
+        // x expires while its controller is away: the answer is kept (and its consume mark
+        // would be synced at the end of the turn).
+        h.advance(by: .seconds(3))
+        #expect(h.core.parkedAnswerCount == 1)
+        // The sync failed: the store broke and x is withheld. Its kept answer must go too, or
+        // the next run would recover x and answer it a second time.
+        h.handle(.overflowWithheld(activationIDs: ["x"], reason: "overflow store broken"))
+        #expect(h.core.parkedAnswerCount == 0)
+        #expect(h.controllerHello("away").answers(to: "away").isEmpty, "before the fix: expired, then a second answer next run")
+        // And the id is not taken again in this run.
+        #expect(h.activate("x", from: "c1").answers.map(\.kind) == [.rejected])
+    }
+
     @Test("ARCHITECTURE Overflow rule 4: a recovered record the store cannot vouch for is answered systemError, consumed, never dispatched")
     func uncertainRecovery() {
         var configuration = BrokerConfiguration()
