@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Soak test (not part of CI): runs a broker for a long time at a fraction of the rate it
 # sustains in open loop, measured first in the same run, and reports lost answers (must be 0),
-# the broker's memory over time (goal: under 5 % growth from the end of the first minute to
-# the end) and its latency.
+# the broker's memory over time (the curve, the growth from the end of the first minute, and
+# the growth over the last third of the run, which must stay under 1 %: a leak keeps
+# growing, warm-up levels off; run 10 minutes or more) and its latency.
 #   scripts/soak.sh            # 10 minutes at 50 % of the sustained open-loop rate
 #   scripts/soak.sh 120 0.7    # 2 minutes at 70 %
 # "Sustained" is the highest offered rate, ramping up in 5-second steps, at which the broker
 # answered at least 97 % of the offered rate with a p99 under 50 ms: a closed-loop maximum is
 # not a safe operating point for open loop on this 2-core machine (docs/PERFORMANCE.md).
-# Exits 1 if an answer is lost or duplicated, or memory grew by 5 % or more.
+# Exits 1 if an answer is lost or duplicated, or memory grew by 1 % or more in the last third.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
@@ -66,12 +67,18 @@ samples = [tuple(map(int, l.split())) for l in open(sys.argv[2]) if len(l.split(
 after_first_minute = next((kb for t, kb in samples if t >= 60), samples[0][1] if samples else 0)
 last = samples[-1][1] if samples else 0
 growth = (last - after_first_minute) / after_first_minute * 100 if after_first_minute else float("nan")
+# A leak keeps growing; warm-up (allocator arenas, libzmq's buffers reaching their working
+# size) levels off. The gate is the growth over the last third of the run (run 10 minutes or
+# more: in a short run warm-up is not over).
+third_time = samples[-1][0] * 2 / 3 if samples else 0
+at_third = next((kb for t, kb in samples if t >= third_time), last)
+last_third = (last - at_third) / at_third * 100 if at_third else float("nan")
 lat = run["latencyMicroseconds"]
 print(f"soak: {run['sent']} sent, {run['answered']} answered, lost {run['lost']}, unexpected {run['unexpected']}")
 print(f"soak: {run['roundTripsPerSecond']:.0f} rt/s offered {run['offeredRate']:.0f}/s; latency p50 {lat.get('p50', 0):.0f} us, "
       f"p99 {lat.get('p99', 0):.0f} us, max {lat.get('max', 0):.0f} us")
 print(f"soak: broker RSS {after_first_minute/1024:.1f} MiB after the first minute, {last/1024:.1f} MiB at the end: "
-      f"growth {growth:+.1f} % (goal < 5 %)")
+      f"{growth:+.1f} %; over the last third {at_third/1024:.1f} to {last/1024:.1f} MiB: {last_third:+.1f} % (gate < 1 %)")
 print("soak: broker RSS over time (MiB):")
 if samples:
     low = min(kb for _, kb in samples); high = max(kb for _, kb in samples)
@@ -79,6 +86,6 @@ if samples:
         bar = "#" * (1 + round((kb - low) / max(high - low, 1) * 50))
         print(f"  {t:5d} s {kb/1024:7.1f} {bar}")
 ok = run["lost"] == 0 and run["unexpected"] == 0 and run.get("failure") is None
-print("soak: PASS" if ok and growth < 5 else "soak: FAIL")
-sys.exit(0 if ok and growth < 5 else 1)
+print("soak: PASS" if ok and last_third < 1 else "soak: FAIL")
+sys.exit(0 if ok and last_third < 1 else 1)
 PY
