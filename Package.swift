@@ -37,7 +37,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // 1.16: `LogHandler.log(event:)` (the JSON log handler implements it).
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         // Configuration file (YAML) with environment overrides; Yams to reject unknown keys.
@@ -46,6 +47,11 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
         // FilePath for the configuration file provider (already in the graph through swift-configuration).
         .package(url: "https://github.com/apple/swift-system.git", from: "1.5.0"),
+        // Monitoring (docs/OPERATIONS.md): metrics API, Prometheus exposition, and the HTTP/1
+        // server of the monitoring endpoint (SwiftNIO alone: Hummingbird would build twice as much).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
         // libzmq through Debian's libzmq3-dev. The module map links `zmq` directly: Debian's
@@ -121,9 +127,23 @@ let package = Package(
                 "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceStrategyOpenWhiskSharding",
             ]
         ),
+        // The monitoring endpoint: /metrics, /healthz, /readyz, /status over HTTP/1, off the loop
+        // thread, reading what the loop publishes (docs/OPERATIONS.md).
+        .target(
+            name: "SluiceMonitor",
+            dependencies: [
+                "SluiceCore", "SluicePluginAPI", "SluiceProtocol",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(
             name: "SluiceBroker",
             dependencies: [
+                "SluiceMonitor",
                 "ZeroMQ",
                 "SluiceProtocol",
                 "SluiceTransport",
@@ -158,6 +178,7 @@ let package = Package(
                 "SluiceProtocol",
                 "SluiceSimulator",
                 "SluiceStrategies",
+                "SluiceMonitor",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
@@ -208,6 +229,7 @@ let package = Package(
         .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(name: "SluiceMonitorTests", dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol"]),
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded", "SluiceStrategies"]
@@ -236,7 +258,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
-                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", .product(name: "Logging", package: "swift-log"),
+                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", "SluiceMonitor", .product(name: "Logging", package: "swift-log"),
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),

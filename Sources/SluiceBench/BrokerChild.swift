@@ -20,7 +20,7 @@ public final class BrokerChild {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
-                             "--log-level", "warning", "--stats-interval", "0s"] + arguments
+                             "--log-level", "warning", "--stats-interval", "0s", "--monitor-endpoint", "127.0.0.1:0"] + arguments
         output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.standardError

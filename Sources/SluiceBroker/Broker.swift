@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SluiceCore
+import SluiceMonitor
 import SluicePluginAPI
 import Synchronization
 import ZeroMQ
@@ -26,7 +27,11 @@ public final class Broker: Sendable {
         var finished = false
         var failure: String?
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var monitor: MonitorServer?
     }
+
+    /// What the loop publishes for the monitoring endpoint; nil when it is off.
+    public let monitorFeed: MonitorFeed?
 
     let strategies: StrategyRegistry
 
@@ -44,19 +49,40 @@ public final class Broker: Sendable {
         self.logger = logger
         self.control = try BrokerControl()
         control.publishStrategy(configuration.strategy)
+        monitorFeed = configuration.monitor.endpoint == nil ? nil
+            : MonitorFeed(version: SluiceVersion.current, configuration: configuration.publicSettings,
+                          stallAfter: configuration.monitor.stallAfter)
         self.context = try ZMQContext()
     }
 
     /// Binds the endpoints and starts the loop thread; returns the endpoints once they are
     /// bound, suspending (never blocking) the caller meanwhile. Throws if binding, opening the
     /// overflow store or making the strategy fails.
+    ///
+    /// With a monitoring endpoint configured, it is bound first: a port in use stops start-up
+    /// (`MonitorBindFailure`) before anything else is bound.
     @discardableResult
     public func start() async throws -> BoundEndpoints {
+        var monitor: MonitorServer?
+        if let endpoint = configuration.monitor.endpoint, let monitorFeed {
+            monitor = try await MonitorServer.start(endpoint: endpoint, feed: monitorFeed, limits: configuration.monitor.limits)
+            state.withLock { $0.monitor = monitor }
+        }
         let started: Result<BoundEndpoints, any Error> = await withCheckedContinuation { continuation in
             startThread { continuation.resume(returning: $0) }
         }
-        return try started.get()
+        do {
+            var endpoints = try started.get()
+            endpoints.monitor = monitor?.address
+            return endpoints
+        } catch {
+            await monitor?.stop()
+            throw error
+        }
     }
+
+    /// The monitoring endpoint's server while it runs (nil when it is off or stopped).
+    public var monitor: MonitorServer? { state.withLock { $0.monitor } }
 
     /// Starts the loop thread; `ready` is called once, from that thread, when the endpoints
     /// are bound or starting failed.
@@ -66,7 +92,7 @@ public final class Broker: Sendable {
             do {
                 let store = try makeOverflowStore?()
                 loop = try BrokerLoop(context: context, configuration: configuration, strategies: strategies,
-                                      overflowStore: store, control: control, logger: logger)
+                                      overflowStore: store, control: control, feed: monitorFeed, logger: logger)
                 let endpoints = try loop.endpoints
                 state.withLock { $0.endpoints = endpoints }
                 ready(.success(endpoints))
@@ -88,6 +114,11 @@ public final class Broker: Sendable {
     }
 
     private func finish(failure: String?) {
+        monitorFeed?.setState(.stopped)
+        // The monitoring endpoint outlives the loop only until it has said so.
+        if let monitor = state.withLock({ state in defer { state.monitor = nil }; return state.monitor }) {
+            Task { await monitor.stop() }
+        }
         for request in control.closeStrategyRequests() {
             request.reply(ParameterError(key: "routing.strategy", problem: "the broker is not running"))
         }

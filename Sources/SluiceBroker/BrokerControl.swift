@@ -91,4 +91,6 @@ public struct BrokerStatus: Sendable {
 public struct BoundEndpoints: Sendable, Equatable {
     public var controller: String
     public var invoker: String
+    /// The monitoring endpoint's `host:port`, nil when it is off.
+    public var monitor: String?
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SluiceCore
+import SluiceMonitor
 import SluicePluginAPI
 import SluiceProtocol
 import SluiceTransport
@@ -40,6 +41,14 @@ final class BrokerLoop {
     var health = LoopHealth(start: .zero)
     /// Messages taken in the current turn.
     var turnMessages = 0
+    /// Where the monitoring endpoint reads from; nil when it is off (then nothing below is kept).
+    let feed: MonitorFeed?
+    /// Turn durations and tick lateness since the last tick, nanoseconds, for the feed.
+    var turnSamples: [UInt64] = []
+    var latenessSamples: [UInt64] = []
+    /// When the feed's tables were last rebuilt (they are every `monitorRefresh`).
+    var lastMonitorSnapshot: Timestamp?
+    let monitorRefresh: Duration = .milliseconds(250)
 
     struct HeldSend {
         var endpoint: Endpoint
@@ -49,8 +58,9 @@ final class BrokerLoop {
     }
 
     init(context: ZMQContext, configuration: BrokerNodeConfiguration, strategies: StrategyRegistry,
-         overflowStore: (any OverflowStore)?, control: BrokerControl, logger: Logger) throws {
+         overflowStore: (any OverflowStore)?, control: BrokerControl, feed: MonitorFeed? = nil, logger: Logger) throws {
         self.configuration = configuration
+        self.feed = feed
         self.journal = overflowStore.map(OverflowJournal.init(store:))
         self.strategies = strategies
         self.control = control
@@ -59,6 +69,7 @@ final class BrokerLoop {
         origin = clock.now
         var coreConfiguration = configuration.core
         coreConfiguration.persistOverflow = overflowStore != nil
+        coreConfiguration.recordsLatencies = feed != nil
         core = BrokerCore(configuration: coreConfiguration, strategy: strategy, start: .zero)
         // The ZAP handler must be bound before the first client handshakes.
         if case .curve(let curve) = configuration.security {
@@ -174,6 +185,8 @@ final class BrokerLoop {
             }
         }
         try recoverOverflow()
+        feed?.beat()
+        publishMonitorSnapshot(state: .running)
         var poller = ZMQPoller()
         // Both sockets are drained on every wake-up, so only the wake fd's index matters.
         _ = poller.add(controllerSocket)
@@ -225,16 +238,20 @@ final class BrokerLoop {
             let time = now
             if time.nanoseconds >= nextTick {
                 health.tick(late: .nanoseconds(Int64(clamping: time.nanoseconds - nextTick)))
+                if feed != nil { latenessSamples.append(time.nanoseconds - nextTick) }
                 process(.tick, at: time)
                 logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
+                feedMonitor(at: time)
             }
             if let due = nextStats, time >= due {
                 logStats()
                 nextStats = time + configuration.statsInterval
             }
-            health.turn(took: now.since(turnStart), messages: turnMessages)
+            let took = now.since(turnStart)
+            health.turn(took: took, messages: turnMessages)
+            if feed != nil && turnMessages > 0 { turnSamples.append(UInt64(took.nanoseconds)) }
             if let report = health.endWindow(now: time) {
                 logger.warning("broker loop was slow", metadata: [
                     "longest_turn_ms": "\(report.longestTurn.milliseconds)", "messages_in_it": "\(report.longestTurnMessages)",
@@ -245,6 +262,7 @@ final class BrokerLoop {
             if case .draining(let until) = phase, core.inFlightCount == 0 || time >= until {
                 process(.finishShutdown, at: time)
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
+                publishMonitorSnapshot(state: .stopped)
                 break
             }
         }
@@ -285,6 +303,42 @@ final class BrokerLoop {
                     metadata: ["in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)",
                                "grace": "\(configuration.shutdownGrace)"])
         process(.beginShutdown, at: now)
+        publishMonitorSnapshot(state: .draining)
+    }
+
+    /// Every tick: the heartbeat and the samples; every `monitorRefresh`, the tables.
+    func feedMonitor(at time: Timestamp) {
+        guard let feed else { return }
+        feed.beat()
+        feed.record(latencies: core.takeLatencySamples(), turns: turnSamples, tickLateness: latenessSamples)
+        turnSamples.removeAll(keepingCapacity: true)
+        latenessSamples.removeAll(keepingCapacity: true)
+        if let last = lastMonitorSnapshot, time.since(last) < monitorRefresh { return }
+        publishMonitorSnapshot(state: nil)
+    }
+
+    /// Rebuilds what the monitoring endpoint shows; `state` changes the broker's state too.
+    func publishMonitorSnapshot(state: MonitorSnapshot.State?) {
+        guard let feed else { return }
+        lastMonitorSnapshot = now
+        var snapshot = MonitorSnapshot()
+        snapshot.state = state ?? {
+            if core.shuttingDown { return .draining }
+            return .running
+        }()
+        snapshot.strategy = core.strategyName
+        snapshot.counters = core.counters
+        snapshot.broker = core.snapshot()
+        if let journal {
+            let usage = journal.store.usage
+            snapshot.overflow = OverflowStatus(store: journal.store.name, records: usage.records, bytes: usage.bytes,
+                                               budgetBytes: usage.budgetBytes, broken: journal.broken.map { "\($0)" })
+        } else {
+            snapshot.overflow = nil
+        }
+        snapshot.slowTurns = health.totalSlowTurns
+        snapshot.lateTicks = health.totalLateTicks
+        feed.publish(snapshot)
     }
 
     /// Takes up to `batchSize` messages from `socket`. Returns true if it may have more.

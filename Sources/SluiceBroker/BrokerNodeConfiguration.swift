@@ -1,5 +1,6 @@
 import ZeroMQ
 import SluiceCore
+import SluiceMonitor
 import SluicePluginAPI
 import SluiceStrategies
 
@@ -36,6 +37,8 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     public var overflow = OverflowSettings()
     /// Transport security of both endpoints (applied in `BrokerLoop.makeRouter`).
     public var security = TransportSecurity.none
+    /// The HTTP monitoring endpoint (`monitor.*`, docs/OPERATIONS.md).
+    public var monitor = MonitorSettings()
 
     public init() {}
 
@@ -76,6 +79,12 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
             throw .init(key: "tick-interval", problem: "must be between 1 ms and 1 s")
         }
         if batchSize < 1 { throw .init(key: "batch-size", problem: "must be at least 1") }
+        if let endpoint = monitor.endpoint, !MonitorSettings.isEndpoint(endpoint) {
+            throw .init(key: "monitor.endpoint", problem: "'\(endpoint)' is not host:port such as 127.0.0.1:5680 (or off)")
+        }
+        if monitor.limits.topNamespaces < 0 { throw .init(key: "monitor.top-namespaces", problem: "must not be negative") }
+        if monitor.limits.maxInvokerSeries < 0 { throw .init(key: "monitor.max-invoker-series", problem: "must not be negative") }
+        if monitor.stallAfter < .seconds(1) { throw .init(key: "monitor.stall-after", problem: "must be at least 1s") }
         switch overflow.store {
         case "memory": break
         case "disk":
@@ -135,4 +144,90 @@ public struct OverflowSettings: Sendable, Equatable {
     public var fsync = "every-batch"
 
     public init() {}
+}
+
+/// The monitoring endpoint's settings (docs/OPERATIONS.md).
+public struct MonitorSettings: Sendable, Equatable {
+    /// `host:port` to serve HTTP on; nil: no monitoring endpoint. The library default is off; the
+    /// `sluice broker` command's default is 127.0.0.1:5680. Port 0 picks a free port.
+    public var endpoint: String?
+    /// Bounds on per-namespace and per-invoker series.
+    public var limits = MetricLimits()
+    /// `/healthz` fails once the loop has not ticked for this long.
+    public var stallAfter: Duration = .seconds(5)
+
+    public init(endpoint: String? = nil) { self.endpoint = endpoint }
+
+    /// The `sluice broker` default: loopback only.
+    public static let defaultEndpoint = "127.0.0.1:5680"
+
+    static func isEndpoint(_ text: String) -> Bool {
+        guard let colon = text.lastIndex(of: ":"), colon != text.startIndex, let port = Int(text[text.index(after: colon)...]) else {
+            return false
+        }
+        return (0...65535).contains(port)
+    }
+}
+
+extension BrokerNodeConfiguration {
+    /// The settings in force as `/status` lists them, by configuration key. Secrets (the CURVE
+    /// keys) are never listed; only whether CURVE is on and how many client keys are allowed.
+    public var publicSettings: [ConfigurationEntry] {
+        var entries: [ConfigurationEntry] = [
+            .init("broker.id", core.brokerID),
+            .init("broker.controller-endpoint", controllerEndpoint),
+            .init("broker.invoker-endpoint", invokerEndpoint),
+            .init("broker.heartbeat-interval", "\(core.heartbeatInterval)"),
+            .init("broker.liveness", "\(core.liveness)"),
+            .init("broker.max-message-bytes", "\(core.maxMessageBytes)"),
+            .init("broker.shutdown-grace", "\(shutdownGrace)"),
+            .init("broker.send-high-water-mark", "\(sendHighWaterMark)"),
+            .init("waiting.max", "\(core.maxWaiting)"),
+            .init("waiting.max-bytes", "\(core.maxWaitingBytes)"),
+            .init("waiting.max-age", "\(core.maxWaitingAge)"),
+            .init("waiting.max-per-action", "\(core.maxWaitingPerAction)"),
+            .init("waiting.max-per-namespace", "\(core.maxWaitingPerNamespace)"),
+            .init("namespaces.concurrency", core.namespaceConcurrencyLimit.map { "\($0)" } ?? "none"),
+            .init("circuit-breaker.floor", "\(core.completionTimeoutFloor)"),
+            .init("circuit-breaker.multiplier", "\(core.completionTimeoutMultiplier)"),
+            .init("circuit-breaker.slack", "\(core.completionTimeoutSlack)"),
+            .init("health.window", "\(core.healthWindow)"),
+            .init("health.max-system-errors", "\(core.maxSystemErrors)"),
+            .init("health.max-timeouts", "\(core.maxTimeouts)"),
+            .init("health.cooldown", "\(core.healthCooldown)"),
+            .init("answers.max-parked", "\(core.maxParkedAnswersPerController)"),
+            .init("answers.max-parked-age", "\(core.maxParkedAnswerAge)"),
+            .init("routing.strategy", strategy),
+            .init("overflow.store", overflow.store),
+            .init("monitor.endpoint", monitor.endpoint ?? "off"),
+            .init("monitor.top-namespaces", "\(monitor.limits.topNamespaces)"),
+            .init("monitor.max-invoker-series", "\(monitor.limits.maxInvokerSeries)"),
+            .init("monitor.stall-after", "\(monitor.stallAfter)"),
+        ]
+        for (name, value) in strategyParameters.sorted(by: { $0.key < $1.key }) {
+            entries.append(.init("routing.\(strategy).\(name)", value))
+        }
+        for (namespace, limit) in core.namespaceConcurrencyLimits.sorted(by: { $0.key < $1.key }) {
+            entries.append(.init("namespaces.limits.\(namespace)", "\(limit)"))
+        }
+        if overflow.store == "disk" {
+            entries += [
+                .init("overflow.disk.path", overflow.path ?? ""),
+                .init("overflow.disk.budget-bytes", "\(overflow.budgetBytes)"),
+                .init("overflow.disk.segment-bytes", "\(overflow.segmentBytes)"),
+                .init("overflow.disk.fsync", overflow.fsync),
+            ]
+        }
+        switch security {
+        case .none:
+            entries.append(.init("security.curve", "false"))
+        case .curve(let curve):
+            entries += [
+                .init("security.curve", "true"),
+                .init("security.controller-keys", "\(curve.controllerKeys.count) keys"),
+                .init("security.invoker-keys", "\(curve.invokerKeys.count) keys"),
+            ]
+        }
+        return entries
+    }
 }

@@ -33,6 +33,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// Emit `overflowAppend`/`overflowConsume` actions so the shell journals waiting work to
     /// an overflow store (off for the in-memory store).
     public var persistOverflow = false
+    /// Record wait, run and answer durations for the shell to take (`BrokerCore.takeLatencySamples()`);
+    /// on when the broker's monitoring endpoint is.
+    public var recordsLatencies = false
 
     /// Circuit breaker: deadline = max(time limit, floor) * multiplier + slack (§5).
     public var completionTimeoutFloor: Duration = .seconds(60)

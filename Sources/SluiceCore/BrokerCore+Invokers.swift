@@ -159,7 +159,7 @@ extension BrokerCore {
         }
         inFlight[handle].answered = true
         answer(AnswerHeader(activationID: result.activationID, kind: result.outcome.answerKind, invokerID: invokerID),
-               result: payload, to: inFlight[handle].answerTo, into: &actions)
+               result: payload, to: inFlight[handle].answerTo, arrivedAt: inFlight[handle].enqueuedAt, into: &actions)
     }
 
     mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String, route: RoutingID,
@@ -168,14 +168,15 @@ extension BrokerCore {
         if let report = completion.warm { updateWarm(invokerID, report) }
         guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
         let record = release(handle, id: id)
+        recordLatency(since: dispatchedAt(record), as: \.ran)
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
-                       result: payload, to: record.answerTo, into: &actions)
+                       result: payload, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             } else {
                 answer(AnswerHeader(activationID: id, kind: completion.systemError ? .systemError : .success, invokerID: invokerID,
                                     reason: "completed without a result"),
-                       result: nil, to: record.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
         }
         recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
@@ -240,7 +241,7 @@ extension BrokerCore {
                 answered += 1
                 answer(AnswerHeader(activationID: id, kind: .invokerLost, invokerID: invokerID,
                                     reason: "invoker '\(invokerID)' \(reason) while running it"),
-                       result: nil, to: record.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
         }
         let snapshot = invoker.snapshot
@@ -261,7 +262,7 @@ extension BrokerCore {
             if let taken = takeWaiting(item.header.activationID, into: &actions) {
                 answer(AnswerHeader(activationID: taken.header.activationID, kind: .rejected,
                                     reason: "target invoker '\(invokerID)' \(reason)"),
-                       result: nil, to: taken.header.answerTo, into: &actions)
+                       result: nil, to: taken.header.answerTo, arrivedAt: taken.enqueuedAt, into: &actions)
             }
         }
     }

@@ -30,7 +30,7 @@ extension BrokerCore {
                 let limit = configuration.completionTimeout(timeLimitMilliseconds: record.timeLimitMilliseconds)
                 answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
                                     reason: "no completion from invoker '\(invokerID)' within \(limit) (circuit breaker)"),
-                       result: nil, to: record.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
             recordHealth(invokerID, .timeout, into: &actions)
         }
@@ -70,7 +70,7 @@ extension BrokerCore {
             if configuration.persistOverflow { actions.append(.overflowConsume(activationID: item.header.activationID)) }
             answer(AnswerHeader(activationID: item.header.activationID, kind: .expired,
                                 reason: "waited \(configuration.waitLimit(for: item.header)) without an invoker with room"),
-                   result: nil, to: item.header.answerTo, into: &actions)
+                   result: nil, to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
         }
     }
 
@@ -111,7 +111,7 @@ extension BrokerCore {
         for item in waiting.orderedItems {
             waiting.remove(item.header.activationID)
             answer(AnswerHeader(activationID: item.header.activationID, kind: .overloaded, reason: "broker is shutting down"),
-                   result: nil, to: item.header.answerTo, into: &actions)
+                   result: nil, to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
         }
     }
 
@@ -124,7 +124,7 @@ extension BrokerCore {
             if !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
                                     reason: "broker shut down before invoker '\(invokerID)' completed it"),
-                       result: nil, to: record.answerTo, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
         }
     }

@@ -57,6 +57,8 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     var lastHeartbeatSent = Timestamp.zero
     public internal(set) var shuttingDown = false
+    /// Durations for the latency histograms, taken by the shell (`takeLatencySamples()`).
+    var latencySamples = LatencySamples()
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
     let waitingLookahead = 8
@@ -195,7 +197,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             finishShutdown(into: &actions)
         case .overflowRejected(let id, let reason):
             if let item = waiting.remove(id) {
-                answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil, to: item.header.answerTo, into: &actions)
+                answer(AnswerHeader(activationID: id, kind: .overloaded, reason: reason), result: nil, to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
             }
         case .recovered(let items):
             recover(items, into: &actions)
@@ -236,7 +238,7 @@ public struct BrokerCore<Payload: FrameBytes> {
            let controllerID = controllerIDByRoute[route] {
             counters.activationsReceived += 1
             answer(AnswerHeader(activationID: id, kind: .rejected, reason: error.reason), result: nil,
-                   to: controllerID, into: &actions)
+                   to: controllerID, arrivedAt: now, into: &actions)
             return
         }
         actions.append(.send(endpoint, route, .error(ErrorReport(code: error.code, activationID: error.activationID ?? "", reason: error.reason)), opaque: nil))
@@ -273,15 +275,15 @@ public struct BrokerCore<Payload: FrameBytes> {
             // RESULT of that run must not answer this one (§4.6, issue 13 item 9).
             answer(AnswerHeader(activationID: id, kind: .rejected,
                                 reason: "activation id \(id) belonged to an activation answered timeout or invokerLost that may still be running; use a new id (§4.6)"),
-                   result: nil, to: header.answerTo, into: &actions)
+                   result: nil, to: header.answerTo, arrivedAt: now, into: &actions)
             return
         }
         if shuttingDown {
-            answer(AnswerHeader(activationID: id, kind: .overloaded, reason: "broker is shutting down"), result: nil, to: header.answerTo, into: &actions)
+            answer(AnswerHeader(activationID: id, kind: .overloaded, reason: "broker is shutting down"), result: nil, to: header.answerTo, arrivedAt: now, into: &actions)
             return
         }
         if let reason = unplaceableReason(header) {
-            answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, into: &actions)
+            answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, arrivedAt: now, into: &actions)
             return
         }
         let item = WaitingActivation(header: header, payload: payload, enqueuedAt: now)
@@ -297,7 +299,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                 dispatch(item, to: invokerID, into: &actions)
                 return
             case .reject(let reason):
-                answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, into: &actions)
+                answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, arrivedAt: now, into: &actions)
                 return
             case .wait:
                 break
@@ -337,7 +339,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                           alreadyWaited: Duration = .zero, into actions: inout [BrokerAction<Payload>]) -> Bool {
         let header = item.header
         if let (kind, reason) = refusal(of: header, payloadBytes: item.payload.count) {
-            answer(AnswerHeader(activationID: header.activationID, kind: kind, reason: reason), result: nil, to: header.answerTo, into: &actions)
+            answer(AnswerHeader(activationID: header.activationID, kind: kind, reason: reason), result: nil, to: header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
             return false
         }
         // Work recovered after a restart keeps the wait it already had (the clock of this run
@@ -406,7 +408,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                     case .reject(let reason):
                         if let item = takeWaiting(id, into: &actions) {
                             answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil,
-                                   to: item.header.answerTo, into: &actions)
+                                   to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
                         }
                     case .wait:
                         break
@@ -440,7 +442,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             if let (kind, reason) = refusal(of: entry.header, payloadBytes: entry.payload.count) {
                 if configuration.persistOverflow { actions.append(.overflowConsume(activationID: entry.header.activationID)) }
                 answer(AnswerHeader(activationID: entry.header.activationID, kind: kind, reason: reason), result: nil,
-                       to: entry.header.answerTo, into: &actions)
+                       to: entry.header.answerTo, arrivedAt: nil, into: &actions)
                 continue
             }
             enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions)
@@ -458,7 +460,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             if isKnownActivation(header.activationID) { continue }
             counters.activationsReceived += 1
             answer(AnswerHeader(activationID: header.activationID, kind: .systemError, reason: reason), result: nil,
-                   to: header.answerTo, into: &actions)
+                   to: header.answerTo, arrivedAt: nil, into: &actions)
         }
     }
 
@@ -539,6 +541,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         namespaceInFlight[header.namespace, default: 0] += 1
         deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1
+        recordLatency(since: item.enqueuedAt, as: \.waited)
         actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
     }
 
@@ -580,8 +583,12 @@ public struct BrokerCore<Payload: FrameBytes> {
     // MARK: Answers (§6)
 
     /// Sends (or parks) the single answer of an activation and counts it.
-    mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, into actions: inout [BrokerAction<Payload>]) {
+    /// `arrivedAt`: when its ACTIVATE arrived, for the ACTIVATE-to-ANSWER histogram (nil: not
+    /// known in this run, as for recovered work).
+    mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, arrivedAt: Timestamp?,
+                         into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
+        if let arrivedAt { recordLatency(since: arrivedAt, as: \.answered) }
         deliver(answer, result: result, to: controllerID, into: &actions)
     }
 }

@@ -143,6 +143,13 @@ struct InFlightTable {
         return record
     }
 
+    /// Calls `body` with every live record, in slab order, copying none.
+    func forEachLive(_ body: (borrowing InFlightRecord) -> Void) {
+        for page in pages {
+            for index in page.indices where page[index].live { body(page[index]) }
+        }
+    }
+
     /// Every live handle, in slab order.
     var handles: [Handle] {
         (0..<created).compactMap { self[Handle($0)].live ? Handle($0) : nil }

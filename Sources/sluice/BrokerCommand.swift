@@ -5,6 +5,7 @@ import Logging
 import ServiceLifecycle
 import SluiceBroker
 import SluiceCore
+import SluiceMonitor
 import SluiceOverflowDisk
 import SluicePluginAPI
 import SluiceStrategies
@@ -37,6 +38,8 @@ struct BrokerCommand: AsyncParsableCommand {
             --overflow-store disk it stays on disk for the next start instead), gives in-flight \
             work --shutdown-grace to finish, answers what is left `timeout`, prints a summary \
             of the counters and exits 0.
+
+            Monitoring: an HTTP endpoint (default 127.0.0.1:5680, loopback only) serves             /metrics (Prometheus), /healthz, /readyz and /status (JSON); `sluice status --watch`             shows it live. --monitor-endpoint off turns it off (docs/OPERATIONS.md).
 
             Durations accept ms, s, m and h: 250ms, 2s, 1.5m.
             """
@@ -106,8 +109,15 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory of the disk overflow store.", valueName: "dir"))
     var overflowPath: String?
 
+    @Option(help: ArgumentHelp("HTTP monitoring endpoint, host:port (default 127.0.0.1:5680; port 0 picks a free one; off: none).",
+                               valueName: "host:port"))
+    var monitorEndpoint: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
+
+    @Option(help: "Log format: text (default), or json (one object per line, for log aggregation).")
+    var logFormat = LogFormat.text
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -139,6 +149,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let maxMessageBytes { node.core.maxMessageBytes = maxMessageBytes }
         if let overflowStore { node.overflow.store = overflowStore }
         if let overflowPath { node.overflow.path = overflowPath }
+        if let monitorEndpoint { node.monitor.endpoint = monitorEndpoint == "off" ? nil : monitorEndpoint }
         return node
     }
 
@@ -146,7 +157,9 @@ struct BrokerCommand: AsyncParsableCommand {
     func nodeConfiguration(_ reading: ConfigurationReading, strategies: StrategyRegistry) async throws -> BrokerNodeConfiguration {
         let fromFile: BrokerNodeConfiguration
         do throws(ConfigurationFile.Failure) {
-            fromFile = try await ConfigurationFile.apply(reading, strategies: strategies, to: BrokerNodeConfiguration())
+            var defaults = BrokerNodeConfiguration()
+            defaults.monitor.endpoint = MonitorSettings.defaultEndpoint
+            fromFile = try await ConfigurationFile.apply(reading, strategies: strategies, to: defaults)
         } catch {
             throw ValidationError(error.description)
         }
@@ -213,11 +226,7 @@ struct BrokerCommand: AsyncParsableCommand {
     func run() async throws {
         // Logging first: the configuration file's provider logs through it.
         let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        LoggingSystem.bootstrap(logFormat.handlerFactory(level: level))
         let (provider, reading) = try await readConfiguration(checkConfig ?? config, level: level)
         let strategies = try await strategyRegistry(reading)
         if let checkConfig {
@@ -226,6 +235,7 @@ struct BrokerCommand: AsyncParsableCommand {
             print("configuration OK: \(checkConfig)")
             print("  controllers \(node.controllerEndpoint), invokers \(node.invokerEndpoint)")
             print("  routing.strategy \(node.strategy)\(parameters.isEmpty ? "" : " (\(parameters))")")
+            print("  monitor \(node.monitor.endpoint.map { "http://\($0)" } ?? "off")")
             return
         }
         let node = try await nodeConfiguration(reading, strategies: strategies)
@@ -244,7 +254,8 @@ struct BrokerCommand: AsyncParsableCommand {
                   controllers: \(endpoints.controller)
                   invokers:    \(endpoints.invoker)
                   strategy:    \(node.strategy), heartbeat \(node.core.heartbeatInterval), liveness \(node.core.liveness)
-                listening controllers=\(endpoints.controller) invokers=\(endpoints.invoker)
+                  monitor:     \(endpoints.monitor.map { "http://\($0)/status (sluice status --endpoint \($0) --watch)" } ?? "off")
+                listening controllers=\(endpoints.controller) invokers=\(endpoints.invoker) monitor=\(endpoints.monitor ?? "off")
 
                 """
             FileHandle.standardOutput.write(Data(text.utf8))
@@ -269,6 +280,9 @@ struct BrokerCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let failure as BindFailure {
+            FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+            throw ExitCode.failure
+        } catch let failure as MonitorBindFailure {
             FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             throw ExitCode.failure
         } catch {

@@ -28,6 +28,7 @@ enum ConfigurationFile {
         ("answers", ["max-parked", "max-parked-age"]),
         ("routing", ["strategy", "managed-fraction", "blackbox-fraction", "plugins"]),
         ("security", ["curve", "key-file", "controller-keys", "invoker-keys"]),
+        ("monitor", ["endpoint", "top-namespaces", "max-invoker-series", "stall-after"]),
     ]
 
     struct Failure: Error, CustomStringConvertible {
@@ -96,6 +97,10 @@ enum ConfigurationFile {
         if let v = try await read("overflow.disk.budget-bytes", integer, expected: "a whole number") { node.overflow.budgetBytes = v }
         if let v = try await read("overflow.disk.segment-bytes", integer, expected: "a whole number") { node.overflow.segmentBytes = v }
         if let v = try await read("overflow.disk.fsync", text, expected: "every-batch, never or an interval like 50ms") { node.overflow.fsync = v }
+        if let v = try await read("monitor.endpoint", text, expected: "host:port or off") { node.monitor.endpoint = v == "off" ? nil : v }
+        if let v = try await read("monitor.top-namespaces", integer, expected: "a whole number") { node.monitor.limits.topNamespaces = v }
+        if let v = try await read("monitor.max-invoker-series", integer, expected: "a whole number") { node.monitor.limits.maxInvokerSeries = v }
+        if let v = try await read("monitor.stall-after", duration, expected: "a duration like 5s") { node.monitor.stallAfter = v }
         if let v = try await read("circuit-breaker.floor", duration, expected: "a duration like 60s") { node.core.completionTimeoutFloor = v }
         if let v = try await read("circuit-breaker.multiplier", integer, expected: "a whole number") { node.core.completionTimeoutMultiplier = v }
         if let v = try await read("circuit-breaker.slack", duration, expected: "a duration like 60s") { node.core.completionTimeoutSlack = v }

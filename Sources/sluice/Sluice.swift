@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceMonitor
 
 @main
 struct Sluice: AsyncParsableCommand {
@@ -15,11 +16,8 @@ struct Sluice: AsyncParsableCommand {
             Then connect the example invokers and controller (see README.md).
             """,
         version: SluiceVersion.current,
-        subcommands: [BrokerCommand.self, BenchCommand.self, KeygenCommand.self, StrategyBenchCommand.self, MemoryBenchCommand.self, OverflowBenchCommand.self, SimulateCommand.self],
+        subcommands: [BrokerCommand.self, StatusCommand.self, BenchCommand.self, KeygenCommand.self, StrategyBenchCommand.self, MemoryBenchCommand.self, OverflowBenchCommand.self, SimulateCommand.self],
         defaultSubcommand: nil
     )
 }
 
-enum SluiceVersion {
-    static let current = "0.1.0 (protocol SLU/1)"
-}

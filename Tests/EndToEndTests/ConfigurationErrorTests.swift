@@ -26,6 +26,7 @@ extension BrokerEndToEndTests {
         let first = try BrokerProcess()
         let second = try ChildProcess(Products.path("sluice"), [
             "broker", "--controller-endpoint", first.controllerEndpoint, "--invoker-endpoint", "tcp://127.0.0.1:*",
+            "--monitor-endpoint", "127.0.0.1:0",
         ])
         let status = try #require(second.waitForExit(timeout: .seconds(20)))
         #expect(status == 1)

@@ -97,6 +97,7 @@ extension BrokerEndToEndTests {
         let first = try BrokerProcess(arguments)
         let second = try ChildProcess(Products.path("sluice"), [
             "broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+            "--monitor-endpoint", "127.0.0.1:0",
         ] + arguments)
         let status = try #require(second.waitForExit(timeout: .seconds(30)))
         #expect(status != 0)

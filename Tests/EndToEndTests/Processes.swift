@@ -123,7 +123,7 @@ final class BrokerProcess: Sendable {
          invokerEndpoint: String = "tcp://127.0.0.1:*") throws {
         child = try ChildProcess(Products.path("sluice"), [
             "broker", "--controller-endpoint", controllerEndpoint, "--invoker-endpoint", invokerEndpoint,
-            "--log-level", "warning", "--stats-interval", "0s",
+            "--log-level", "warning", "--stats-interval", "0s", "--monitor-endpoint", "127.0.0.1:0",
         ] + extraArguments)
         guard let text = child.output.wait(for: "listening controllers=", timeout: .seconds(30)),
               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening controllers=") }) else {

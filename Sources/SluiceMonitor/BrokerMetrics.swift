@@ -1,0 +1,87 @@
+import CoreMetrics
+import Prometheus
+
+/// Sluice's metrics through swift-metrics, exported by swift-prometheus. Each broker has its
+/// own registry (no global `MetricsSystem.bootstrap`, so brokers in one process never mix).
+///
+/// `update(from:)` turns a published snapshot into swift-metrics calls: counters move by the
+/// difference since the last update (the core's counters are monotonic), gauges are set, and
+/// a series whose label value went away (an invoker left, a namespace fell out of the top N)
+/// is destroyed, so the exposition never grows without bound. Not thread-safe: the monitor
+/// server calls it under its own lock.
+final class BrokerMetrics {
+    let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    let limits: MetricLimits
+    private var counters: [String: (counter: CoreMetrics.Counter, last: Double)] = [:]
+    private var gauges: [String: Meter] = [:]
+    private var timers: [String: CoreMetrics.Timer] = [:]
+    /// Samples the feed could not keep because nobody took them in time.
+    private var samplesDropped: CoreMetrics.Counter
+
+    init(limits: MetricLimits) {
+        self.limits = limits
+        var factory = PrometheusMetricsFactory(registry: registry)
+        for histogram in MetricTables.histograms {
+            factory.durationHistogramBuckets[histogram.name] = MetricTables.buckets
+        }
+        self.factory = factory
+        samplesDropped = CoreMetrics.Counter(label: "sluice_monitor_samples_dropped_total", dimensions: [], factory: factory)
+        for histogram in MetricTables.histograms {
+            timers[histogram.name] = CoreMetrics.Timer(label: histogram.name, dimensions: [], factory: factory)
+        }
+    }
+
+    func update(from snapshot: MonitorSnapshot, startedAtSeconds: Double, version: String) {
+        for series in MetricTables.counters(snapshot) {
+            let key = series.key
+            if let entry = counters[key] {
+                if series.value > entry.last {
+                    entry.counter.increment(by: Int64(series.value - entry.last))
+                    counters[key]!.last = series.value
+                }
+            } else {
+                let counter = CoreMetrics.Counter(label: series.name, dimensions: series.dimensions, factory: factory)
+                if series.value > 0 { counter.increment(by: Int64(series.value)) }
+                counters[key] = (counter, series.value)
+            }
+        }
+        var present = Set<String>()
+        let info = [
+            MetricSeries("sluice_build_info", [("version", version)], 1),
+            MetricSeries("sluice_start_time_seconds", [], startedAtSeconds),
+        ]
+        for series in MetricTables.gauges(snapshot, limits: limits) + info {
+            let key = series.key
+            present.insert(key)
+            let gauge = gauges[key] ?? {
+                let made = Meter(label: series.name, dimensions: series.dimensions, factory: factory)
+                gauges[key] = made
+                return made
+            }()
+            gauge.set(series.value)
+        }
+        for (key, gauge) in gauges where !present.contains(key) {
+            gauge.destroy()
+            gauges[key] = nil
+        }
+    }
+
+    func record(_ samples: PendingSamples) {
+        for histogram in MetricTables.histograms {
+            guard let timer = timers[histogram.name] else { continue }
+            for nanoseconds in samples[keyPath: histogram.kind] {
+                timer.recordNanoseconds(Int64(clamping: nanoseconds))
+            }
+        }
+        if samples.dropped > 0 { samplesDropped.increment(by: Int64(samples.dropped)) }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(16_384)
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
