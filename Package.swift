@@ -138,6 +138,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -229,7 +230,11 @@ let package = Package(
         .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
-        .testTarget(name: "SluiceMonitorTests", dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol"]),
+        .testTarget(
+            name: "SluiceMonitorTests",
+            dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "SluiceCoreTests",
             dependencies: ["SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded", "SluiceStrategies"]
