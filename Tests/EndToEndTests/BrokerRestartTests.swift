@@ -81,19 +81,23 @@ extension BrokerEndToEndTests {
         #expect(await controller.invoke(RoutingHeader(activationID: "before", namespace: "guest", action: "guest/a"), payload: [1]).kind == .success)
 
         invoker.updateCapacity(memoryMB: 0, slots: 0)
-        try await Task.sleep(for: .milliseconds(300))
+        try await first.waitForStatus("the first broker heard the drain") {
+            $0.invokers.first { $0.id == "drain-invoker" }?.state == "draining"
+        }
         first.child.signal(SIGKILL)
         #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
         let second = try BrokerProcess(["--heartbeat-interval", "200ms", "--log-level", "info"],
                                        controllerEndpoint: controllerEndpoint, invokerEndpoint: invokerEndpoint)
         // The new broker must hear the drain in the HELLO itself.
-        let registered = second.child.errors.wait(for: "invoker=drain-invoker memory_mb=0 ", timeout: .seconds(15))
-            ?? second.child.output.wait(for: "invoker=drain-invoker memory_mb=0 ", timeout: .seconds(1))
-        #expect(registered != nil, "the invoker did not re-register drained; log: \(second.child.errors.current.suffix(2000))")
+        try await second.waitForStatus("the invoker re-registers drained, in its HELLO") { status in
+            status.invokers.first { $0.id == "drain-invoker" }.map { $0.memoryMb == 0 && $0.slots == 0 && $0.state == "draining" } ?? false
+        }
 
         // The controller re-registers on its own (it may need its next heartbeat to learn of
         // the restart); an ACTIVATE before that would be refused notRegistered.
-        #expect(second.child.errors.wait(for: "controller=drain-controller", timeout: .seconds(15)) != nil)
+        try await second.waitForStatus("the controller re-registers") {
+            $0.controllers.contains { $0.id == "drain-controller" && $0.connected }
+        }
         let waiting = await controller.invoke(RoutingHeader(activationID: "while-drained", namespace: "guest", action: "guest/a"), payload: [2])
         #expect(waiting.kind == .timeout, "\(waiting.kind): \(waiting.header.reason)")
         #expect(received.withLock { $0 } == ["before"], "a drained invoker got work: \(received.withLock { $0 })")

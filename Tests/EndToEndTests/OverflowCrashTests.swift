@@ -21,8 +21,7 @@ extension BrokerEndToEndTests {
     func overflowSurvivesBrokerCrash() async throws {
         let store = try Self.temporaryDirectory("overflow")
         defer { try? FileManager.default.removeItem(at: store) }
-        let arguments = ["--overflow-store", "disk", "--overflow-path", store.path, "--heartbeat-interval", "200ms",
-                         "--stats-interval", "100ms", "--log-level", "info"]
+        let arguments = ["--overflow-store", "disk", "--overflow-path", store.path, "--heartbeat-interval", "200ms"]
         // No invoker yet: everything the controller sends must wait, on disk.
         let first = try BrokerProcess(arguments)
         let controller = try ControllerClient(id: "survivor", endpoint: first.controllerEndpoint, answerTimeout: .seconds(60))
@@ -31,14 +30,16 @@ extension BrokerEndToEndTests {
         let count = 50
         async let load = drive(controller, prefix: "crash", count: count, window: count, timeout: .seconds(90))
 
-        #expect(first.child.errors.wait(for: "waiting=\(count)", timeout: .seconds(20)) != nil,
-                "all \(count) activations wait in the first broker: \(first.child.errors.current.suffix(500))")
+        try await first.waitForStatus(timeout: .seconds(20), "all \(count) activations wait in the first broker") {
+            $0.gauges.waiting == count && $0.overflow?.records == count
+        }
         first.child.signal(SIGKILL)
         #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
 
         let second = try BrokerProcess(arguments, controllerEndpoint: first.controllerEndpoint, invokerEndpoint: first.invokerEndpoint)
-        #expect(second.child.errors.wait(for: "recovered=\(count)", timeout: .seconds(10)) != nil,
-                "the restarted broker recovers the overflow: \(second.child.errors.current.prefix(800))")
+        try await second.waitForStatus(timeout: .seconds(10), "the restarted broker recovers the overflow") {
+            $0.counters["overflow_recovered"] == count && $0.gauges.waiting == count
+        }
         let invokers = try (0..<2).map { n in
             try ChildProcess(Products.path("sluice-example-invoker"), [
                 "--endpoint", second.invokerEndpoint, "--id", "after-crash\(n)", "--slots", "4", "--duration", "1ms-5ms",
@@ -63,13 +64,11 @@ extension BrokerEndToEndTests {
     func diskStoreWritesNothingWithoutOverflow() async throws {
         let store = try Self.temporaryDirectory("no-overflow")
         defer { try? FileManager.default.removeItem(at: store) }
-        let broker = try BrokerProcess(["--overflow-store", "disk", "--overflow-path", store.path, "--log-level", "info"])
+        let broker = try BrokerProcess(["--overflow-store", "disk", "--overflow-path", store.path])
         let invokers = try (0..<2).map { try startInvoker(broker, id: "roomy\($0)", slots: 64, duration: "0ms-1ms") }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
         // Work sent before the invokers register would wait, and so be written: wait for both.
-        for n in 0..<2 {
-            #expect(broker.child.errors.wait(for: "invoker=roomy\(n)", timeout: .seconds(10)) != nil, "invoker roomy\(n) registered")
-        }
+        try await broker.waitForInvokers(["roomy0", "roomy1"])
         let controller = try ControllerClient(id: "light", endpoint: broker.controllerEndpoint)
         controller.start()
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))

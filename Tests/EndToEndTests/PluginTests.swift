@@ -13,14 +13,14 @@ extension BrokerEndToEndTests {
     @Test("An external strategy plugin (first-fit, a shared library) is loaded into a running broker and decides placement")
     func firstFitPlugin() async throws {
         let plugin = Products.path("libSluiceFirstFitPlugin.so")
-        let broker = try BrokerProcess(["--plugin", plugin, "--strategy", "first-fit", "--log-level", "info"])
+        let broker = try BrokerProcess(["--plugin", plugin, "--strategy", "first-fit"])
         // Register "first" before "second", so it holds position 0.
         let first = try startInvoker(broker, id: "first", slots: 4, duration: "400ms")
         defer { first.signal(SIGKILL) }
-        #expect(broker.child.errors.wait(for: "invoker=first", timeout: .seconds(10)) != nil)
+        try await broker.waitForInvokers(["first"])
         let second = try startInvoker(broker, id: "second", slots: 4, duration: "400ms")
         defer { second.signal(SIGKILL) }
-        #expect(broker.child.errors.wait(for: "invoker=second", timeout: .seconds(10)) != nil)
+        try await broker.waitForInvokers(["first", "second"])
 
         let controller = try ControllerClient(id: "packer", endpoint: broker.controllerEndpoint)
         controller.start()

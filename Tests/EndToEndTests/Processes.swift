@@ -1,4 +1,5 @@
 import Foundation
+import SluiceMonitor
 import Synchronization
 import Testing
 
@@ -118,6 +119,9 @@ final class BrokerProcess: Sendable {
     let child: ChildProcess
     let controllerEndpoint: String
     let invokerEndpoint: String
+    /// `host:port` of its monitoring endpoint (`--monitor-endpoint 127.0.0.1:0` unless the
+    /// arguments name another).
+    let monitorEndpoint: String
 
     init(_ extraArguments: [String] = [], controllerEndpoint: String = "tcp://127.0.0.1:*",
          invokerEndpoint: String = "tcp://127.0.0.1:*") throws {
@@ -136,6 +140,37 @@ final class BrokerProcess: Sendable {
         }
         self.controllerEndpoint = fields["controllers"] ?? ""
         self.invokerEndpoint = fields["invokers"] ?? ""
+        self.monitorEndpoint = fields["monitor"] ?? ""
+    }
+
+    /// The broker's `/status` now.
+    func status() async throws -> StatusDocument {
+        let response = try await MonitorClient.get(monitorEndpoint, path: "/status")
+        guard response.status == 200 else { throw TestFailure("/status answered \(response.status): \(response.text)") }
+        return try StatusDocument.decode(Data(response.body))
+    }
+
+    /// Reads `/status` until `condition` holds (the broker refreshes it 4 times a second), and
+    /// returns that reading; throws with the last reading if `timeout` passes first.
+    @discardableResult
+    func waitForStatus(timeout: Duration = .seconds(15), _ what: String,
+                       _ condition: (StatusDocument) -> Bool) async throws -> StatusDocument {
+        let deadline = ContinuousClock.now + timeout
+        var last: StatusDocument?
+        while ContinuousClock.now < deadline {
+            let status = try await status()
+            if condition(status) { return status }
+            last = status
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("waited \(timeout) for \(what); last /status: invokers \(last?.invokers.map { "\($0.id):\($0.state):\($0.memoryMb)MB" } ?? []), controllers \(last?.controllers.map { "\($0.id):\($0.connected)" } ?? []), waiting \(last?.gauges.waiting ?? -1), in flight \(last?.gauges.inFlight ?? -1), strategy \(last?.strategy ?? "?")")
+    }
+
+    /// Waits until invokers with these ids are registered.
+    func waitForInvokers(_ ids: Set<String>, timeout: Duration = .seconds(15)) async throws {
+        try await waitForStatus(timeout: timeout, "invokers \(ids.sorted()) registered") { status in
+            ids.isSubset(of: Set(status.invokers.map(\.id)))
+        }
     }
 
     var isRunning: Bool { child.process.isRunning }

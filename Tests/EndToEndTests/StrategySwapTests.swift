@@ -43,14 +43,15 @@ extension BrokerEndToEndTests {
         #expect(result.answers.count == 3_000)
         #expect(result.duplicates == 0)
         #expect(result.answers.values.allSatisfy { $0.first?.kind == .success })
-        #expect(broker.child.errors.wait(for: "to=warm-affinity", timeout: .seconds(10)) != nil,
-                "the log names the new strategy: \(broker.child.errors.current)")
+        try await broker.waitForStatus("/status names the new strategy") { $0.strategy == "warm-affinity" }
 
         // An invalid file is refused; the running strategy stays.
         try write("  strategy: no-such-strategy\n")
         broker.child.signal(SIGHUP)
+        // The refusal is reported in the log (the operator's only channel for it).
         #expect(broker.child.errors.wait(for: "configuration reload refused", timeout: .seconds(10)) != nil)
         #expect(broker.child.errors.current.contains("no-such-strategy"))
+        #expect(try await broker.status().strategy == "warm-affinity")
 
         let counters = try broker.stop()
         #expect(counters["strategy_swaps"] == 1)

@@ -1,0 +1,102 @@
+import Foundation
+import SluiceClient
+import SluiceMonitor
+import SluiceProtocol
+import Testing
+
+/// The monitoring endpoint of a real `sluice broker` process, read over real HTTP (issue 14).
+extension BrokerEndToEndTests {
+    /// `/metrics` as `series -> value`.
+    func metrics(_ broker: BrokerProcess) async throws -> [String: Double] {
+        let response = try await MonitorClient.get(broker.monitorEndpoint, path: "/metrics")
+        #expect(response.status == 200)
+        var values: [String: Double] = [:]
+        for line in response.text.split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+            values[String(line[..<space])] = value
+        }
+        return values
+    }
+
+    @Test("Metrics move as activations flow; /status lists the invokers connected and who runs what")
+    func monitoringWhileWorkFlows() async throws {
+        let broker = try BrokerProcess()
+        let invokers = try (0..<2).map { try startInvoker(broker, id: "watched\($0)", slots: 4, duration: "1ms-3ms") }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        let registered = try await broker.waitForStatus("both invokers registered") { $0.invokers.count == 2 }
+        #expect(registered.invokers.map(\.id) == ["watched0", "watched1"])
+        #expect(registered.invokers.allSatisfy { $0.state == "healthy" && $0.slots == 4 && $0.slotsUsed == 0 })
+        #expect(registered.gauges.slots == 8)
+        #expect(registered.state == "running")
+        let before = try await metrics(broker)
+        #expect(before["sluice_activations_received_total"] == 0)
+        #expect(before["sluice_invoker_slots_advertised{invoker=\"watched0\"}"] == 4)
+
+        let controller = try ControllerClient(id: "watcher", endpoint: broker.controllerEndpoint)
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        let result = await drive(controller, prefix: "seen", count: 500, window: 16, timeout: .seconds(60))
+        #expect(result.answers.count == 500)
+
+        // The endpoint refreshes 4 times a second: read until it has caught up.
+        let after = try await broker.waitForStatus("500 answers counted") { $0.counters["answered_success"] == 500 }
+        #expect(after.counters["activations_received"] == 500)
+        #expect(after.controllers.map(\.id) == ["watcher"])
+        #expect(after.controllers.first?.connected == true)
+        let values = try await metrics(broker)
+        #expect(values["sluice_activations_received_total"] == 500)
+        #expect(values["sluice_answers_total{kind=\"success\"}"] == 500)
+        #expect(values["sluice_activation_answer_seconds_count"] == 500, "every answer timed")
+        #expect(values["sluice_activation_run_seconds_count"] == 500)
+        #expect((values["sluice_loop_turn_seconds_count"] ?? 0) > 0)
+        #expect(values["sluice_controllers_connected"] == 1)
+        await controller.close()
+        _ = try broker.stop()
+    }
+
+    @Test("/readyz turns 503 as soon as shutdown begins, while /healthz stays 200 and in-flight work finishes")
+    func readinessDuringShutdown() async throws {
+        let broker = try BrokerProcess(["--shutdown-grace", "20s"])
+        let invoker = try startInvoker(broker, id: "slow", slots: 1, duration: "3s")
+        defer { invoker.signal(SIGKILL) }
+        try await broker.waitForInvokers(["slow"])
+        #expect(try await MonitorClient.get(broker.monitorEndpoint, path: "/readyz").status == 200)
+
+        let controller = try ControllerClient(id: "patient", endpoint: broker.controllerEndpoint, answerTimeout: .seconds(30))
+        controller.start()
+        #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
+        async let answer = controller.invoke(RoutingHeader(activationID: "long", namespace: "guest", action: "guest/slow"), payload: [1])
+        try await broker.waitForStatus("the activation runs") { $0.gauges.inFlight == 1 }
+
+        broker.child.signal(SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(10)
+        var readiness = 200
+        while readiness == 200 && ContinuousClock.now < deadline {
+            readiness = try await MonitorClient.get(broker.monitorEndpoint, path: "/readyz").status
+            if readiness == 200 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(readiness == 503, "not ready once draining")
+        let status = try await broker.status()
+        #expect(status.state == "draining")
+        #expect(status.gauges.inFlight == 1, "the activation is still running")
+        #expect(try await MonitorClient.get(broker.monitorEndpoint, path: "/healthz").status == 200, "draining is alive")
+        #expect(await answer.kind == .success, "in-flight work finished during the grace")
+        #expect(broker.child.waitForExit(timeout: .seconds(30)) == 0)
+        await controller.close()
+    }
+
+    @Test("A monitoring port in use: the broker exits 1 naming --monitor-endpoint and the address")
+    func monitorPortInUse() throws {
+        let first = try BrokerProcess()
+        let second = try ChildProcess(Products.path("sluice"), [
+            "broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+            "--monitor-endpoint", first.monitorEndpoint,
+        ])
+        let status = try #require(second.waitForExit(timeout: .seconds(20)))
+        #expect(status == 1)
+        #expect(second.errors.wait(for: "cannot serve monitoring on monitor-endpoint \(first.monitorEndpoint)", timeout: .seconds(5)) != nil,
+                "stderr: \(second.errors.current)")
+        #expect(!second.output.current.contains("listening"))
+        _ = try first.stop()
+    }
+}
