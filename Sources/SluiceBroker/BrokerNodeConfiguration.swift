@@ -177,32 +177,32 @@ extension BrokerNodeConfiguration {
             .init("broker.id", core.brokerID),
             .init("broker.controller-endpoint", controllerEndpoint),
             .init("broker.invoker-endpoint", invokerEndpoint),
-            .init("broker.heartbeat-interval", "\(core.heartbeatInterval)"),
+            .init("broker.heartbeat-interval", core.heartbeatInterval.configurationText),
             .init("broker.liveness", "\(core.liveness)"),
             .init("broker.max-message-bytes", "\(core.maxMessageBytes)"),
-            .init("broker.shutdown-grace", "\(shutdownGrace)"),
+            .init("broker.shutdown-grace", shutdownGrace.configurationText),
             .init("broker.send-high-water-mark", "\(sendHighWaterMark)"),
             .init("waiting.max", "\(core.maxWaiting)"),
             .init("waiting.max-bytes", "\(core.maxWaitingBytes)"),
-            .init("waiting.max-age", "\(core.maxWaitingAge)"),
+            .init("waiting.max-age", core.maxWaitingAge.configurationText),
             .init("waiting.max-per-action", "\(core.maxWaitingPerAction)"),
             .init("waiting.max-per-namespace", "\(core.maxWaitingPerNamespace)"),
             .init("namespaces.concurrency", core.namespaceConcurrencyLimit.map { "\($0)" } ?? "none"),
-            .init("circuit-breaker.floor", "\(core.completionTimeoutFloor)"),
+            .init("circuit-breaker.floor", core.completionTimeoutFloor.configurationText),
             .init("circuit-breaker.multiplier", "\(core.completionTimeoutMultiplier)"),
-            .init("circuit-breaker.slack", "\(core.completionTimeoutSlack)"),
+            .init("circuit-breaker.slack", core.completionTimeoutSlack.configurationText),
             .init("health.window", "\(core.healthWindow)"),
             .init("health.max-system-errors", "\(core.maxSystemErrors)"),
             .init("health.max-timeouts", "\(core.maxTimeouts)"),
-            .init("health.cooldown", "\(core.healthCooldown)"),
+            .init("health.cooldown", core.healthCooldown.configurationText),
             .init("answers.max-parked", "\(core.maxParkedAnswersPerController)"),
-            .init("answers.max-parked-age", "\(core.maxParkedAnswerAge)"),
+            .init("answers.max-parked-age", core.maxParkedAnswerAge.configurationText),
             .init("routing.strategy", strategy),
             .init("overflow.store", overflow.store),
             .init("monitor.endpoint", monitor.endpoint ?? "off"),
             .init("monitor.top-namespaces", "\(monitor.limits.topNamespaces)"),
             .init("monitor.max-invoker-series", "\(monitor.limits.maxInvokerSeries)"),
-            .init("monitor.stall-after", "\(monitor.stallAfter)"),
+            .init("monitor.stall-after", monitor.stallAfter.configurationText),
         ]
         for (name, value) in strategyParameters.sorted(by: { $0.key < $1.key }) {
             entries.append(.init("routing.\(strategy).\(name)", value))
@@ -229,5 +229,15 @@ extension BrokerNodeConfiguration {
             ]
         }
         return entries
+    }
+}
+
+extension Duration {
+    /// As the configuration file writes it: `250ms`, `10s`, `5m`.
+    var configurationText: String {
+        let milliseconds = components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 60_000 == 0 && milliseconds >= 60_000 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
     }
 }

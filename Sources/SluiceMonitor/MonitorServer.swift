@@ -13,6 +13,7 @@ public final class MonitorServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     private let state: MonitorState
+    private let stopped = Atomic<Bool>(false)
 
     /// Binds `endpoint` (`host:port`) and starts serving. Throws `MonitorBindFailure`, which
     /// names the endpoint and the reason, if it cannot listen (a port in use, say).
@@ -53,8 +54,10 @@ public final class MonitorServer: Sendable {
     /// Requests answered, and requests refused as malformed (400), since start.
     public var requestCounts: (served: Int, malformed: Int) { state.counts }
 
-    /// Stops listening and closes every connection.
+    /// Stops listening and closes every connection. Only the first call does anything (a
+    /// second close would wait forever for an event loop that is gone).
     public func stop() async {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         try? await channel.close()
         try? await group.shutdownGracefully()
     }

@@ -188,3 +188,49 @@ struct MetricsTests {
         #expect(feed.takeSamples().turns.isEmpty)
     }
 }
+
+@Suite("Monitoring examples and docs name only metrics that exist")
+struct MonitoringExamplesTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Every metric family the broker exports, with an overflow store so its gauges appear.
+    func exported() -> Set<String> {
+        var broker = ScriptedBroker()
+        broker.controller("c1")
+        broker.invoker("inv", slots: 1)
+        broker.activate("runs")
+        broker.activate("waits")
+        var snapshot = broker.monitorSnapshot()
+        snapshot.overflow = OverflowStatus(store: "disk", records: 0, bytes: 0, budgetBytes: 1, broken: nil)
+        let metrics = BrokerMetrics(limits: MetricLimits())
+        metrics.update(from: snapshot, startedAtSeconds: 0, version: "test")
+        metrics.record(PendingSamples(dropped: 1))
+        return metricNames(metrics.exposition())
+    }
+
+    func referenced(in file: String) throws -> Set<String> {
+        let text = try String(contentsOf: Self.root.appendingPathComponent(file), encoding: .utf8)
+        let names = text.matches(of: /sluice_[a-z_]+/).map { String($0.output) }
+        return Set(names.map { name in
+            for suffix in ["_bucket", "_count", "_sum"] where name.hasSuffix(suffix) { return String(name.dropLast(suffix.count)) }
+            return name
+        })
+    }
+
+    @Test("The Grafana dashboard, the alert rules and docs/OPERATIONS.md use exported names", arguments: [
+        "Examples/monitoring/grafana-dashboard.json", "Examples/monitoring/sluice-alerts.yml", "docs/OPERATIONS.md",
+    ])
+    func namesExist(file: String) throws {
+        let exported = exported()
+        let unknown = try referenced(in: file).filter { !exported.contains($0) }
+        #expect(unknown.isEmpty, "\(file) names metrics that are not exported: \(unknown.sorted())")
+    }
+
+    @Test("docs/OPERATIONS.md documents every exported metric")
+    func everyMetricDocumented() throws {
+        let documented = try referenced(in: "docs/OPERATIONS.md")
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/OPERATIONS.md"), encoding: .utf8)
+        let missing = exported().filter { name in !documented.contains(name) || !text.contains("`\(name)`") }
+        #expect(missing.isEmpty, "not in docs/OPERATIONS.md: \(missing.sorted())")
+    }
+}
