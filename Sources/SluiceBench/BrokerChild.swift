@@ -5,6 +5,8 @@ public final class BrokerChild {
     public let process: Process
     public let controllerEndpoint: String
     public let invokerEndpoint: String
+    /// `host:port` of its monitoring endpoint, nil if it has none.
+    public let monitorEndpoint: String?
     private let output: Pipe
     private let collected = CollectedOutput()
 
@@ -16,14 +18,15 @@ public final class BrokerChild {
     }
 
     /// Starts `executable broker` with `arguments` added, and waits for its endpoints.
-    public init(executable: String, arguments: [String] = []) throws {
+    /// - Parameter errors: where the broker's standard error goes (default: this process's).
+    public init(executable: String, arguments: [String] = [], errors: FileHandle = .standardError) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
                              "--log-level", "warning", "--stats-interval", "0s", "--monitor-endpoint", "127.0.0.1:0"] + arguments
         output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.standardError
+        process.standardError = errors
         let collected = self.collected
         output.fileHandleForReading.readabilityHandler = { handle in collected.append(handle.availableData) }
         try process.run()
@@ -43,6 +46,7 @@ public final class BrokerChild {
         }
         controllerEndpoint = fields["controllers"] ?? ""
         invokerEndpoint = fields["invokers"] ?? ""
+        monitorEndpoint = fields["monitor"].flatMap { $0 == "off" ? nil : $0 }
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -50,9 +54,11 @@ public final class BrokerChild {
     /// SIGTERM and wait; returns the broker's summary line, if it printed one.
     @discardableResult
     public func stop() -> String? {
-        guard process.isRunning else { return nil }
-        process.terminate()
-        process.waitUntilExit()
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        // The pipe may still hold the last lines.
         Thread.sleep(forTimeInterval: 0.05)
         return collected.text.split(separator: "\n").last(where: { $0.hasPrefix("summary ") }).map(String.init)
     }

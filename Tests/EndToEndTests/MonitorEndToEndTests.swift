@@ -100,3 +100,27 @@ extension BrokerEndToEndTests {
         _ = try first.stop()
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("sluice demo: activations flow, the strategy swaps, a killed invoker's work is answered invokerLost, everything stops")
+    func demo() throws {
+        let demo = try ChildProcess(Products.path("sluice"), [
+            "demo", "--duration", "8s", "--swap-after", "1s", "--kill-after", "2s", "--restart-after", "3s", "--plain",
+        ])
+        let status = try #require(demo.waitForExit(timeout: .seconds(60)))
+        #expect(status == 0, "stderr: \(demo.errors.current)")
+        let output = demo.output.current
+        let summary = try #require(output.split(separator: "\n").last { $0.hasPrefix("summary ") }, "output: \(output.suffix(2000))")
+        var counters: [String: Int] = [:]
+        for part in summary.split(separator: " ") {
+            let pair = part.split(separator: "=")
+            if pair.count == 2, let value = Int(pair[1]) { counters[String(pair[0])] = value }
+        }
+        #expect(counters["strategy_swaps"] == 1)
+        #expect(counters["invokers_lost"] == 1)
+        #expect((counters["answered_success"] ?? 0) > 100)
+        #expect(counters["answered"] == counters["activations_received"], "every activation answered")
+        #expect(output.contains("INVOKER"), "the live view was shown")
+        #expect(output.contains("invoker-new"), "the new invoker shows in the live view")
+    }
+}
