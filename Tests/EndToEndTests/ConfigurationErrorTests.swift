@@ -12,6 +12,9 @@ extension BrokerEndToEndTests {
         // Issue 13 item 8: this trapped (a duration past Int64 nanoseconds).
         (["--max-waiting-age", "9999999999h"], "--max-waiting-age"),
         (["--completion-timeout-slack", "99999999999999s"], "--completion-timeout-slack"),
+        (["--monitor-endpoint", "nowhere"], "'monitor.endpoint'"),
+        (["--monitor-endpoint", "127.0.0.1:70000"], "'monitor.endpoint'"),
+        (["--log-format", "xml"], "--log-format"),
     ])
     func badConfiguration(arguments: [String], named: String) throws {
         let broker = try ChildProcess(Products.path("sluice"), ["broker"] + arguments)
@@ -81,6 +84,8 @@ extension BrokerEndToEndTests {
               ("routing:\n  strategy: round-robin\n", ["SLUICE_SECURITY_CURVE": "maybe"], "security.curve"),
               ("broker:\n  liveness: [1, 2]\n", [:], "broker.liveness"),
               ("namespaces:\n  limits: {guest: 5}\n", ["SLUICE_NAMESPACES_LIMITS_GUEST": "x"], "namespaces.limits.guest"),
+              ("monitor:\n  endpoint: 127.0.0.1:5680\n", ["SLUICE_MONITOR_ENDPOINT": "nowhere"], "monitor.endpoint"),
+              ("routing:\n  strategy: round-robin\n", ["SLUICE_MONITOR_STALL_AFTER": "0s"], "monitor.stall-after"),
           ] as [(String, [String: String], String)])
     func environmentReachesEveryKey(yaml: String, environment: [String: String], named: String) throws {
         let result = try checkConfig(yaml, environment: environment)
@@ -95,5 +100,12 @@ extension BrokerEndToEndTests {
         ])
         #expect(result.status == 0, "stderr: \(result.errors)")
         #expect(result.output.contains("routing.strategy first-fit"), "stdout: \(result.output)")
+    }
+
+    @Test("The monitoring endpoint comes from the file, the environment or the flag, and can be turned off")
+    func monitorEndpointSources() throws {
+        #expect(try checkConfig("monitor:\n  endpoint: 127.0.0.1:6001\n", environment: [:]).output.contains("monitor http://127.0.0.1:6001"))
+        #expect(try checkConfig("monitor:\n  endpoint: 127.0.0.1:6001\n", environment: ["SLUICE_MONITOR_ENDPOINT": "off"]).output.contains("monitor off"))
+        #expect(try checkConfig("broker:\n  liveness: 3\n", environment: [:]).output.contains("monitor http://127.0.0.1:5680"), "the default")
     }
 }
