@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceMonitor
 import SluiceBench
 
 /// `sluice bench`: drive a broker with simulated controllers and invokers and measure it.
@@ -69,6 +70,8 @@ struct BenchCommand: ParsableCommand {
     var chart: String?
     @Flag(help: "No progress lines.")
     var quiet = false
+    @Option(help: "Scrape the started broker's /metrics and /status this many times a second each while measuring (0: not at all), to show what monitoring costs.")
+    var scrapeRate: Double = 0
 
     func validate() throws {
         guard controllers >= 1, invokers >= 1, slots >= 1, window >= 1, payload >= 0, answer >= 0, invokerThreads >= 1, hold >= 0 else {
@@ -119,8 +122,20 @@ struct BenchCommand: ParsableCommand {
             defer {
                 if let summary = broker.stop(), !quiet { note("broker \(summary)") }
             }
-            return try Bench.run(configuration, broker: .init(controllerEndpoint: broker.controllerEndpoint,
-                                                             invokerEndpoint: broker.invokerEndpoint, pid: broker.pid))
+            var scraper: Scraper?
+            if scrapeRate > 0 {
+                guard let monitor = broker.monitorEndpoint else { throw ValidationError("--scrape-rate needs the broker's monitoring endpoint (it is off)") }
+                scraper = Scraper(endpoint: monitor, rate: scrapeRate)
+            }
+            let result = try Bench.run(configuration, broker: .init(controllerEndpoint: broker.controllerEndpoint,
+                                                                   invokerEndpoint: broker.invokerEndpoint, pid: broker.pid))
+            if let scraper {
+                let done = scraper.stop()
+                note(String(format: "scraper: %d requests to /metrics and %d to /status (%.1f a second each), %d failed, last /metrics %d bytes",
+                            done.metrics, done.status, scrapeRate, done.failures, done.metricsBytes))
+                if done.failures > 0 { throw ValidationError("the scraper's requests failed \(done.failures) times") }
+            }
+            return result
         }
 
         var offeredRate: Double?
@@ -171,5 +186,51 @@ struct BenchCommand: ParsableCommand {
     /// This binary, to start `broker` from.
     static var ownExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// Requests the broker's /metrics and /status `rate` times a second each, on its own task,
+/// until stopped: a stand-in for Prometheus and `sluice status --watch` in `sluice bench`.
+final class Scraper: @unchecked Sendable {
+    struct Counts {
+        var metrics = 0
+        var status = 0
+        var failures = 0
+        var metricsBytes = 0
+    }
+
+    private let lock = NSLock()
+    private var counts = Counts()
+    private var running = true
+    private var task: Task<Void, Never>?
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(endpoint: String, rate: Double) {
+        let interval = Duration.nanoseconds(Int64(1e9 / rate))
+        task = Task.detached { [self] in
+            var next = ContinuousClock.now
+            while lock.withLock({ running }) {
+                for path in ["/metrics", "/status"] {
+                    do {
+                        let response = try await MonitorClient.get(endpoint, path: path)
+                        lock.withLock {
+                            if response.status != 200 { counts.failures += 1 }
+                            if path == "/metrics" { counts.metrics += 1; counts.metricsBytes = response.body.count } else { counts.status += 1 }
+                        }
+                    } catch {
+                        lock.withLock { counts.failures += 1 }
+                    }
+                }
+                next += interval
+                try? await Task.sleep(until: next, clock: .continuous)
+            }
+            finished.signal()
+        }
+    }
+
+    func stop() -> Counts {
+        lock.withLock { running = false }
+        finished.wait()
+        return lock.withLock { counts }
     }
 }
