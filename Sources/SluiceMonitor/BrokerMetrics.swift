@@ -77,11 +77,24 @@ final class BrokerMetrics {
         if samples.dropped > 0 { samplesDropped.increment(by: Int64(samples.dropped)) }
     }
 
-    /// The Prometheus text exposition (format 0.0.4).
+    /// The Prometheus text exposition (format 0.0.4), with a `# HELP` line before each
+    /// family's `# TYPE` line.
     func exposition() -> [UInt8] {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16_384)
         registry.emit(into: &buffer)
-        return buffer
+        var result: [UInt8] = []
+        result.reserveCapacity(buffer.count + 4096)
+        let typePrefix = Array("# TYPE ".utf8)
+        for line in buffer.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            if line.starts(with: typePrefix) {
+                let name = String(decoding: line.dropFirst(typePrefix.count).prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                if let help = MetricTables.help[name] { result += Array("# HELP \(name) \(help)\n".utf8) }
+            }
+            result += line
+            result.append(UInt8(ascii: "\n"))
+        }
+        if result.last == UInt8(ascii: "\n") && buffer.last == UInt8(ascii: "\n") { result.removeLast() }
+        return result
     }
 }

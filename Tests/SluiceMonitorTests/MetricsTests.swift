@@ -124,6 +124,8 @@ struct MetricsTests {
             #expect(!name.contains("_mb") && !name.contains("_ms") && !name.contains("milli"), "\(name): base units only")
             if type == "histogram" { #expect(name.hasSuffix("_seconds"), "\(name)") }
         }
+        let helped = Set(text.split(separator: "\n").filter { $0.hasPrefix("# HELP ") }.map { String($0.split(separator: " ")[2]) })
+        #expect(Set(types.map { String($0[2]) }).subtracting(helped).isEmpty, "every family has # HELP")
         for histogram in ["sluice_activation_wait_seconds", "sluice_activation_run_seconds", "sluice_activation_answer_seconds",
                           "sluice_loop_turn_seconds", "sluice_loop_tick_lateness_seconds"] {
             #expect(text.contains("# TYPE \(histogram) histogram"), "\(histogram)")
