@@ -98,6 +98,19 @@ public struct LatencySamples: Sendable, Equatable {
 }
 
 extension BrokerCore {
+    /// Slots free on invokers that can take work now (healthy or probing, not draining): what a
+    /// broker of a cluster advertises to controllers (docs/CLUSTER.md). O(invokers).
+    public var freeSlots: Int {
+        invokers.values.reduce(0) { total, invoker in
+            invoker.canTake(memoryMB: 1) ? total + Int(invoker.slots - min(invoker.usedSlots, invoker.slots)) : total
+        }
+    }
+
+    /// Slots advertised by invokers that take work (not draining). O(invokers).
+    public var snapshotSlots: Int {
+        invokers.values.reduce(0) { total, invoker in invoker.draining ? total : total + Int(invoker.slots) }
+    }
+
     /// The tables and gauges of `BrokerSnapshot`. O(invokers + controllers + namespaces +
     /// activations in flight): the shell calls it a few times a second at most, never per message.
     public func snapshot() -> BrokerSnapshot {

@@ -30,6 +30,9 @@ public struct Scenarios: Sendable {
     /// Offered utilisations of the Hermod load sweep.
     public var hermodLoads: [Double] = [0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0]
     public var varianceSigmas: [Double] = [0.5, 1.0, 1.5, 2.36, 3.0]
+    /// Broker nodes sharing each scenario's invokers (`sluice simulate --brokers`).
+    public var brokers = 1
+    public var brokerChoice = BrokerChoice.actionAffinity
 
     public init(seed: UInt64 = 1, scale: Double = 1) {
         self.seed = seed

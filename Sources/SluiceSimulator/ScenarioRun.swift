@@ -28,8 +28,12 @@ extension Scenarios {
         for point in points(scenario) {
             var results: [SimulationResult] = []
             for name in strategies {
-                let strategy = try registry.make(name, parameters: parameters[name] ?? [:])
-                let result = Simulator.run(point.workload, settings: point.settings, strategy: strategy, duration: point.duration)
+                var made: [any RoutingStrategy] = []
+                for _ in 0..<max(brokers, 1) { made.append(try registry.make(name, parameters: parameters[name] ?? [:])) }
+                var settings = point.settings
+                settings.brokers = made.count
+                settings.brokerChoice = brokerChoice
+                let result = Simulator.run(point.workload, settings: settings, strategies: made, duration: point.duration)
                 progress(scenario, point.label, result)
                 results.append(result)
             }

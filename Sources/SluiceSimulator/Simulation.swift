@@ -28,11 +28,29 @@ import SluiceProtocol
 /// Time is in seconds (Double); the core gets nanosecond timestamps. Ties between events at
 /// the same instant are broken by the order they were scheduled, so a seed fixes the result.
 /// Network and broker processing take no time.
+///
+/// **Several brokers** (`settings.brokers`, docs/CLUSTER.md): each is its own `BrokerCore`
+/// with its own strategy instance and owns a share of the invokers (invoker i belongs to
+/// broker i mod N). The controller says HELLO to every broker and sends each activation to one,
+/// chosen by power-of-two choices over what the brokers last advertised (free slots less
+/// waiting work, refreshed every heartbeat) corrected by what the controller itself sent and
+/// heard back since. With one broker this is exactly the single-broker simulation.
 final class Simulation {
     let workload: Workload
     let settings: SimulationSettings
-    var core: BrokerCore<[UInt8]>
+    var cores: [BrokerCore<[UInt8]>]
     var actions: [BrokerAction<[UInt8]>] = []
+    /// The broker each invoker belongs to, by invoker index.
+    var invokerBroker: [Int] = []
+    /// Per broker: what it advertised at the last heartbeat (free slots less waiting), and
+    /// activations the controller sent to it / got answered from it since then.
+    var advertised: [Int] = []
+    var advertisedSlots: [Int] = []
+    var sentSinceAdvert: [Int] = []
+    var answeredSinceAdvert: [Int] = []
+    /// Which broker each activation went to, by arrival index.
+    var brokerOf: [Int8]
+    var choiceRandom: SimulationRandom
     var random: SimulationRandom
     var now = 0.0
     var inBroker = false
@@ -57,7 +75,8 @@ final class Simulation {
     var creations = 0
     var evictions = 0
 
-    init(workload: Workload, settings: SimulationSettings, strategy: any RoutingStrategy) {
+    init(workload: Workload, settings: SimulationSettings, strategies: [any RoutingStrategy]) {
+        precondition(strategies.count == max(settings.brokers, 1), "one strategy instance per broker")
         self.workload = workload
         self.settings = settings
         var configuration = BrokerConfiguration()
@@ -65,8 +84,13 @@ final class Simulation {
         configuration.maxWaitingAge = .nanoseconds(Int64(settings.maxWaitingAgeSeconds * 1e9))
         configuration.maxWaiting = settings.maxWaiting
         configuration.eligibility = settings.eligibility
-        core = BrokerCore(configuration: configuration, strategy: strategy, start: .zero)
+        cores = strategies.map { BrokerCore(configuration: configuration, strategy: $0, start: .zero) }
         random = SimulationRandom(seed: settings.seed ^ 0xC01D_57A7)
+        choiceRandom = SimulationRandom(seed: settings.seed ^ 0xB20C_E125)
+        advertised = Array(repeating: 0, count: strategies.count)
+        advertisedSlots = advertised
+        sentSinceAdvert = advertised
+        answeredSinceAdvert = advertised
         headers = workload.actions.map { action in
             RoutingHeader(activationID: "", namespace: action.namespace, action: action.name, memoryMB: action.memoryMB,
                           timeLimitMilliseconds: UInt32(min(action.timeLimitSeconds * 1000, Double(UInt32.max))))
@@ -77,21 +101,34 @@ final class Simulation {
         cold = Array(repeating: false, count: count)
         placedOn = Array(repeating: -1, count: count)
         dispatchTime = Array(repeating: 0, count: count)
+        brokerOf = Array(repeating: 0, count: count)
     }
+
+    var brokerCount: Int { cores.count }
 
     var timestamp: Timestamp { Timestamp(nanoseconds: UInt64((now * 1e9).rounded())) }
     var measuring: Bool { now >= settings.warmUpSeconds }
 
     // MARK: Driving the core
 
-    func send(_ endpoint: Endpoint, _ route: RoutingID, _ message: Message, opaque: [UInt8]? = nil) {
-        deliver(.received(endpoint, route, .success(message), opaque: opaque))
+    func send(_ endpoint: Endpoint, _ route: RoutingID, _ message: Message, opaque: [UInt8]? = nil, broker: Int) {
+        deliver(.received(endpoint, route, .success(message), opaque: opaque), to: broker)
     }
 
-    func deliver(_ event: BrokerEvent<[UInt8]>) {
+    /// An invoker's message goes to the broker it belongs to.
+    func send(invoker index: Int, _ message: Message, opaque: [UInt8]? = nil) {
+        send(.invoker, invokers[index].route, message, opaque: opaque, broker: invokerBroker[index])
+    }
+
+    /// The controller's session messages go to every broker.
+    func sendToEveryBroker(_ message: Message) {
+        for broker in cores.indices { send(.controller, controllerRoute, message, broker: broker) }
+    }
+
+    func deliver(_ event: BrokerEvent<[UInt8]>, to broker: Int) {
         precondition(!inBroker, "the simulation re-entered the broker core")
         inBroker = true
-        core.handle(event, now: timestamp, into: &actions)
+        cores[broker].handle(event, now: timestamp, into: &actions)
         inBroker = false
         // Executing actions never calls the core (invokers only schedule events), so the list
         // is stable while it is read.
@@ -102,7 +139,10 @@ final class Simulation {
                 guard let invoker = invokerIndexByRoute[route] else { preconditionFailure("dispatch to an unknown route") }
                 dispatched(activation(header.activationID), to: invoker)
             case (.controller, .answer(let answer)):
-                answered(activation(answer.activationID), kind: answer.kind)
+                let index = activation(answer.activationID)
+                precondition(Int(brokerOf[index]) == broker, "activation \(index) answered by a broker it was not sent to")
+                answeredSinceAdvert[broker] += 1
+                answered(index, kind: answer.kind)
             default:
                 break
             }
@@ -125,8 +165,9 @@ final class Simulation {
     // MARK: Run
 
     func run() {
-        send(.controller, controllerRoute, .controllerHello(controllerID: "c0"))
+        sendToEveryBroker(.controllerHello(controllerID: "c0"))
         for index in 0..<settings.cluster.invokers { addInvoker(index) }
+        advertise()
         if let churn = settings.churn {
             events.schedule(churn.joinAt, .join)
             events.schedule(churn.drainAt, .drain(Int32(churn.leaverIndex)))
@@ -152,7 +193,7 @@ final class Simulation {
             } else if nextTick <= nextHeartbeat {
                 now = max(now, nextTick)
                 nextTick += settings.tickSeconds
-                deliver(.tick)
+                for broker in cores.indices { deliver(.tick, to: broker) }
             } else {
                 now = max(now, nextHeartbeat)
                 nextHeartbeat += settings.heartbeatSeconds
@@ -167,18 +208,83 @@ final class Simulation {
         var header = headers[Int(arrival.action)]
         header.activationID = "a\(index)"
         outstanding += 1
-        send(.controller, controllerRoute, .activate(header), opaque: [])
+        let broker = chooseBroker(action: Int(arrival.action))
+        brokerOf[index] = Int8(broker)
+        sentSinceAdvert[broker] += 1
+        send(.controller, controllerRoute, .activate(header), opaque: [], broker: broker)
+    }
+
+    /// The broker for an activation of `action` (`settings.brokerChoice`).
+    func chooseBroker(action: Int) -> Int {
+        guard brokerCount > 1 else { return 0 }
+        switch settings.brokerChoice {
+        case .powerOfTwo:
+            return powerOfTwoBroker()
+        case .actionAffinity:
+            // Bounded-load affinity: home unless it has no room or its load is over
+            // `affinityBound` times the mean load; then the broker with the lowest load.
+            let home = homeBroker[action]
+            let loads = cores.indices.map(estimatedLoad)
+            let mean = loads.reduce(0, +) / Double(loads.count)
+            if loads[home] <= max(mean * Self.affinityBound, 1e-9) && estimatedRoom(home) > 0 { return home }
+            var best = home
+            for broker in cores.indices where loads[broker] < loads[best] { best = broker }
+            return best
+        }
+    }
+
+    /// How far over the mean load a home broker may be before its actions go elsewhere
+    /// (1.25, 1.5 and 2 were measured; docs/CLUSTER.md, "What partitioning costs").
+    static let affinityBound = 1.5
+
+    /// Each action's home broker: a hash of its namespace and name over the brokers.
+    lazy var homeBroker: [Int] = workload.actions.map { action in
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in (action.namespace + "/" + action.name).utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return Int(hash % UInt64(brokerCount))
+    }
+
+    /// Power of two choices over the controller's estimate of each broker's room.
+    func powerOfTwoBroker() -> Int {
+        let first = choiceRandom.index(below: brokerCount)
+        var second = choiceRandom.index(below: brokerCount - 1)
+        if second >= first { second += 1 }
+        let (a, b) = (estimatedRoom(first), estimatedRoom(second))
+        return a == b ? min(first, second) : (a > b ? first : second)
+    }
+
+    func estimatedRoom(_ broker: Int) -> Int {
+        advertised[broker] - sentSinceAdvert[broker] + answeredSinceAdvert[broker]
+    }
+
+    /// Share of a broker's advertised slots taken (above 1: work waits there).
+    func estimatedLoad(_ broker: Int) -> Double {
+        let slots = max(advertisedSlots[broker], 1)
+        return Double(slots - estimatedRoom(broker)) / Double(slots)
+    }
+
+    /// What each broker tells controllers with its heartbeat: free slots less waiting work.
+    func advertise() {
+        for broker in cores.indices {
+            advertised[broker] = cores[broker].freeSlots - cores[broker].waitingCount
+            advertisedSlots[broker] = cores[broker].snapshotSlots
+            sentSinceAdvert[broker] = 0
+            answeredSinceAdvert[broker] = 0
+        }
     }
 
     func heartbeats() {
-        send(.controller, controllerRoute, .heartbeat)
+        sendToEveryBroker(.heartbeat)
+        advertise()
         for index in invokers.indices where invokers[index].registered {
             expireKeepAlive(index)
             if invokers[index].warmChanged {
                 invokers[index].warmChanged = false
-                send(.invoker, invokers[index].route, .invokerHeartbeat(warmReport(index)))
+                send(invoker: index, .invokerHeartbeat(warmReport(index)))
             } else {
-                send(.invoker, invokers[index].route, .heartbeat)
+                send(invoker: index, .heartbeat)
             }
         }
     }
@@ -197,13 +303,13 @@ final class Simulation {
             let index = Int(index)
             guard index < invokers.count, invokers[index].registered else { return }
             invokers[index].draining = true
-            send(.invoker, invokers[index].route, .capacity(Capacity(memoryMB: 0, slots: 0)))
+            send(invoker: index, .capacity(Capacity(memoryMB: 0, slots: 0)))
             events.schedule(now + 1, .leaveWhenIdle(Int32(index)))
         case .leaveWhenIdle(let index):
             let index = Int(index)
             if invokers[index].inFlight == 0 {
                 invokers[index].registered = false
-                send(.invoker, invokers[index].route, .goodbye)
+                send(invoker: index, .goodbye)
             } else {
                 events.schedule(now + 1, .leaveWhenIdle(Int32(index)))
             }
@@ -216,8 +322,9 @@ final class Simulation {
         let route = RoutingID(Array(id.utf8))
         invokers.append(InvokerModel(id: id, route: route, cores: Double(cluster.cores), memoryMB: Int(cluster.memoryMB)))
         invokerIndexByRoute[route] = index
+        invokerBroker.append(index % brokerCount)
         invokers[index].registered = true
-        send(.invoker, route, .invokerHello(InvokerHello(invokerID: id, memoryMB: cluster.memoryMB, slots: cluster.slots)))
+        send(invoker: index, .invokerHello(InvokerHello(invokerID: id, memoryMB: cluster.memoryMB, slots: cluster.slots)))
     }
 
     // MARK: Invokers
@@ -292,7 +399,7 @@ final class Simulation {
             invokers[invoker].warmChanged = false
             let completion = CompletionHeader(activationID: "a\(job.activation)", includesResult: true, outcome: .success,
                                               warm: warmReport(invoker))
-            send(.invoker, invokers[invoker].route, .completion(completion), opaque: [])
+            send(invoker: invoker, .completion(completion), opaque: [])
         }
     }
 

@@ -10,6 +10,9 @@ public struct SimulationRandom: Sendable {
     /// Uniform in [0, 1), 53 bits.
     public mutating func uniform() -> Double { Double(generator.next() >> 11) * 0x1p-53 }
 
+    /// Uniform in 0..<count (count > 0).
+    public mutating func index(below count: Int) -> Int { min(Int(uniform() * Double(count)), count - 1) }
+
     /// Uniform in `range` (the lower bound when the range is a single point).
     public mutating func uniform(in range: ClosedRange<Double>) -> Double {
         range.lowerBound + (range.upperBound - range.lowerBound) * uniform()

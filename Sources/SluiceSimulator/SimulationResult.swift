@@ -84,7 +84,7 @@ extension Simulation {
             expired: byKind[Int(AnswerKind.expired.rawValue)], overloaded: byKind[Int(AnswerKind.overloaded.rawValue)],
             throttled: byKind[Int(AnswerKind.throttled.rawValue)], invokerLost: byKind[Int(AnswerKind.invokerLost.rawValue)],
             otherFailures: failures.reduce(0) { $0 + $1.element } + (measured - byKind.reduce(0, +)),
-            forcedPlacements: core.counters.forcedPlacements)
+            forcedPlacements: cores.reduce(0) { $0 + $1.counters.forcedPlacements })
         if let churn = settings.churn {
             result.remappedOnJoin = remappedShare(at: churn.joinAt, window: churn.windowSeconds)
             result.remappedOnLeave = remappedShare(at: churn.drainAt, window: churn.windowSeconds)
@@ -137,7 +137,16 @@ public enum Simulator {
     /// One run: the workload, the settings, and a fresh strategy instance. Deterministic.
     public static func run(_ workload: Workload, settings: SimulationSettings, strategy: any RoutingStrategy,
                            duration: Double? = nil) -> SimulationResult {
-        let simulation = Simulation(workload: workload, settings: settings, strategy: strategy)
+        run(workload, settings: settings, strategies: [strategy], duration: duration)
+    }
+
+    /// One run with one strategy instance per broker (`settings.brokers` of them).
+    public static func run(_ workload: Workload, settings: SimulationSettings, strategies: [any RoutingStrategy],
+                           duration: Double? = nil) -> SimulationResult {
+        var settings = settings
+        settings.brokers = strategies.count
+        let strategy = strategies[0]
+        let simulation = Simulation(workload: workload, settings: settings, strategies: strategies)
         simulation.run()
         let length = duration ?? max((workload.arrivals.last?.time ?? 0).rounded(.up), 1)
         return simulation.result(strategy: strategy.strategyName, duration: length)
@@ -147,7 +156,9 @@ public enum Simulator {
     /// answered, how, whether it cold-started, and where it ran.
     public static func trace(_ workload: Workload, settings: SimulationSettings,
                              strategy: any RoutingStrategy) -> [ActivationRecord] {
-        let simulation = Simulation(workload: workload, settings: settings, strategy: strategy)
+        var settings = settings
+        settings.brokers = 1
+        let simulation = Simulation(workload: workload, settings: settings, strategies: [strategy])
         simulation.run()
         return workload.arrivals.indices.map { index in
             ActivationRecord(arrival: workload.arrivals[index].time,

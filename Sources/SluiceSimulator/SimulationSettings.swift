@@ -61,6 +61,22 @@ public struct SimulationSettings: Sendable, Equatable {
     public var eligibility = EligibilityPolicy()
     /// Seeds the cold-start draws.
     public var seed: UInt64 = 1
+    /// Broker nodes sharing the invokers (docs/CLUSTER.md): invoker i belongs to broker i mod
+    /// N; the controller picks a broker per activation (power of two choices).
+    public var brokers = 1
+    /// How the controller picks a broker for an activation when there are several.
+    public var brokerChoice = BrokerChoice.actionAffinity
 
     public init() {}
+}
+
+/// How a controller picks one of several brokers for an activation (docs/CLUSTER.md).
+public enum BrokerChoice: String, Sendable, Equatable, CaseIterable, Codable {
+    /// Two brokers at random; the one with more room (free slots less waiting, as last
+    /// advertised, corrected by what this controller sent and heard back since).
+    case powerOfTwo = "power-of-two"
+    /// The action's home broker (a hash of namespace and action over the brokers) while it has
+    /// room and its load is within 1.5 times the mean; else the least loaded broker. Keeps an
+    /// action's warm containers in one broker's share without piling a hot action on one.
+    case actionAffinity = "action-affinity"
 }

@@ -40,6 +40,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Multiplies the length of every run (1: as documented).")
     var scale = 1.0
 
+    @Option(help: "Broker nodes sharing the invokers (a cluster, docs/CLUSTER.md): invoker i belongs to broker i mod N, the controller picks a broker per activation by power of two choices.")
+    var brokers = 1
+
+    @Option(help: "With --brokers: how the controller picks a broker: action-affinity (default) or power-of-two.")
+    var brokerChoice = "action-affinity"
+
     @Flag(help: "Print one JSON document (every run and the summaries) instead of tables.")
     var json = false
 
@@ -74,6 +80,8 @@ struct SimulateCommand: ParsableCommand {
             print("wrote \(exportTrace): \(exportActions) functions, \(exportMinutes) minutes")
             return
         }
+        guard (1...16).contains(brokers) else { throw ValidationError("--brokers must be between 1 and 16") }
+        if brokers > 1 && trace != nil { throw ValidationError("--brokers applies to the scenarios, not to --trace") }
         let registry = BuiltInStrategies.registry
         let names = strategies?.split(separator: ",").map(String.init) ?? SimulatorStrategies.compared
         for name in names where registry.factories[name] == nil {
@@ -103,7 +111,12 @@ struct SimulateCommand: ParsableCommand {
                     return parsed
                 }
             }
-            let scenarios = Scenarios(seed: seed, scale: scale)
+            var scenarios = Scenarios(seed: seed, scale: scale)
+            scenarios.brokers = brokers
+            guard let choice = BrokerChoice(rawValue: brokerChoice) else {
+                throw ValidationError("--broker-choice '\(brokerChoice)' is not one of \(BrokerChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            scenarios.brokerChoice = choice
             for name in selected {
                 do {
                     runs += try scenarios.run(name, strategies: names, registry: registry, parameters: strategyParameters)
@@ -139,6 +152,7 @@ struct SimulateCommand: ParsableCommand {
                       terminator: "")
             }
             let elapsed = started.duration(to: clock.now)
+            if brokers > 1 { print("\n\(brokers) brokers, invokers shared round robin; the controller picks a broker by \(brokerChoice)") }
             print(String(format: "\n%ld runs in %.1f s (seed %llu)", runs.reduce(0) { $0 + $1.results.count },
                          Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, seed))
         }
