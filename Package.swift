@@ -141,6 +141,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // etcd's v3 JSON gateway over Foundation's URLSession, for cluster membership (docs/CLUSTER.md).
+        .target(name: "SluiceEtcd"),
         .target(
             name: "SluiceBroker",
             dependencies: [
@@ -230,6 +232,7 @@ let package = Package(
         .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
+        .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd"]),
         .testTarget(
             name: "SluiceMonitorTests",
             dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Sluice needs to build on a Debian/Ubuntu machine with Swift 6.1+:
 # libzmq (libzmq3-dev) and pkg-config. Safe to run again: it installs only what is missing.
+# With --cluster it also installs etcd (etcd-server), which the cluster tests start on loopback
+# (docs/CLUSTER.md); scripts/test.sh passes it.
 set -euo pipefail
 
 need=()
+if [ "${1:-}" = "--cluster" ] && ! command -v etcd >/dev/null 2>&1; then
+  need+=(etcd-server)
+fi
 if ! pkg-config --exists libzmq 2>/dev/null && [ ! -f /usr/include/zmq.h ]; then
   need+=(libzmq3-dev)
 fi

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --cluster
 echo "test: building (debug, all targets and tests)"
 swift build --build-tests
 echo "test: running the Swift test suite"
