@@ -142,7 +142,16 @@ let package = Package(
             ]
         ),
         // etcd's v3 JSON gateway over Foundation's URLSession, for cluster membership (docs/CLUSTER.md).
-        .target(name: "SluiceEtcd"),
+        .target(
+            name: "SluiceEtcd",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // A broker's membership in a cluster, kept in etcd (docs/CLUSTER.md).
+        .target(name: "SluiceCluster", dependencies: ["SluiceEtcd"]),
         .target(
             name: "SluiceBroker",
             dependencies: [
@@ -232,7 +241,7 @@ let package = Package(
         .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
-        .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd"]),
+        .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd", "SluiceCluster"]),
         .testTarget(
             name: "SluiceMonitorTests",
             dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",

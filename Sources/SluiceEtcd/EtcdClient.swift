@@ -1,29 +1,26 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// A thin client for etcd's v3 API through its JSON gateway (etcd 3.4: `POST /v3/...`, keys and
 /// values base64, 64-bit integers as JSON strings, fields at their default omitted). Just what a
 /// Sluice cluster needs (docs/CLUSTER.md): leases and their keepalive, put, range over a prefix,
-/// a create-if-absent transaction, delete, and a watch. Foundation's URLSession, so no package.
+/// a create-if-absent transaction, delete, and a watch. HTTP/1.1 over SwiftNIO, which the
+/// monitoring endpoint already builds: Foundation's URLSession on Linux crashed when a
+/// streaming call (keepalive, watch) was cancelled as it completed.
 ///
 /// Every call tries the endpoints in order until one answers; an error etcd itself returns
 /// (an HTTP status of 400 or more with `{"error","message","code"}`) is thrown at once.
 public final class EtcdClient: Sendable {
     public let endpoints: [URL]
-    let timeout: TimeInterval
-    let session: URLSession
+    let timeout: Duration
 
     /// - Parameter endpoints: client URLs such as `http://127.0.0.1:2379`.
     public init(endpoints: [URL], timeout: Duration = .seconds(5)) {
         precondition(!endpoints.isEmpty, "an etcd client needs at least one endpoint")
         self.endpoints = endpoints
-        self.timeout = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = self.timeout
-        configuration.timeoutIntervalForResource = self.timeout
-        session = URLSession(configuration: configuration)
+        self.timeout = timeout
     }
 
     /// Parses `http://host:port[,http://host:port...]`.
@@ -34,8 +31,6 @@ public final class EtcdClient: Sendable {
         }
         self.init(endpoints: urls.compactMap { $0 }, timeout: timeout)
     }
-
-    deinit { session.invalidateAndCancel() }
 
     // MARK: Leases
 
@@ -81,6 +76,13 @@ public final class EtcdClient: Sendable {
         try await range(["key": Self.base64(prefix), "range_end": Self.base64(bytes: Self.prefixEnd(prefix))])
     }
 
+    /// `range(prefix:)` and the store revision it was read at: a watch after that revision
+    /// sees every later change.
+    public func rangeAndRevision(prefix: String) async throws(EtcdError) -> (keys: [EtcdKeyValue], revision: Int64) {
+        let reply = try await call("kv/range", ["key": Self.base64(prefix), "range_end": Self.base64(bytes: Self.prefixEnd(prefix))])
+        return ((reply.array("kvs") ?? []).compactMap(EtcdKeyValue.init(json:)), reply.revision)
+    }
+
     /// Puts `value` at `key` only if the key does not exist (its create revision is 0).
     /// Returns whether it was put.
     public func createIfAbsent(_ key: String, _ value: String, lease: EtcdLease? = nil) async throws(EtcdError) -> Bool {
@@ -97,6 +99,11 @@ public final class EtcdClient: Sendable {
     @discardableResult
     public func delete(_ key: String) async throws(EtcdError) -> Int {
         Int(try await call("kv/deleterange", ["key": Self.base64(key)]).string("deleted") ?? "0") ?? 0
+    }
+
+    /// The store's current revision (a watch after it misses nothing that comes later).
+    public func revision() async throws(EtcdError) -> Int64 {
+        try await call("kv/range", ["key": Self.base64("\u{0}"), "count_only": true]).revision
     }
 
     // MARK: Watch
@@ -144,28 +151,23 @@ public final class EtcdClient: Sendable {
         }
         var failures: [String] = []
         for endpoint in endpoints {
-            var request = URLRequest(url: endpoint.appendingPathComponent("v3").appendingPathComponent(path))
-            request.httpMethod = "POST"
-            request.httpBody = data
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            let reply: (Data, URLResponse)
+            let reply: HTTPReply
             do {
-                reply = try await session.data(for: request)
+                reply = try await HTTPCall.post(endpoint, path: "/v3/" + path, body: data, timeout: timeout)
             } catch {
-                failures.append("\(endpoint.absoluteString): \(error.localizedDescription)")
+                failures.append("\(endpoint.absoluteString): \(error)")
                 continue
             }
-            let status = (reply.1 as? HTTPURLResponse)?.statusCode ?? 0
-            let object = JSONObject(data: reply.0)
-            if status >= 400 || object.string("error") != nil {
-                let message = object.string("message") ?? object.string("error") ?? String(decoding: reply.0.prefix(300), as: UTF8.self)
+            let object = JSONObject(data: reply.body)
+            if reply.status >= 400 || object.string("error") != nil {
+                let message = object.string("message") ?? object.string("error") ?? String(decoding: reply.body.prefix(300), as: UTF8.self)
                 // An unavailable member: try the next one.
-                if status == 503 || status == 500 && message.contains("timed out") {
-                    failures.append("\(endpoint.absoluteString): HTTP \(status) \(message)")
+                if reply.status == 503 || reply.status == 500 && message.contains("timed out") {
+                    failures.append("\(endpoint.absoluteString): HTTP \(reply.status) \(message)")
                     continue
                 }
                 throw EtcdError(kind: message.contains("lease not found") ? .leaseExpired : .refused,
-                                message: "etcd refused \(path): HTTP \(status): \(message)")
+                                message: "etcd refused \(path): HTTP \(reply.status): \(message)")
             }
             return object
         }
@@ -209,6 +211,11 @@ public final class EtcdClient: Sendable {
 public struct EtcdLease: Sendable, Equatable {
     public var id: Int64
     public var ttl: Int
+
+    public init(id: Int64, ttl: Int) {
+        self.id = id
+        self.ttl = ttl
+    }
 }
 
 public struct EtcdKeyValue: Sendable, Equatable {
@@ -287,20 +294,19 @@ final class Once: @unchecked Sendable {
     }
 }
 
-/// A call whose reply is a stream of newline-separated JSON objects (watch, keepalive). `line`
-/// gets each; returning false ends the call. `done` is called once, with the error if the call
-/// failed (nil when `line` ended it or it was cancelled).
-final class StreamedCall: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+/// A call whose reply is a stream of newline-separated JSON objects (watch, keepalive), tried
+/// on each endpoint in turn until one connects. `line` gets each object; returning false ends
+/// the call. `done` is called once: with nil when `line` ended it, else with the error or the
+/// end of the stream. `cancel()` ends it without calling `done`.
+final class StreamedCall: @unchecked Sendable {
     let client: EtcdClient
     let path: String
     let body: Data
     let onLine: (JSONObject) -> Bool
     let onDone: (EtcdError?) -> Void
     private let lock = NSLock()
-    private var buffer = Data()
-    private var session: URLSession?
+    private var channel: (any Channel)?
     private var finished = false
-    private var gotData = false
 
     init(client: EtcdClient, path: String, body: [String: Any], line: @escaping (JSONObject) -> Bool,
          done: @escaping (EtcdError?) -> Void) {
@@ -312,82 +318,203 @@ final class StreamedCall: NSObject, URLSessionDataDelegate, @unchecked Sendable 
     }
 
     func start(endpointIndex: Int) {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = client.timeout
-        // A watch lasts as long as it is wanted.
-        configuration.timeoutIntervalForResource = path == "watch" ? 7 * 24 * 3600 : client.timeout
-        let session = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
-        var request = URLRequest(url: client.endpoints[endpointIndex].appendingPathComponent("v3").appendingPathComponent(path))
-        request.httpMethod = "POST"
-        request.httpBody = body
-        if path == "watch" { request.timeoutInterval = 7 * 24 * 3600 }
-        lock.withLock {
-            self.session = session
-            self.endpointIndex = endpointIndex
+        let endpoint = client.endpoints[endpointIndex]
+        // The handler runs on the connection's event loop only.
+        let buffer = EventLoopBox(Data())
+        let status = EventLoopBox(0)
+        let future = HTTPCall.open(endpoint, path: "/v3/" + path, body: body, connectTimeout: client.timeout, handler: { part in
+            switch part {
+            case .head(let code):
+                status.value = code
+                return true
+            case .body(let bytes):
+                buffer.value.append(contentsOf: bytes)
+                while let newline = buffer.value.firstIndex(of: UInt8(ascii: "\n")) {
+                    let line = buffer.value[buffer.value.startIndex..<newline]
+                    buffer.value.removeSubrange(buffer.value.startIndex...newline)
+                    guard !line.isEmpty else { continue }
+                    if !self.deliver(JSONObject(data: Data(line)), status: status.value) { return false }
+                }
+                return true
+            case .end:
+                if !buffer.value.isEmpty { _ = self.deliver(JSONObject(data: buffer.value), status: status.value) }
+                self.finish(EtcdError(kind: .unreachable, message: "\(self.path) on \(endpoint.absoluteString): the stream ended"))
+                return false
+            case .failed(let error):
+                self.finish(EtcdError(kind: .unreachable, message: "\(self.path) on \(endpoint.absoluteString): \(error)"))
+                return false
+            }
+        })
+        future.whenComplete { result in
+            switch result {
+            case .success(let channel):
+                let closeNow = self.lock.withLock { () -> Bool in
+                    self.channel = channel
+                    return self.finished
+                }
+                if closeNow { channel.close(promise: nil) }
+            case .failure(let error):
+                if endpointIndex + 1 < self.client.endpoints.count {
+                    self.start(endpointIndex: endpointIndex + 1)
+                } else {
+                    self.finish(EtcdError(kind: .unreachable, message: "\(self.path): no etcd endpoint answered (last: \(endpoint.absoluteString): \(error))"))
+                }
+            }
         }
-        session.dataTask(with: request).resume()
     }
 
-    private var endpointIndex = 0
+    /// Handles one line; false ends the call.
+    private func deliver(_ object: JSONObject, status: Int) -> Bool {
+        if lock.withLock({ finished }) { return false }
+        if status >= 400 || object.object("error") != nil || object.string("error") != nil {
+            let error = object.object("error") ?? object
+            let message = error.string("message") ?? error.string("error") ?? "HTTP \(status)"
+            finish(EtcdError(kind: message.contains("lease not found") ? .leaseExpired : .refused, message: "etcd refused \(path): \(message)"))
+            return false
+        }
+        if !onLine(object) {
+            finish(nil)
+            return false
+        }
+        return true
+    }
 
     func cancel() {
-        let session = lock.withLock { () -> URLSession? in
+        let channel = lock.withLock { () -> (any Channel)? in
             finished = true
-            return self.session
+            return self.channel
         }
-        session?.invalidateAndCancel()
-    }
-
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-        var lines: [Data] = []
-        lock.withLock {
-            gotData = true
-            buffer.append(data)
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                lines.append(buffer[buffer.startIndex..<newline])
-                buffer.removeSubrange(buffer.startIndex...newline)
-            }
-        }
-        for line in lines where !line.isEmpty {
-            if lock.withLock({ finished }) { return }
-            let object = JSONObject(data: line)
-            if let error = object.object("error") ?? (object.string("error") != nil ? object : nil) {
-                finish(EtcdError(kind: .refused, message: "etcd refused \(path): \(error.string("message") ?? error.string("error") ?? "?")"))
-                return
-            }
-            if !onLine(object) {
-                finish(nil)
-                return
-            }
-        }
-    }
-
-    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-        let (alreadyFinished, received, index) = lock.withLock { (finished, gotData, endpointIndex) }
-        if alreadyFinished { return }
-        // A line without its newline at the end of the stream.
-        let rest = lock.withLock { () -> Data in defer { buffer.removeAll() }; return buffer }
-        if !rest.isEmpty, !onLine(JSONObject(data: rest)) {
-            finish(nil)
-            return
-        }
-        if error != nil, !received, index + 1 < client.endpoints.count {
-            // Nothing came from this endpoint: try the next.
-            session.finishTasksAndInvalidate()
-            start(endpointIndex: index + 1)
-            return
-        }
-        finish(error.map { EtcdError(kind: .unreachable, message: "\(path) on \(client.endpoints[index].absoluteString): \($0.localizedDescription)") })
+        channel?.close(promise: nil)
     }
 
     private func finish(_ error: EtcdError?) {
-        let session = lock.withLock { () -> URLSession? in
-            guard !finished else { return nil }
-            finished = true
-            return self.session
+        let (first, channel) = lock.withLock { () -> (Bool, (any Channel)?) in
+            defer { finished = true }
+            return (!finished, self.channel)
         }
-        guard let session else { return }
+        guard first else { return }
         onDone(error)
-        session.invalidateAndCancel()
+        channel?.close(promise: nil)
     }
+}
+
+struct HTTPReply {
+    var status: Int
+    var body: Data
+}
+
+/// HTTP/1.1 POSTs over SwiftNIO, one connection each (etcd's gateway is on loopback or a
+/// private network; connections are cheap next to a lease's second).
+enum HTTPCall {
+    enum Part {
+        case head(Int)
+        case body([UInt8])
+        case end
+        case failed(any Error)
+    }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A whole reply, within `timeout`.
+    static func post(_ endpoint: URL, path: String, body: Data, timeout: Duration) async throws -> HTTPReply {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPReply, any Error>) in
+            let once = Once()
+            let reply = EventLoopBox(HTTPReply(status: 0, body: Data()))
+            let opened = open(endpoint, path: path, body: body, connectTimeout: timeout) { part in
+                switch part {
+                case .head(let status): reply.value.status = status
+                case .body(let bytes): reply.value.body.append(contentsOf: bytes)
+                case .end: if once.take() { continuation.resume(returning: reply.value) }
+                case .failed(let error): if once.take() { continuation.resume(throwing: error) }
+                }
+                return true
+            }
+            opened.whenComplete { result in
+                switch result {
+                case .failure(let error):
+                    if once.take() { continuation.resume(throwing: error) }
+                case .success(let channel):
+                    channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+                        if once.take() { continuation.resume(throwing: Failure(description: "no reply within \(timeout)")) }
+                        channel.close(promise: nil)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Connects, sends the request, and feeds `handler` the reply's parts (on the channel's event
+    /// loop); `handler` returning false closes the connection. The future is the connected channel.
+    static func open(_ endpoint: URL, path: String, body: Data, connectTimeout: Duration,
+                     handler: @escaping @Sendable (Part) -> Bool) -> EventLoopFuture<any Channel> {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let host = endpoint.host ?? "127.0.0.1"
+        let port = endpoint.port ?? 2379
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ReplyHandler(handler: handler))
+                }
+            }
+        return bootstrap.connect(host: host, port: port).map { channel in
+            var headers = HTTPHeaders()
+            headers.add(name: "Host", value: "\(host):\(port)")
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: "\(body.count)")
+            channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil)
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            return channel
+        }
+    }
+
+    final class ReplyHandler: ChannelInboundHandler {
+        typealias InboundIn = HTTPClientResponsePart
+        let handler: @Sendable (Part) -> Bool
+        var ended = false
+
+        init(handler: @escaping @Sendable (Part) -> Bool) { self.handler = handler }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !ended else { return }
+            let keep: Bool
+            switch unwrapInboundIn(data) {
+            case .head(let head): keep = handler(.head(Int(head.status.code)))
+            case .body(var buffer): keep = handler(.body(buffer.readBytes(length: buffer.readableBytes) ?? []))
+            case .end:
+                ended = true
+                _ = handler(.end)
+                keep = false
+            }
+            if !keep {
+                ended = true
+                context.close(promise: nil)
+            }
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            if !ended {
+                ended = true
+                _ = handler(.failed(Failure(description: "the connection closed before the reply ended")))
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            if !ended {
+                ended = true
+                _ = handler(.failed(error))
+            }
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// State touched only on one connection's event loop (so never concurrently).
+final class EventLoopBox<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }

@@ -4,27 +4,42 @@ import Testing
 
 /// A real etcd member (Debian's etcd-server) on free loopback ports, in a temporary directory.
 final class EtcdServer: @unchecked Sendable {
-    let process = Process()
+    private(set) var process = Process()
     let directory: URL
     let clientURL: URL
+    let binary: String
+    let arguments: [String]
 
     init() throws {
         guard let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw EtcdTestFailure("etcd is not installed: scripts/setup.sh --cluster installs etcd-server (apt)")
         }
+        self.binary = binary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-etcd-\(UUID().uuidString)")
         let clientPort = try freePort(), peerPort = try freePort()
         clientURL = URL(string: "http://127.0.0.1:\(clientPort)")!
         let peer = "http://127.0.0.1:\(peerPort)"
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [
+        arguments = [
             "--name", "n1", "--data-dir", directory.path,
             "--listen-client-urls", clientURL.absoluteString, "--advertise-client-urls", clientURL.absoluteString,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "n1=\(peer)",
         ]
+        try launch()
+    }
+
+    /// Starts (again, after `kill()`) on the same ports and data.
+    func launch() throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+    }
+
+    func kill() {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
     }
 
     /// Waits until the member answers a read.
@@ -38,8 +53,7 @@ final class EtcdServer: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        kill()
         try? FileManager.default.removeItem(at: directory)
     }
 }
