@@ -156,6 +156,8 @@ let package = Package(
             name: "SluiceBroker",
             dependencies: [
                 "SluiceMonitor",
+                "SluiceCluster",
+                "SluiceEtcd",
                 "ZeroMQ",
                 "SluiceProtocol",
                 "SluiceTransport",
@@ -191,6 +193,8 @@ let package = Package(
                 "SluiceSimulator",
                 "SluiceStrategies",
                 "SluiceMonitor",
+                "SluiceCluster",
+                "SluiceEtcd",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Yams", package: "Yams"),
@@ -241,7 +245,7 @@ let package = Package(
         .target(name: "SluiceThreadCheckPlugin", dependencies: ["CSluicePlugin"], path: "Tests/Fixtures/ThreadCheckPlugin"),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"]),
         .testTarget(name: "SluiceProtocolTests", dependencies: ["SluiceProtocol"]),
-        .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd", "SluiceCluster"]),
+        .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd", "SluiceCluster", "SluiceTestKit"]),
         .testTarget(
             name: "SluiceMonitorTests",
             dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",
@@ -275,7 +279,8 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
-                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", "SluiceMonitor", .product(name: "Logging", package: "swift-log"),
+                "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", "SluiceMonitor", "SluiceEtcd",
+                .product(name: "Logging", package: "swift-log"),
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]
         ),

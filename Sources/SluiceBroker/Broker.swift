@@ -28,6 +28,7 @@ public final class Broker: Sendable {
         var failure: String?
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var monitor: MonitorServer?
+        var cluster: ClusterAgent?
     }
 
     /// What the loop publishes for the monitoring endpoint; nil when it is off.
@@ -71,14 +72,34 @@ public final class Broker: Sendable {
         let started: Result<BoundEndpoints, any Error> = await withCheckedContinuation { continuation in
             startThread { continuation.resume(returning: $0) }
         }
+        var endpoints: BoundEndpoints
         do {
-            var endpoints = try started.get()
+            endpoints = try started.get()
             endpoints.monitor = monitor?.address
-            return endpoints
         } catch {
             await monitor?.stop()
             throw error
         }
+        if let settings = configuration.cluster {
+            // Joined once bound, so the record names the real endpoints; a broker that cannot
+            // join stops before anybody is told it exists.
+            do {
+                let agent = try ClusterAgent(settings: settings, brokerID: configuration.core.brokerID, endpoints: endpoints, logger: logger)
+                let control = control
+                let feed = monitorFeed
+                try await agent.join(status: {
+                    let status = control.status
+                    return (status.invokers, feed?.snapshot.broker.slots ?? 0)
+                }, feed: monitorFeed)
+                state.withLock { $0.cluster = agent }
+            } catch {
+                requestShutdown()
+                await waitUntilStopped()
+                await monitor?.stop()
+                throw ClusterJoinFailure(cluster: settings.name, reason: "\(error)")
+            }
+        }
+        return endpoints
     }
 
     /// The monitoring endpoint's server while it runs (nil when it is off or stopped).
@@ -115,6 +136,15 @@ public final class Broker: Sendable {
 
     private func finish(failure: String?) {
         monitorFeed?.setState(.stopped)
+        // Leaving the cluster: the record and the claims go at once (the lease is revoked).
+        if let cluster = state.withLock({ state in defer { state.cluster = nil }; return state.cluster }) {
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                await cluster.leave()
+                done.signal()
+            }
+            _ = done.wait(timeout: .now() + 5)
+        }
         // The monitoring endpoint outlives the loop only until it has said so.
         if let monitor = state.withLock({ state in defer { state.monitor = nil }; return state.monitor }) {
             Task { await monitor.stop() }
@@ -131,8 +161,14 @@ public final class Broker: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// Begins a graceful shutdown (see the type's documentation).
-    public func requestShutdown() { control.requestShutdown() }
+    /// Begins a graceful shutdown (see the type's documentation). In a cluster, the broker's
+    /// record says `leaving` at once, so other members and clients stop sending here.
+    public func requestShutdown() {
+        control.requestShutdown()
+        if let cluster = state.withLock({ $0.cluster }) {
+            Task { await cluster.markLeaving() }
+        }
+    }
 
     /// Suspends until the loop has stopped. Returns the failure, if the loop failed.
     ///

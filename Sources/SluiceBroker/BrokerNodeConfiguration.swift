@@ -39,6 +39,8 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     public var security = TransportSecurity.none
     /// The HTTP monitoring endpoint (`monitor.*`, docs/OPERATIONS.md).
     public var monitor = MonitorSettings()
+    /// Cluster membership in etcd (`cluster.*`, docs/CLUSTER.md); nil: a single node.
+    public var cluster: ClusterSettings?
 
     public init() {}
 
@@ -85,6 +87,18 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
         if monitor.limits.topNamespaces < 0 { throw .init(key: "monitor.top-namespaces", problem: "must not be negative") }
         if monitor.limits.maxInvokerSeries < 0 { throw .init(key: "monitor.max-invoker-series", problem: "must not be negative") }
         if monitor.stallAfter < .seconds(1) { throw .init(key: "monitor.stall-after", problem: "must be at least 1s") }
+        if let cluster {
+            if cluster.name.isEmpty || cluster.name.contains(where: { !($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
+                throw .init(key: "cluster.name", problem: "'\(cluster.name)' must be 1 or more of [A-Za-z0-9._-]")
+            }
+            if cluster.etcd.isEmpty {
+                throw .init(key: "cluster.etcd", problem: "a cluster needs etcd's client URLs, such as http://127.0.0.1:2379")
+            }
+            if cluster.leaseTTL < .seconds(2) { throw .init(key: "cluster.lease-ttl", problem: "must be at least 2s (etcd's smallest)") }
+            if core.brokerID == BrokerConfiguration().brokerID {
+                throw .init(key: "broker.id", problem: "each broker of a cluster needs its own id (--broker-id); '\(core.brokerID)' is the single-node default")
+            }
+        }
         switch overflow.store {
         case "memory": break
         case "disk":
@@ -144,6 +158,20 @@ public struct OverflowSettings: Sendable, Equatable {
     public var fsync = "every-batch"
 
     public init() {}
+}
+
+/// Membership of a cluster (docs/CLUSTER.md).
+public struct ClusterSettings: Sendable, Equatable {
+    public var name: String
+    /// etcd client URLs.
+    public var etcd: [String]
+    /// TTL of the lease this broker's keys hang on; keepalives go every third of it.
+    public var leaseTTL: Duration = .seconds(3)
+
+    public init(name: String, etcd: [String]) {
+        self.name = name
+        self.etcd = etcd
+    }
 }
 
 /// The monitoring endpoint's settings (docs/OPERATIONS.md).
@@ -216,6 +244,13 @@ extension BrokerNodeConfiguration {
                 .init("overflow.disk.budget-bytes", "\(overflow.budgetBytes)"),
                 .init("overflow.disk.segment-bytes", "\(overflow.segmentBytes)"),
                 .init("overflow.disk.fsync", overflow.fsync),
+            ]
+        }
+        if let cluster {
+            entries += [
+                .init("cluster.name", cluster.name),
+                .init("cluster.etcd", cluster.etcd.joined(separator: ",")),
+                .init("cluster.lease-ttl", cluster.leaseTTL.configurationText),
             ]
         }
         switch security {

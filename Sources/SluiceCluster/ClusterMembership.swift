@@ -89,7 +89,16 @@ public final class ClusterMembership: Sendable {
 
     /// Registers and starts following the members. Throws if etcd cannot be reached now (a
     /// broker that cannot join at start says so; one that loses etcd later keeps serving).
+    ///
+    /// An id already registered by a live broker is refused (two brokers with one id would
+    /// overwrite each other's record): the error names it and its endpoints.
     public func start() async throws(EtcdError) {
+        let id = record.id
+        if let existing = try await client.get(brokersPrefix + id) {
+            let other = Self.record(existing.value)
+            throw EtcdError(kind: .refused, message: "broker id '\(id)' is already a member of cluster '\(cluster)' "
+                + "(controllers \(other?.controllerEndpoint ?? "?"), incarnation \(other?.incarnation ?? "?")); give each broker its own --broker-id")
+        }
         try await register()
         let revision = try await refreshMembers()
         let keepAlive = Task { [self] in await keepAliveLoop() }

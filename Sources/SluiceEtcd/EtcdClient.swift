@@ -256,6 +256,11 @@ public struct EtcdError: Error, CustomStringConvertible, Equatable {
     public var kind: Kind
     public var message: String
     public var description: String { message }
+
+    public init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
 }
 
 /// A parsed JSON object with the gateway's conventions (int64 as strings, base64 bytes).

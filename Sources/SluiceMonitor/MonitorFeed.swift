@@ -27,6 +27,43 @@ public struct MonitorSnapshot: Sendable {
     public init() {}
 }
 
+/// This broker's view of its cluster, as `/status` shows it (docs/CLUSTER.md); absent on a
+/// single node.
+public struct ClusterStatus: Sendable, Equatable, Codable {
+    public struct Member: Sendable, Equatable, Codable {
+        public var id: String
+        public var state: String
+        public var incarnation: String
+        public var controllerEndpoint: String
+        public var invokerEndpoint: String
+        public var invokers: Int
+        public var slots: Int
+
+        public init(id: String, state: String, incarnation: String, controllerEndpoint: String, invokerEndpoint: String,
+                    invokers: Int, slots: Int) {
+            self.id = id
+            self.state = state
+            self.incarnation = incarnation
+            self.controllerEndpoint = controllerEndpoint
+            self.invokerEndpoint = invokerEndpoint
+            self.invokers = invokers
+            self.slots = slots
+        }
+    }
+
+    public var name: String
+    public var incarnation: String
+    public var etcdReachable: Bool
+    public var members: [Member]
+
+    public init(name: String, incarnation: String, etcdReachable: Bool, members: [Member]) {
+        self.name = name
+        self.incarnation = incarnation
+        self.etcdReachable = etcdReachable
+        self.members = members
+    }
+}
+
 /// The overflow store as the monitor shows it; nil in a snapshot: in-memory store.
 public struct OverflowStatus: Sendable, Equatable, Codable {
     public var store: String
@@ -67,6 +104,7 @@ public final class MonitorFeed: Sendable {
     public let stallAfter: Duration
     let origin = ContinuousClock.now
     private let latest = Mutex(MonitorSnapshot())
+    private let clusterStatus = Mutex<ClusterStatus?>(nil)
     private let pending = Mutex(PendingSamples())
     /// Nanoseconds from `origin` to the loop's latest tick; -1 before the first.
     private let lastBeat = Atomic<Int64>(-1)
@@ -107,6 +145,13 @@ public final class MonitorFeed: Sendable {
     }
 
     public var snapshot: MonitorSnapshot { latest.withLock { $0 } }
+
+    /// The cluster view, published by the broker's membership (not the loop).
+    public var cluster: ClusterStatus? {
+        get { clusterStatus.withLock { $0 } }
+    }
+
+    public func publish(cluster: ClusterStatus?) { clusterStatus.withLock { $0 = cluster } }
 
     /// Time since the loop's last tick; nil before its first.
     public var sinceLastBeat: Duration? {

@@ -60,6 +60,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var waitingOtherNamespaces: Int
     public var overflow: OverflowStatus?
     public var loop: Loop
+    /// This broker's view of its cluster; null on a single node.
+    public var cluster: ClusterStatus?
 
     public struct Loop: Codable, Sendable, Equatable {
         /// Seconds since the loop's last tick (null before the first).
@@ -97,6 +99,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         waitingOtherNamespaces = broker.waitingByNamespace.dropFirst(shown.count).map(\.waiting).reduce(0, +)
         overflow = snapshot.overflow
         loop = Loop(lastTickSecondsAgo: feed.sinceLastBeat?.seconds, slowTurns: snapshot.slowTurns, lateTicks: snapshot.lateTicks)
+        cluster = feed.cluster
     }
 
     public func json() -> Data {

@@ -51,6 +51,13 @@ public enum StatusView {
                        status.controllers.prefix(maxRows).map { [$0.id, $0.connected ? "yes" : "no", "\($0.inFlight)", "\($0.parked)"] },
                        empty: "no controllers")
         if status.controllers.count > maxRows { lines.append("… and \(status.controllers.count - maxRows) more controllers") }
+        if let cluster = status.cluster {
+            lines.append("")
+            lines.append("cluster \(cluster.name) · etcd \(cluster.etcdReachable ? "reachable" : "UNREACHABLE (serving with the last view)")")
+            lines += table(["BROKER", "STATE", "INVOKERS", "SLOTS", "CONTROLLER ENDPOINT", "INCARNATION"],
+                           cluster.members.map { [$0.id, $0.state, "\($0.invokers)", "\($0.slots)", $0.controllerEndpoint, $0.incarnation] },
+                           empty: "no members seen")
+        }
         if !status.waitingByNamespace.isEmpty {
             lines.append("")
             lines += table(["NAMESPACE", "WAITING"], status.waitingByNamespace.prefix(maxRows).map { [$0.namespace, grouped($0.waiting)] }, empty: "")

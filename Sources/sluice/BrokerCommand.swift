@@ -113,6 +113,13 @@ struct BrokerCommand: AsyncParsableCommand {
                                valueName: "host:port"))
     var monitorEndpoint: String?
 
+    @Option(help: ArgumentHelp("Join this cluster (docs/CLUSTER.md; being built: membership only). Needs --etcd and a --broker-id of its own.",
+                               valueName: "name"))
+    var cluster: String?
+
+    @Option(help: ArgumentHelp("etcd client URLs for --cluster, comma separated.", valueName: "urls"))
+    var etcd: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -150,6 +157,13 @@ struct BrokerCommand: AsyncParsableCommand {
         if let overflowStore { node.overflow.store = overflowStore }
         if let overflowPath { node.overflow.path = overflowPath }
         if let monitorEndpoint { node.monitor.endpoint = monitorEndpoint == "off" ? nil : monitorEndpoint }
+        if let cluster {
+            if node.cluster == nil { node.cluster = ClusterSettings(name: cluster, etcd: []) } else { node.cluster?.name = cluster }
+        }
+        if let etcd {
+            let urls = etcd.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            if node.cluster == nil { node.cluster = ClusterSettings(name: "", etcd: urls) } else { node.cluster?.etcd = urls }
+        }
         return node
     }
 
@@ -236,6 +250,7 @@ struct BrokerCommand: AsyncParsableCommand {
             print("  controllers \(node.controllerEndpoint), invokers \(node.invokerEndpoint)")
             print("  routing.strategy \(node.strategy)\(parameters.isEmpty ? "" : " (\(parameters))")")
             print("  monitor \(node.monitor.endpoint.map { "http://\($0)" } ?? "off")")
+            if let cluster = node.cluster { print("  cluster \(cluster.name) (etcd \(cluster.etcd.joined(separator: ",")), broker id \(node.core.brokerID))") }
             return
         }
         let node = try await nodeConfiguration(reading, strategies: strategies)
@@ -283,6 +298,9 @@ struct BrokerCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             throw ExitCode.failure
         } catch let failure as MonitorBindFailure {
+            FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+            throw ExitCode.failure
+        } catch let failure as ClusterJoinFailure {
             FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             throw ExitCode.failure
         } catch {

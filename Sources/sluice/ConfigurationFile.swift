@@ -29,6 +29,7 @@ enum ConfigurationFile {
         ("routing", ["strategy", "managed-fraction", "blackbox-fraction", "plugins"]),
         ("security", ["curve", "key-file", "controller-keys", "invoker-keys"]),
         ("monitor", ["endpoint", "top-namespaces", "max-invoker-series", "stall-after"]),
+        ("cluster", ["name", "etcd", "lease-ttl"]),
     ]
 
     struct Failure: Error, CustomStringConvertible {
@@ -97,6 +98,17 @@ enum ConfigurationFile {
         if let v = try await read("overflow.disk.budget-bytes", integer, expected: "a whole number") { node.overflow.budgetBytes = v }
         if let v = try await read("overflow.disk.segment-bytes", integer, expected: "a whole number") { node.overflow.segmentBytes = v }
         if let v = try await read("overflow.disk.fsync", text, expected: "every-batch, never or an interval like 50ms") { node.overflow.fsync = v }
+        if let name = try await read("cluster.name", text, expected: "a cluster name") {
+            node.cluster = ClusterSettings(name: name, etcd: node.cluster?.etcd ?? [])
+        }
+        if let v = try await read("cluster.etcd", text, expected: "etcd client URLs, comma separated") {
+            let urls = v.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            if node.cluster == nil { node.cluster = ClusterSettings(name: "", etcd: urls) } else { node.cluster?.etcd = urls }
+        }
+        if let v = try await read("cluster.lease-ttl", duration, expected: "a duration like 3s") {
+            if node.cluster == nil { node.cluster = ClusterSettings(name: "", etcd: []) }
+            node.cluster?.leaseTTL = v
+        }
         if let v = try await read("monitor.endpoint", text, expected: "host:port or off") { node.monitor.endpoint = v == "off" ? nil : v }
         if let v = try await read("monitor.top-namespaces", integer, expected: "a whole number") { node.monitor.limits.topNamespaces = v }
         if let v = try await read("monitor.max-invoker-series", integer, expected: "a whole number") { node.monitor.limits.maxInvokerSeries = v }

@@ -1,47 +1,11 @@
 import Foundation
 import SluiceEtcd
+import SluiceTestKit
 import Testing
 
-/// A real etcd member (Debian's etcd-server) on free loopback ports, in a temporary directory.
-final class EtcdServer: @unchecked Sendable {
-    private(set) var process = Process()
-    let directory: URL
-    let clientURL: URL
-    let binary: String
-    let arguments: [String]
+typealias EtcdTestFailure = EtcdServer.Failure
 
-    init() throws {
-        guard let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw EtcdTestFailure("etcd is not installed: scripts/setup.sh --cluster installs etcd-server (apt)")
-        }
-        self.binary = binary
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-etcd-\(UUID().uuidString)")
-        let clientPort = try freePort(), peerPort = try freePort()
-        clientURL = URL(string: "http://127.0.0.1:\(clientPort)")!
-        let peer = "http://127.0.0.1:\(peerPort)"
-        arguments = [
-            "--name", "n1", "--data-dir", directory.path,
-            "--listen-client-urls", clientURL.absoluteString, "--advertise-client-urls", clientURL.absoluteString,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "n1=\(peer)",
-        ]
-        try launch()
-    }
-
-    /// Starts (again, after `kill()`) on the same ports and data.
-    func launch() throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-    }
-
-    func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-    }
-
+extension EtcdServer {
     /// Waits until the member answers a read.
     func ready(_ client: EtcdClient) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
@@ -49,35 +13,9 @@ final class EtcdServer: @unchecked Sendable {
             if (try? await client.range(prefix: "probe")) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw EtcdTestFailure("etcd did not answer within 30 s")
+        throw EtcdServer.Failure("etcd did not answer within 30 s")
     }
 
-    deinit {
-        kill()
-        try? FileManager.default.removeItem(at: directory)
-    }
-}
-
-struct EtcdTestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw EtcdTestFailure("no free port: errno \(errno)") }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 @Suite("etcd client against a real etcd", .serialized, .timeLimit(.minutes(2)))

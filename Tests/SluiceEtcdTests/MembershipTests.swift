@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCluster
 import SluiceEtcd
+import SluiceTestKit
 import Testing
 
 /// Broker membership in etcd (docs/CLUSTER.md), against a real etcd on loopback.
@@ -125,10 +126,16 @@ struct MembershipTests {
         #expect(try await a.claimInvoker("inv-7"))
         let entry = try #require(try await client.get("/sluice/t/brokers/a"))
         try await client.revoke(EtcdLease(id: entry.lease, ttl: 2))
-        #expect(try await client.get("/sluice/t/brokers/a") == nil, "revoked: the record went with the lease")
-        try await waitFor("a registered again under a new lease") { b.members.map(\.id) == ["a", "b"] && a.etcdReachable }
-        let again = try #require(try await client.get("/sluice/t/brokers/a"))
-        #expect(again.lease != entry.lease)
+        // The revoke takes the record (and the claim) at once; a's next keepalive finds its
+        // lease gone and registers again.
+        var again = try await client.get("/sluice/t/brokers/a")
+        let deadline = ContinuousClock.now + .seconds(15)
+        while again?.lease ?? entry.lease == entry.lease && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            again = try await client.get("/sluice/t/brokers/a")
+        }
+        #expect(again != nil && again?.lease != entry.lease, "a registered again under a new lease")
+        try await waitFor("b sees a again") { b.members.map(\.id) == ["a", "b"] && a.etcdReachable }
         #expect(try await b.owner(ofInvoker: "inv-7") == "a", "its invoker claim was taken again")
     }
 }

@@ -1,0 +1,102 @@
+import Foundation
+import Logging
+import SluiceCluster
+import SluiceEtcd
+import SluiceMonitor
+
+/// A broker's part in a cluster (docs/CLUSTER.md), in the shell: joins through
+/// `ClusterMembership` once the endpoints are bound, keeps its record's counts current every
+/// second, shows the members in `/status`, says `leaving` when shutdown begins and leaves when
+/// the loop has stopped. Never on the loop thread; etcd is never on the path of an activation.
+final class ClusterAgent: Sendable {
+    let settings: ClusterSettings
+    let membership: ClusterMembership
+    let logger: Logger
+    private let tasks = LockedTasks()
+
+    init(settings: ClusterSettings, brokerID: String, endpoints: BoundEndpoints, logger: Logger) throws(EtcdError) {
+        self.settings = settings
+        self.logger = logger
+        let client = try EtcdClient(settings.etcd.joined(separator: ","))
+        let ttl = max(2, Int(settings.leaseTTL.components.seconds))
+        membership = ClusterMembership(
+            client: client, cluster: settings.name,
+            record: BrokerRecord(id: brokerID, controllerEndpoint: endpoints.controller, invokerEndpoint: endpoints.invoker,
+                                 monitorEndpoint: endpoints.monitor),
+            ttl: ttl, keepAliveEvery: .seconds(Double(ttl) / 3))
+    }
+
+    /// Joins; throws if etcd cannot be reached or the id is taken.
+    func join(status: @escaping @Sendable () -> (invokers: Int, slots: Int), feed: MonitorFeed?) async throws(EtcdError) {
+        try await membership.start()
+        logger.notice("joined cluster", metadata: [
+            "cluster": "\(settings.name)", "incarnation": "\(membership.record.incarnation)",
+            "members": "\(membership.members.map(\.id).joined(separator: ","))",
+        ])
+        let membership = membership
+        let settings = settings
+        let logger = logger
+        let counts = Task {
+            var last = (invokers: -1, slots: -1)
+            while !Task.isCancelled {
+                let now = status()
+                if now != last {
+                    do {
+                        try await membership.update { $0.invokers = now.invokers; $0.slots = now.slots }
+                        last = now
+                    } catch {
+                        // etcd away: the next round tries again; serving goes on.
+                    }
+                }
+                feed?.publish(cluster: Self.status(settings.name, membership))
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        let follow = Task {
+            var reachable = true
+            for await members in membership.changes() {
+                feed?.publish(cluster: Self.status(settings.name, membership))
+                logger.info("cluster members", metadata: ["members": "\(members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ","))"])
+                if membership.etcdReachable != reachable {
+                    reachable = membership.etcdReachable
+                }
+            }
+        }
+        tasks.add([counts, follow])
+    }
+
+    /// Shutdown began: other members and clients should stop sending here.
+    func markLeaving() async {
+        try? await membership.update { $0.state = .leaving }
+    }
+
+    /// The loop stopped: the record and every claim go at once.
+    func leave() async {
+        tasks.cancelAll()
+        await membership.leave()
+        logger.notice("left cluster", metadata: ["cluster": "\(settings.name)"])
+    }
+
+    static func status(_ name: String, _ membership: ClusterMembership) -> ClusterStatus {
+        ClusterStatus(name: name, incarnation: membership.record.incarnation, etcdReachable: membership.etcdReachable,
+                      members: membership.members.map { member in
+                          ClusterStatus.Member(id: member.id, state: member.state.rawValue, incarnation: member.incarnation,
+                                               controllerEndpoint: member.controllerEndpoint, invokerEndpoint: member.invokerEndpoint,
+                                               invokers: member.invokers, slots: member.slots)
+                      })
+    }
+}
+
+final class LockedTasks: @unchecked Sendable {
+    private let lock = NSLock()
+    private var tasks: [Task<Void, Never>] = []
+    func add(_ more: [Task<Void, Never>]) { lock.withLock { tasks += more } }
+    func cancelAll() { lock.withLock { tasks }.forEach { $0.cancel() } }
+}
+
+/// Joining the cluster failed at start-up.
+public struct ClusterJoinFailure: Error, CustomStringConvertible {
+    public var cluster: String
+    public var reason: String
+    public var description: String { "cannot join cluster '\(cluster)': \(reason)" }
+}
