@@ -86,12 +86,16 @@ public final class Broker: Sendable {
             do {
                 let agent = try ClusterAgent(settings: settings, brokerID: configuration.core.brokerID, endpoints: endpoints, logger: logger)
                 let control = control
-                let feed = monitorFeed
                 try await agent.join(status: {
                     let status = control.status
-                    return (status.invokers, feed?.snapshot.broker.slots ?? 0)
+                    return (status.invokers, status.slots)
                 }, feed: monitorFeed)
-                state.withLock { $0.cluster = agent }
+                // The loop may have stopped while joining: then leave at once.
+                let finished = state.withLock { state -> Bool in
+                    if !state.finished { state.cluster = agent }
+                    return state.finished
+                }
+                if finished { await agent.leave() }
             } catch {
                 requestShutdown()
                 await waitUntilStopped()

@@ -23,12 +23,13 @@ final class BrokerControl: Sendable {
         wake.signal()
     }
 
-    func publish(_ counters: BrokerCounters, inFlight: Int, waiting: Int, invokers: Int) {
+    func publish(_ counters: BrokerCounters, inFlight: Int, waiting: Int, invokers: Int, slots: Int? = nil) {
         snapshot.withLock {
             $0.counters = counters
             $0.inFlight = inFlight
             $0.waiting = waiting
             $0.invokers = invokers
+            if let slots { $0.slots = slots }
         }
     }
 
@@ -83,6 +84,9 @@ public struct BrokerStatus: Sendable {
     public var inFlight = 0
     public var waiting = 0
     public var invokers = 0
+    /// Slots advertised by invokers that take work (kept only in a cluster, where the broker's
+    /// etcd record carries it).
+    public var slots = 0
     /// The routing strategy in use.
     public var strategy = ""
 }

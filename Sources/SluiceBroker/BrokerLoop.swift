@@ -242,7 +242,8 @@ final class BrokerLoop {
                 process(.tick, at: time)
                 logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
-                control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
+                control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount,
+                                slots: configuration.cluster == nil ? nil : core.snapshotSlots)
                 feedMonitor(at: time)
             }
             if let due = nextStats, time >= due {

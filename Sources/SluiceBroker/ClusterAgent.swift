@@ -17,8 +17,10 @@ final class ClusterAgent: Sendable {
     init(settings: ClusterSettings, brokerID: String, endpoints: BoundEndpoints, logger: Logger) throws(EtcdError) {
         self.settings = settings
         self.logger = logger
-        let client = try EtcdClient(settings.etcd.joined(separator: ","))
         let ttl = max(2, Int(settings.leaseTTL.components.seconds))
+        // Each call gives up within a third of the TTL, so a black-holed endpoint costs one
+        // keepalive round, not the lease.
+        let client = try EtcdClient(settings.etcd.joined(separator: ","), timeout: .milliseconds(Int64(ttl) * 1000 / 3))
         membership = ClusterMembership(
             client: client, cluster: settings.name,
             record: BrokerRecord(id: brokerID, controllerEndpoint: endpoints.controller, invokerEndpoint: endpoints.invoker,

@@ -55,6 +55,9 @@ public final class ClusterMembership: Sendable {
         var tasks: [Task<Void, Never>] = []
         var listeners: [UInt64: AsyncStream<[BrokerRecord]>.Continuation] = [:]
         var stopped = false
+        var watch: Task<Void, Never>?
+        /// The last revision the member view is known to be current at.
+        var revision: Int64 = 0
     }
 
     public init(client: EtcdClient, cluster: String, record: BrokerRecord, ttl: Int = 3, keepAliveEvery: Duration = .seconds(1)) {
@@ -94,16 +97,34 @@ public final class ClusterMembership: Sendable {
     /// overwrite each other's record): the error names it and its endpoints.
     public func start() async throws(EtcdError) {
         let id = record.id
-        if let existing = try await client.get(brokersPrefix + id) {
-            let other = Self.record(existing.value)
+        // The record is created only if the id is free (one atomic txn: two brokers starting
+        // with one id cannot both pass).
+        let lease = try await client.grantLease(ttl: ttl)
+        guard try await client.createIfAbsent(brokersPrefix + id, Self.json(record), lease: lease) else {
+            try? await client.revoke(lease)
+            let other = try? await client.get(brokersPrefix + id).flatMap { Self.record($0.value) }
             throw EtcdError(kind: .refused, message: "broker id '\(id)' is already a member of cluster '\(cluster)' "
                 + "(controllers \(other?.controllerEndpoint ?? "?"), incarnation \(other?.incarnation ?? "?")); give each broker its own --broker-id")
         }
-        try await register()
+        state.withLock { $0.lease = lease }
+        setReachable(true)
         let revision = try await refreshMembers()
         let keepAlive = Task { [self] in await keepAliveLoop() }
-        let watch = Task { [self] in await watchLoop(after: revision) }
-        state.withLock { $0.tasks += [keepAlive, watch] }
+        state.withLock { state in
+            state.revision = revision
+            state.tasks.append(keepAlive)
+        }
+        restartWatch()
+    }
+
+    /// Starts following the members again from the last known revision (after etcd was
+    /// unreachable the old stream may be stuck on a dead connection).
+    func restartWatch() {
+        let (old, stopped) = state.withLock { ($0.watch, $0.stopped) }
+        old?.cancel()
+        guard !stopped else { return }
+        let task = Task { [self] in await watchLoop() }
+        state.withLock { $0.watch = task }
     }
 
     /// Writes `change` to this broker's record (state, counts).
@@ -153,8 +174,8 @@ public final class ClusterMembership: Sendable {
     public func stop() {
         let (tasks, listeners) = state.withLock { state in
             state.stopped = true
-            defer { state.tasks.removeAll(); state.listeners.removeAll() }
-            return (state.tasks, Array(state.listeners.values))
+            defer { state.tasks.removeAll(); state.listeners.removeAll(); state.watch = nil }
+            return (state.tasks + [state.watch].compactMap { $0 }, Array(state.listeners.values))
         }
         tasks.forEach { $0.cancel() }
         listeners.forEach { $0.finish() }
@@ -162,16 +183,31 @@ public final class ClusterMembership: Sendable {
 
     // MARK: Tasks
 
+    /// Joins again under a new lease (the old one expired): the record, then the claims. The
+    /// lease is kept only once all of it is written, so a half-done attempt is retried.
     func register() async throws(EtcdError) {
+        guard !state.withLock({ $0.stopped }) else { return }
         let lease = try await client.grantLease(ttl: ttl)
-        let (record, claimed) = state.withLock { state -> (BrokerRecord, Set<String>) in
-            state.lease = lease
-            return (state.record, state.claimed)
+        let (record, claimed) = state.withLock { ($0.record, $0.claimed) }
+        do {
+            try await client.put(brokersPrefix + record.id, Self.json(record), lease: lease)
+            for invoker in claimed {
+                // Claims made under an expired lease went with it; take them again if still free.
+                _ = try await client.createIfAbsent(invokersPrefix + invoker, record.id, lease: lease)
+            }
+        } catch {
+            try? await client.revoke(lease)
+            throw error
         }
-        try await client.put(brokersPrefix + record.id, Self.json(record), lease: lease)
-        for invoker in claimed {
-            // Claims made under an expired lease went with it; take them again if still free.
-            _ = try await client.createIfAbsent(invokersPrefix + invoker, record.id, lease: lease)
+        // Stopped meanwhile (a leave raced with this): take it all back.
+        let keep = state.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.lease = lease
+            return true
+        }
+        if !keep {
+            try? await client.revoke(lease)
+            return
         }
         setReachable(true)
     }
@@ -191,27 +227,36 @@ public final class ClusterMembership: Sendable {
     func keepAliveLoop() async {
         while !Task.isCancelled {
             try? await Task.sleep(for: keepAliveEvery)
-            if Task.isCancelled { return }
-            guard let lease = state.withLock({ $0.lease }) else { continue }
+            if Task.isCancelled || state.withLock({ $0.stopped }) { return }
+            let wasReachable = etcdReachable
+            guard let lease = state.withLock({ $0.lease }) else {
+                // A re-registration failed half-way: try it again.
+                if (try? await register()) != nil, !wasReachable { restartWatch() }
+                continue
+            }
             do {
                 try await client.keepAlive(lease)
                 setReachable(true)
+                if !wasReachable { restartWatch() }
             } catch where error.kind == .leaseExpired {
                 // etcd was away longer than the TTL: join again.
-                try? await register()
+                state.withLock { $0.lease = nil }
+                if (try? await register()) != nil { restartWatch() }
             } catch {
                 setReachable(false)
             }
         }
     }
 
-    func watchLoop(after start: Int64) async {
-        var revision = start
+    func watchLoop() async {
+        var revision = state.withLock { $0.revision }
+        if revision == 0 || !etcdReachable, let fresh = try? await refreshMembers() { revision = fresh }
         while !Task.isCancelled {
             do {
                 for try await events in client.watch(prefix: brokersPrefix, after: revision) {
                     for event in events {
                         revision = max(revision, event.keyValue.modRevision)
+                        state.withLock { $0.revision = max($0.revision, revision) }
                         let id = String(event.keyValue.key.dropFirst(brokersPrefix.count))
                         switch event.kind {
                         case .put: if let record = Self.record(event.keyValue.value) { publish { $0[record.id] = record } }
@@ -226,7 +271,10 @@ public final class ClusterMembership: Sendable {
             }
             // The stream ended or failed: read everything again, then watch from there.
             try? await Task.sleep(for: keepAliveEvery)
-            if let fresh = try? await refreshMembers() { revision = fresh }
+            if let fresh = try? await refreshMembers() {
+                revision = fresh
+                state.withLock { $0.revision = max($0.revision, fresh) }
+            }
         }
     }
 

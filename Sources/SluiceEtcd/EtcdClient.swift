@@ -187,6 +187,15 @@ public final class EtcdClient: Sendable {
                 }
             }
             stream.start(endpointIndex: 0)
+            // A silent peer (a partition, no FIN) must not hold a keepalive for TCP's minutes.
+            let timeout = self.timeout
+            Task {
+                try? await Task.sleep(for: timeout)
+                if once.take() {
+                    stream.cancel()
+                    continuation.resume(returning: .failure(EtcdError(kind: .unreachable, message: "\(path): no reply within \(timeout)")))
+                }
+            }
         }
         return try result.get()
     }
@@ -441,7 +450,7 @@ enum HTTPCall {
                 case .failure(let error):
                     if once.take() { continuation.resume(throwing: error) }
                 case .success(let channel):
-                    channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+                    channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.wholeNanoseconds)) {
                         if once.take() { continuation.resume(throwing: Failure(description: "no reply within \(timeout)")) }
                         channel.close(promise: nil)
                     }
@@ -458,7 +467,7 @@ enum HTTPCall {
         let host = endpoint.host ?? "127.0.0.1"
         let port = endpoint.port ?? 2379
         let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000))
+            .connectTimeout(.nanoseconds(connectTimeout.wholeNanoseconds))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
@@ -522,4 +531,13 @@ enum HTTPCall {
 final class EventLoopBox<Value>: @unchecked Sendable {
     var value: Value
     init(_ value: Value) { self.value = value }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating.
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : scaled &+ attoseconds / 1_000_000_000
+    }
 }

@@ -74,6 +74,9 @@ struct BenchCommand: ParsableCommand {
     var scrapeRate: Double = 0
 
     func validate() throws {
+        guard scrapeRate == 0 || (0.1...1000).contains(scrapeRate) else {
+            throw ValidationError("--scrape-rate must be 0 (off) or between 0.1 and 1000 requests a second; got \(scrapeRate)")
+        }
         guard controllers >= 1, invokers >= 1, slots >= 1, window >= 1, payload >= 0, answer >= 0, invokerThreads >= 1, hold >= 0 else {
             throw ValidationError("--controllers, --invokers, --slots, --window and --invoker-threads must be at least 1; sizes and --hold at least 0")
         }
@@ -127,8 +130,14 @@ struct BenchCommand: ParsableCommand {
                 guard let monitor = broker.monitorEndpoint else { throw ValidationError("--scrape-rate needs the broker's monitoring endpoint (it is off)") }
                 scraper = Scraper(endpoint: monitor, rate: scrapeRate)
             }
-            let result = try Bench.run(configuration, broker: .init(controllerEndpoint: broker.controllerEndpoint,
+            let result: BenchResult
+            do {
+                result = try Bench.run(configuration, broker: .init(controllerEndpoint: broker.controllerEndpoint,
                                                                    invokerEndpoint: broker.invokerEndpoint, pid: broker.pid))
+            } catch {
+                _ = scraper?.stop()
+                throw error
+            }
             if let scraper {
                 let done = scraper.stop()
                 note(String(format: "scraper: %d requests to /metrics and %d to /status (%.1f a second each), %d failed, last /metrics %d bytes",

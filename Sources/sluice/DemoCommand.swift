@@ -92,15 +92,26 @@ struct DemoCommand: AsyncParsableCommand {
         let broker = try BrokerChild(executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path, arguments: [
             "--config", config.path, "--log-level", "info", "--heartbeat-interval", "500ms", "--liveness", "3",
         ], errors: log)
-        guard let monitor = broker.monitorEndpoint else { throw ValidationError("the broker started without a monitoring endpoint") }
         var children: [String: Process] = [:]
+        var controller: Process?
+        var stoppedCleanly = false
+        // Whatever ends the demo (an error included), nothing it started is left running.
+        defer {
+            if !stoppedCleanly {
+                if let controller, controller.isRunning { kill(controller.processIdentifier, SIGKILL) }
+                for child in children.values where child.isRunning { kill(child.processIdentifier, SIGKILL) }
+                _ = broker.stop()
+            }
+        }
+        guard let monitor = broker.monitorEndpoint else { throw ValidationError("the broker started without a monitoring endpoint") }
         func startInvoker(_ id: String) throws {
             children[id] = try Self.start(invokerPath, ["--endpoint", broker.invokerEndpoint, "--id", id, "--slots", "\(slots)",
                                                         "--duration", runTime], log: log)
         }
         for index in 0..<invokers { try startInvoker("invoker-\(index)") }
-        let controller = try Self.start(controllerPath, ["--endpoint", broker.controllerEndpoint, "--id", "demo-controller",
+        let load = try Self.start(controllerPath, ["--endpoint", broker.controllerEndpoint, "--id", "demo-controller",
                                                          "--count", "1000000000", "--window", "\(window)", "--payload-bytes", "256"], log: log)
+        controller = load
 
         // Ctrl-C: stop the loop below; children in this process group got it too.
         let interrupted = InterruptFlag()
@@ -154,9 +165,10 @@ struct DemoCommand: AsyncParsableCommand {
         // Stop intake first, then the broker (which answers what is left), then the invokers.
         // The helpers are simulations: SIGKILL (a signal mask inherited from this process's
         // threads may block SIGTERM in them).
-        kill(controller.processIdentifier, SIGKILL)
-        controller.waitUntilExit()
+        kill(load.processIdentifier, SIGKILL)
+        load.waitUntilExit()
         let summary = broker.stop()
+        stoppedCleanly = true
         for child in children.values where child.isRunning { kill(child.processIdentifier, SIGKILL) }
         for child in children.values { child.waitUntilExit() }
         source.cancel()
