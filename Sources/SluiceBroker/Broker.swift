@@ -29,6 +29,8 @@ public final class Broker: Sendable {
         var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var monitor: MonitorServer?
         var cluster: ClusterAgent?
+        /// The loop has ended; `finished` follows once the cluster is left.
+        var stopping = false
     }
 
     /// What the loop publishes for the monitoring endpoint; nil when it is off.
@@ -92,8 +94,9 @@ public final class Broker: Sendable {
                 }, feed: monitorFeed)
                 // The loop may have stopped while joining: then leave at once.
                 let finished = state.withLock { state -> Bool in
-                    if !state.finished { state.cluster = agent }
-                    return state.finished
+                    let over = state.finished || state.stopping
+                    if !over { state.cluster = agent }
+                    return over
                 }
                 if finished { await agent.leave() }
             } catch {
@@ -140,15 +143,6 @@ public final class Broker: Sendable {
 
     private func finish(failure: String?) {
         monitorFeed?.setState(.stopped)
-        // Leaving the cluster: the record and the claims go at once (the lease is revoked).
-        if let cluster = state.withLock({ state in defer { state.cluster = nil }; return state.cluster }) {
-            let done = DispatchSemaphore(value: 0)
-            Task {
-                await cluster.leave()
-                done.signal()
-            }
-            _ = done.wait(timeout: .now() + 5)
-        }
         // The monitoring endpoint outlives the loop only until it has said so.
         if let monitor = state.withLock({ state in defer { state.monitor = nil }; return state.monitor }) {
             Task { await monitor.stop() }
@@ -156,13 +150,30 @@ public final class Broker: Sendable {
         for request in control.closeStrategyRequests() {
             request.reply(ParameterError(key: "routing.strategy", problem: "the broker is not running"))
         }
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.finished = true
-            state.failure = failure
-            defer { state.waiters.removeAll() }
-            return Array(state.waiters.values)
+        let cluster = state.withLock { state in
+            state.stopping = true
+            defer { state.cluster = nil }
+            return state.cluster
         }
-        for waiter in waiters { waiter.resume() }
+        let complete = { [self] in
+            let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.finished = true
+                state.failure = failure
+                defer { state.waiters.removeAll() }
+                return Array(state.waiters.values)
+            }
+            for waiter in waiters { waiter.resume() }
+        }
+        // Leaving the cluster (the record and the claims go at once: the lease is revoked) is
+        // done off the loop thread; whoever waits for the broker to stop waits for it too.
+        if let cluster {
+            Task {
+                await cluster.leave()
+                complete()
+            }
+        } else {
+            complete()
+        }
     }
 
     /// Begins a graceful shutdown (see the type's documentation). In a cluster, the broker's

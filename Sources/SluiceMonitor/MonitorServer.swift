@@ -26,6 +26,9 @@ public final class MonitorServer: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // An idle connection is closed after 60 s: scrapers reconnect, and idle ones
+                    // must not hold descriptors the broker's sockets need.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(60)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(MonitorHandler(state: state))
                 }
@@ -140,6 +143,14 @@ final class MonitorHandler: ChannelInboundHandler, RemovableChannelHandler {
             state.countServed()
             let response = route(head)
             respond(context: context, head: head, response: response)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 
