@@ -91,7 +91,7 @@ public final class Broker: Sendable {
                 try await agent.join(status: {
                     let status = control.status
                     return (status.invokers, status.slots)
-                }, feed: monitorFeed)
+                }, feed: monitorFeed, invokerEvents: control.invokerEvents)
                 // The loop may have stopped while joining: then leave at once.
                 let finished = state.withLock { state -> Bool in
                     let over = state.finished || state.stopping
@@ -116,12 +116,12 @@ public final class Broker: Sendable {
     /// are bound or starting failed.
     private func startThread(ready: @escaping @Sendable (Result<BoundEndpoints, any Error>) -> Void) {
         let thread = Thread { [self] in
-            let loop: BrokerLoop
+            var loop: BrokerLoop?
             do {
                 let store = try makeOverflowStore?()
                 loop = try BrokerLoop(context: context, configuration: configuration, strategies: strategies,
                                       overflowStore: store, control: control, feed: monitorFeed, logger: logger)
-                let endpoints = try loop.endpoints
+                let endpoints = try loop!.endpoints
                 state.withLock { $0.endpoints = endpoints }
                 ready(.success(endpoints))
             } catch {
@@ -129,13 +129,19 @@ public final class Broker: Sendable {
                 ready(.failure(error))
                 return
             }
+            var failure: String?
             do {
-                try loop.run()
-                finish(failure: nil)
+                try loop!.run()
             } catch {
                 logger.critical("broker loop failed", metadata: ["error": "\(error)"])
-                finish(failure: "\(error)")
+                failure = "\(error)"
             }
+            // Close the sockets, then wait (up to their linger, `closeLinger`) until libzmq has
+            // sent what they still hold: the last answers of a shutdown must reach their
+            // controllers before anyone is told the broker stopped (and the process exits).
+            loop = nil
+            context.terminate()
+            finish(failure: failure)
         }
         thread.name = "sluice-broker-loop"
         thread.start()
@@ -150,6 +156,7 @@ public final class Broker: Sendable {
         for request in control.closeStrategyRequests() {
             request.reply(ParameterError(key: "routing.strategy", problem: "the broker is not running"))
         }
+        control.closeInvokerEvents()
         let cluster = state.withLock { state in
             state.stopping = true
             defer { state.cluster = nil }

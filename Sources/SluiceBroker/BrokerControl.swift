@@ -12,9 +12,20 @@ final class BrokerControl: Sendable {
     /// Strategy changes for the loop, in order; nil once the loop has stopped taking them.
     private let strategyRequests = Mutex<[StrategyRequest]?>([])
 
+    /// Invokers joining and leaving, for the cluster agent (docs/CLUSTER.md); the loop yields,
+    /// never waits. Finished when the loop stops.
+    let invokerEvents: AsyncStream<InvokerEvent>
+    private let invokerEventSink: AsyncStream<InvokerEvent>.Continuation
+
     init() throws(ZMQError) {
         wake = try WakeSignal()
+        (invokerEvents, invokerEventSink) = AsyncStream.makeStream(of: InvokerEvent.self, bufferingPolicy: .bufferingNewest(100_000))
     }
+
+    /// Loop thread: an invoker registered or its session ended.
+    func invokerEvent(_ event: InvokerEvent) { invokerEventSink.yield(event) }
+
+    func closeInvokerEvents() { invokerEventSink.finish() }
 
     var shutdownRequested: Bool { shutdown.load(ordering: .acquiring) }
 
@@ -76,6 +87,11 @@ struct StrategyRequest: Sendable {
     var name: String
     var parameters: [String: String]
     var reply: @Sendable (ParameterError?) -> Void
+}
+
+enum InvokerEvent: Sendable, Equatable {
+    case joined(String)
+    case left(String)
 }
 
 /// A recent snapshot of a running broker (refreshed every tick).

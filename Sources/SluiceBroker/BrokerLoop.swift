@@ -455,8 +455,10 @@ final class BrokerLoop {
         case .controllerLost(let id):
             logger.info("controller disconnected; its answers are kept until it returns", metadata: ["controller": "\(id)"])
         case .invokerRegistered(let id, let memory, let slots, let replaced):
+            if configuration.cluster != nil { control.invokerEvent(.joined(id)) }
             logger.info("invoker registered", metadata: ["invoker": "\(id)", "memory_mb": "\(memory)", "slots": "\(slots)", "replaced_connection": "\(replaced)"])
         case .invokerLost(let id, let reason, let answered):
+            if configuration.cluster != nil { control.invokerEvent(.left(id)) }
             logger.warning("invoker lost", metadata: ["invoker": "\(id)", "reason": "\(reason)", "in_flight_answered_invoker_lost": "\(answered)"])
         case .invokerHealthChanged(let id, let health):
             logger.warning("invoker health changed", metadata: ["invoker": "\(id)", "health": "\(health)"])

@@ -29,7 +29,8 @@ final class ClusterAgent: Sendable {
     }
 
     /// Joins; throws if etcd cannot be reached or the id is taken.
-    func join(status: @escaping @Sendable () -> (invokers: Int, slots: Int), feed: MonitorFeed?) async throws(EtcdError) {
+    func join(status: @escaping @Sendable () -> (invokers: Int, slots: Int), feed: MonitorFeed?,
+              invokerEvents: AsyncStream<InvokerEvent>) async throws(EtcdError) {
         try await membership.start()
         logger.notice("joined cluster", metadata: [
             "cluster": "\(settings.name)", "incarnation": "\(membership.record.incarnation)",
@@ -64,7 +65,29 @@ final class ClusterAgent: Sendable {
                 }
             }
         }
-        tasks.add([counts, follow])
+        // Ownership records (`invokers/<id>` under this broker's lease) follow the sessions the
+        // loop reports. For operators and the even spread, not for safety: an invoker holds one
+        // session, whatever etcd says (docs/CLUSTER.md).
+        let ownership = Task {
+            for await event in invokerEvents {
+                switch event {
+                case .joined(let id):
+                    do {
+                        if try await !membership.claimInvoker(id) {
+                            let owner = (try? await membership.owner(ofInvoker: id)) ?? nil
+                            logger.warning("invoker registered here is recorded in etcd as another broker's", metadata: [
+                                "invoker": "\(id)", "recorded_owner": "\(owner ?? "?")",
+                            ])
+                        }
+                    } catch {
+                        logger.warning("cannot record invoker ownership in etcd", metadata: ["invoker": "\(id)", "error": "\(error)"])
+                    }
+                case .left(let id):
+                    try? await membership.releaseInvoker(id)
+                }
+            }
+        }
+        tasks.add([counts, follow, ownership])
     }
 
     /// Shutdown began: other members and clients should stop sending here.

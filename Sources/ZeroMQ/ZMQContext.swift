@@ -1,4 +1,5 @@
 import CZeroMQ
+import Synchronization
 
 /// A libzmq context: owns the I/O threads and every socket made from it.
 ///
@@ -7,6 +8,7 @@ import CZeroMQ
 /// `deinit` and sets a finite linger, so termination cannot hang on unsent messages).
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
+    private let terminated = Atomic<Bool>(false)
 
     /// Creates a context.
     /// - Parameters:
@@ -29,6 +31,14 @@ public final class ZMQContext: @unchecked Sendable {
     }
 
     deinit {
+        terminate()
+    }
+
+    /// Ends the context now: blocks until every socket made from it is closed and each has sent
+    /// what it still held, or its linger ran out. Only the first call does anything; the
+    /// context cannot be used afterwards.
+    public func terminate() {
+        guard !terminated.exchange(true, ordering: .acquiringAndReleasing) else { return }
         while zmq_ctx_term(handle) != 0 && zmq_errno() == EINTR {}
     }
 

@@ -26,7 +26,7 @@ extension BrokerEndToEndTests {
         let etcd = try EtcdServer()
         try await etcdReady(etcd)
         let url = etcd.clientURL.absoluteString
-        let first = try BrokerProcess(["--cluster", "e2e", "--etcd", url, "--broker-id", "first"])
+        let first = try BrokerProcess(["--cluster", "e2e", "--etcd", url, "--broker-id", "first", "--heartbeat-interval", "200ms"])
         let second = try BrokerProcess(["--cluster", "e2e", "--etcd", url, "--broker-id", "second"])
         let both = try await first.waitForStatus("first sees both members") { $0.cluster?.members.map(\.id) == ["first", "second"] }
         #expect(both.cluster?.name == "e2e")
@@ -37,6 +37,25 @@ extension BrokerEndToEndTests {
         #expect(listed.status == 0)
         #expect(listed.output.contains("2 brokers"), "\(listed.output)")
         #expect(listed.output.contains(first.controllerEndpoint) && listed.output.contains(second.controllerEndpoint))
+
+        // An invoker's session is recorded in etcd as the broker's, and released when it ends.
+        let invoker = try startInvoker(first, id: "held-inv", slots: 4, duration: "1ms")
+        let client = EtcdClient(endpoints: [etcd.clientURL])
+        var owner: String?
+        let deadline = ContinuousClock.now + .seconds(15)
+        while owner != "first" && ContinuousClock.now < deadline {
+            owner = try await client.get("/sluice/e2e/invokers/held-inv")?.value
+            if owner != "first" { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(owner == "first", "the invoker's ownership record")
+        #expect(try clusterStatus(etcd, cluster: "e2e").output.contains("first holds: held-inv"))
+        invoker.signal(SIGKILL)
+        try await first.waitForStatus("the killed invoker is gone") { $0.invokers.isEmpty }
+        let released = ContinuousClock.now + .seconds(10)
+        while try await client.get("/sluice/e2e/invokers/held-inv") != nil && ContinuousClock.now < released {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await client.get("/sluice/e2e/invokers/held-inv") == nil, "released when its session ended")
 
         // Same id again: refused, naming the id and the member that has it.
         let twin = try ChildProcess(Products.path("sluice"), [
