@@ -248,7 +248,7 @@ let package = Package(
         .testTarget(name: "SluiceEtcdTests", dependencies: ["SluiceEtcd", "SluiceCluster", "SluiceTestKit"]),
         .testTarget(
             name: "SluiceMonitorTests",
-            dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded",
+            dependencies: ["SluiceMonitor", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyLeastLoaded", "SluiceTestKit",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(

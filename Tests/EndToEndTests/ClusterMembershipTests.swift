@@ -14,11 +14,7 @@ extension BrokerEndToEndTests {
 
     func etcdReady(_ etcd: EtcdServer) async throws {
         let client = EtcdClient(endpoints: [etcd.clientURL])
-        let deadline = ContinuousClock.now + .seconds(30)
-        while (try? await client.range(prefix: "probe")) == nil {
-            if ContinuousClock.now > deadline { throw TestFailure("etcd did not start") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await waitUntil("etcd answers a read", timeout: .seconds(30)) { (try? await client.range(prefix: "probe")) != nil }
     }
 
     @Test("Two brokers join a cluster: each lists both in /status, `sluice cluster status` shows them; a killed one goes after its lease; a stopped one at once")
@@ -39,23 +35,18 @@ extension BrokerEndToEndTests {
         #expect(listed.output.contains(first.controllerEndpoint) && listed.output.contains(second.controllerEndpoint))
 
         // An invoker's session is recorded in etcd as the broker's, and released when it ends.
-        let invoker = try startInvoker(first, id: "held-inv", slots: 4, duration: "1ms")
+        // Watched from before the invoker starts: the claim and the release arrive as events.
         let client = EtcdClient(endpoints: [etcd.clientURL])
-        var owner: String?
-        let deadline = ContinuousClock.now + .seconds(15)
-        while owner != "first" && ContinuousClock.now < deadline {
-            owner = try await client.get("/sluice/e2e/invokers/held-inv")?.value
-            if owner != "first" { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        #expect(owner == "first", "the invoker's ownership record")
+        var ownership = client.watch(prefix: "/sluice/e2e/invokers/held-inv", after: try await client.revision()).makeAsyncIterator()
+        let invoker = try startInvoker(first, id: "held-inv", slots: 4, duration: "1ms")
+        let claimed = try #require(try await ownership.next()?.first)
+        #expect(claimed.kind == .put && claimed.keyValue.value == "first", "the invoker's ownership record")
         #expect(try clusterStatus(etcd, cluster: "e2e").output.contains("first holds: held-inv"))
         invoker.signal(SIGKILL)
         try await first.waitForStatus("the killed invoker is gone") { $0.invokers.isEmpty }
-        let released = ContinuousClock.now + .seconds(10)
-        while try await client.get("/sluice/e2e/invokers/held-inv") != nil && ContinuousClock.now < released {
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        #expect(try await client.get("/sluice/e2e/invokers/held-inv") == nil, "released when its session ended")
+        let release = try #require(try await ownership.next()?.first)
+        #expect(release.kind == .delete, "released when its session ended")
+        #expect(try await client.get("/sluice/e2e/invokers/held-inv") == nil)
 
         // Same id again: refused, naming the id and the member that has it.
         let twin = try ChildProcess(Products.path("sluice"), [

@@ -2,6 +2,7 @@ import Foundation
 import SluiceClient
 import SluiceMonitor
 import SluiceProtocol
+import SluiceTestKit
 import Testing
 
 /// The monitoring endpoint of a real `sluice broker` process, read over real HTTP (issue 14).
@@ -69,13 +70,9 @@ extension BrokerEndToEndTests {
         try await broker.waitForStatus("the activation runs") { $0.gauges.inFlight == 1 }
 
         broker.child.signal(SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(10)
-        var readiness = 200
-        while readiness == 200 && ContinuousClock.now < deadline {
-            readiness = try await MonitorClient.get(broker.monitorEndpoint, path: "/readyz").status
-            if readiness == 200 { try await Task.sleep(for: .milliseconds(20)) }
+        try await waitUntil("/readyz says not ready once draining", timeout: .seconds(10), every: .milliseconds(20)) {
+            try await MonitorClient.get(broker.monitorEndpoint, path: "/readyz").status == 503
         }
-        #expect(readiness == 503, "not ready once draining")
         let status = try await broker.status()
         #expect(status.state == "draining")
         #expect(status.gauges.inFlight == 1, "the activation is still running")

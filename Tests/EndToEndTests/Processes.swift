@@ -1,5 +1,6 @@
 import Foundation
 import SluiceMonitor
+import SluiceTestKit
 import Synchronization
 import Testing
 
@@ -155,13 +156,14 @@ final class BrokerProcess: Sendable {
     @discardableResult
     func waitForStatus(timeout: Duration = .seconds(15), _ what: String,
                        _ condition: (StatusDocument) -> Bool) async throws -> StatusDocument {
-        let deadline = ContinuousClock.now + timeout
         var last: StatusDocument?
-        while ContinuousClock.now < deadline {
-            let status = try await status()
-            if condition(status) { return status }
-            last = status
-            try await Task.sleep(for: .milliseconds(50))
+        do {
+            try await waitUntil(what, timeout: timeout) {
+                last = try await status()
+                return last.map(condition) ?? false
+            }
+            return last!
+        } catch is WaitTimedOut {
         }
         throw TestFailure("waited \(timeout) for \(what); last /status: invokers \(last?.invokers.map { "\($0.id):\($0.state):\($0.memoryMb)MB" } ?? []), controllers \(last?.controllers.map { "\($0.id):\($0.connected)" } ?? []), waiting \(last?.gauges.waiting ?? -1), in flight \(last?.gauges.inFlight ?? -1), strategy \(last?.strategy ?? "?")")
     }

@@ -8,12 +8,7 @@ typealias EtcdTestFailure = EtcdServer.Failure
 extension EtcdServer {
     /// Waits until the member answers a read.
     func ready(_ client: EtcdClient) async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if (try? await client.range(prefix: "probe")) != nil { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw EtcdServer.Failure("etcd did not answer within 30 s")
+        try await waitUntil("etcd answers a read", timeout: .seconds(30)) { (try? await client.range(prefix: "probe")) != nil }
     }
 
 }
@@ -59,19 +54,16 @@ struct EtcdClientTests {
         #expect(try await client.get("/sluice/test/brokers/a")?.lease == lease.id)
         // Kept alive past its TTL: still there.
         let kept = ContinuousClock.now + .seconds(3)
-        while ContinuousClock.now < kept {
-            #expect(try await client.keepAlive(lease) >= 2)
-            try await Task.sleep(for: .milliseconds(500))
+        try await waitUntil("3 s of keepalives", every: .milliseconds(500)) {
+            let ttl = try await client.keepAlive(lease)
+            #expect(ttl >= 2)
+            return ContinuousClock.now >= kept
         }
         #expect(try await client.get("/sluice/test/brokers/a") != nil)
         // No more keepalives: both keys go (etcd's granularity: within a few seconds of the TTL).
-        let deadline = ContinuousClock.now + .seconds(15)
-        var left = try await client.range(prefix: "/sluice/test/")
-        while !left.isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            left = try await client.range(prefix: "/sluice/test/")
+        try await waitUntil("the keys expire with their lease", every: .milliseconds(200)) {
+            try await client.range(prefix: "/sluice/test/").isEmpty
         }
-        #expect(left.isEmpty, "keys left after the lease expired: \(left.map(\.key))")
         await #expect(throws: EtcdError.self) { try await client.keepAlive(lease) }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 @testable import SluiceMonitor
+import SluiceTestKit
 import Testing
 
 /// The HTTP side alone, on a real loopback port, fed by hand.
@@ -37,7 +38,7 @@ struct MonitorServerTests {
         feed.beat()
         #expect(try await MonitorClient.get(server.address, path: "/healthz").status == 200)
         // No more beats: wait (on the feed's own clock) until a second has passed.
-        while (feed.sinceLastBeat ?? .zero) <= .seconds(1) { try await Task.sleep(for: .milliseconds(50)) }
+        try await waitUntil("a second without a beat") { (feed.sinceLastBeat ?? .zero) > .seconds(1) }
         let stalled = try await MonitorClient.get(server.address, path: "/healthz")
         #expect(stalled.status == 503)
         #expect(stalled.text.contains("stalled"))
