@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "SluiceMonitor",
             dependencies: [
-                "SluiceCore", "SluicePluginAPI", "SluiceProtocol",
+                "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceHTTP",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -142,12 +142,20 @@ let package = Package(
             ]
         ),
         // etcd's v3 JSON gateway over Foundation's URLSession, for cluster membership (docs/CLUSTER.md).
+        // HTTP/1.1 requests over SwiftNIO: the etcd client's and `sluice status`'s.
         .target(
-            name: "SluiceEtcd",
+            name: "SluiceHTTP",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "SluiceEtcd",
+            dependencies: [
+                "SluiceHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // A broker's membership in a cluster, kept in etcd (docs/CLUSTER.md).

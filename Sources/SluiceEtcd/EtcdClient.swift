@@ -1,7 +1,6 @@
 import Foundation
 import NIOCore
-import NIOHTTP1
-import NIOPosix
+import SluiceHTTP
 
 /// A thin client for etcd's v3 API through its JSON gateway (etcd 3.4: `POST /v3/...`, keys and
 /// values base64, 64-bit integers as JSON strings, fields at their default omitted). Just what a
@@ -153,7 +152,7 @@ public final class EtcdClient: Sendable {
         for endpoint in endpoints {
             let reply: HTTPReply
             do {
-                reply = try await HTTPCall.post(endpoint, path: "/v3/" + path, body: data, timeout: timeout)
+                reply = try await HTTPCall.request(.POST, endpoint, path: "/v3/" + path, body: data, timeout: timeout)
             } catch {
                 failures.append("\(endpoint.absoluteString): \(error)")
                 continue
@@ -296,18 +295,6 @@ struct JSONObject: @unchecked Sendable {
     var revision: Int64 { Int64(object("header")?.string("revision") ?? "0") ?? 0 }
 }
 
-/// True for the first caller only.
-final class Once: @unchecked Sendable {
-    private let lock = NSLock()
-    private var taken = false
-    func take() -> Bool {
-        lock.withLock {
-            defer { taken = true }
-            return !taken
-        }
-    }
-}
-
 /// A call whose reply is a stream of newline-separated JSON objects (watch, keepalive), tried
 /// on each endpoint in turn until one connects. `line` gets each object; returning false ends
 /// the call. `done` is called once: with nil when `line` ended it, else with the error or the
@@ -336,9 +323,9 @@ final class StreamedCall: @unchecked Sendable {
         // The handler runs on the connection's event loop only.
         let buffer = EventLoopBox(Data())
         let status = EventLoopBox(0)
-        let future = HTTPCall.open(endpoint, path: "/v3/" + path, body: body, connectTimeout: client.timeout, handler: { part in
+        let future = HTTPCall.open(.POST, endpoint, path: "/v3/" + path, body: body, connectTimeout: client.timeout, handler: { part in
             switch part {
-            case .head(let code):
+            case .head(let code, _):
                 status.value = code
                 return true
             case .body(let bytes):
@@ -412,132 +399,3 @@ final class StreamedCall: @unchecked Sendable {
     }
 }
 
-struct HTTPReply {
-    var status: Int
-    var body: Data
-}
-
-/// HTTP/1.1 POSTs over SwiftNIO, one connection each (etcd's gateway is on loopback or a
-/// private network; connections are cheap next to a lease's second).
-enum HTTPCall {
-    enum Part {
-        case head(Int)
-        case body([UInt8])
-        case end
-        case failed(any Error)
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    /// A whole reply, within `timeout`.
-    static func post(_ endpoint: URL, path: String, body: Data, timeout: Duration) async throws -> HTTPReply {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPReply, any Error>) in
-            let once = Once()
-            let reply = EventLoopBox(HTTPReply(status: 0, body: Data()))
-            let opened = open(endpoint, path: path, body: body, connectTimeout: timeout) { part in
-                switch part {
-                case .head(let status): reply.value.status = status
-                case .body(let bytes): reply.value.body.append(contentsOf: bytes)
-                case .end: if once.take() { continuation.resume(returning: reply.value) }
-                case .failed(let error): if once.take() { continuation.resume(throwing: error) }
-                }
-                return true
-            }
-            opened.whenComplete { result in
-                switch result {
-                case .failure(let error):
-                    if once.take() { continuation.resume(throwing: error) }
-                case .success(let channel):
-                    channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.wholeNanoseconds)) {
-                        if once.take() { continuation.resume(throwing: Failure(description: "no reply within \(timeout)")) }
-                        channel.close(promise: nil)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Connects, sends the request, and feeds `handler` the reply's parts (on the channel's event
-    /// loop); `handler` returning false closes the connection. The future is the connected channel.
-    static func open(_ endpoint: URL, path: String, body: Data, connectTimeout: Duration,
-                     handler: @escaping @Sendable (Part) -> Bool) -> EventLoopFuture<any Channel> {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let host = endpoint.host ?? "127.0.0.1"
-        let port = endpoint.port ?? 2379
-        let bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.nanoseconds(connectTimeout.wholeNanoseconds))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ReplyHandler(handler: handler))
-                }
-            }
-        return bootstrap.connect(host: host, port: port).map { channel in
-            var headers = HTTPHeaders()
-            headers.add(name: "Host", value: "\(host):\(port)")
-            headers.add(name: "Content-Type", value: "application/json")
-            headers.add(name: "Content-Length", value: "\(body.count)")
-            channel.write(HTTPClientRequestPart.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)), promise: nil)
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(channel.allocator.buffer(bytes: body))), promise: nil)
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
-            return channel
-        }
-    }
-
-    final class ReplyHandler: ChannelInboundHandler {
-        typealias InboundIn = HTTPClientResponsePart
-        let handler: @Sendable (Part) -> Bool
-        var ended = false
-
-        init(handler: @escaping @Sendable (Part) -> Bool) { self.handler = handler }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            guard !ended else { return }
-            let keep: Bool
-            switch unwrapInboundIn(data) {
-            case .head(let head): keep = handler(.head(Int(head.status.code)))
-            case .body(var buffer): keep = handler(.body(buffer.readBytes(length: buffer.readableBytes) ?? []))
-            case .end:
-                ended = true
-                _ = handler(.end)
-                keep = false
-            }
-            if !keep {
-                ended = true
-                context.close(promise: nil)
-            }
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            if !ended {
-                ended = true
-                _ = handler(.failed(Failure(description: "the connection closed before the reply ended")))
-            }
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {
-            if !ended {
-                ended = true
-                _ = handler(.failed(error))
-            }
-            context.close(promise: nil)
-        }
-    }
-}
-
-/// State touched only on one connection's event loop (so never concurrently).
-final class EventLoopBox<Value>: @unchecked Sendable {
-    var value: Value
-    init(_ value: Value) { self.value = value }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating.
-    var wholeNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        return overflow ? .max : scaled &+ attoseconds / 1_000_000_000
-    }
-}

@@ -1,6 +1,28 @@
 /// Checks on UTF-8 text that run for every decoded message, written over bytes so they cost
 /// no Unicode property lookups.
 public enum Text {
+    /// `value` as a JSON string literal: quotes, backslashes and control characters escaped.
+    /// (The OpenWhisk acknowledgements and the JSON log lines write JSON by hand.)
+    public static func jsonQuoted(_ value: String) -> String {
+        var out = "\""
+        out.reserveCapacity(value.utf8.count + 2)
+        for scalar in value.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     /// Whether `value` contains a control character (general category Cc: U+0000 to U+001F
     /// and U+007F to U+009F). Same answer as
     /// `unicodeScalars.contains { $0.properties.generalCategory == .control }`.

@@ -13,6 +13,16 @@ struct MembershipTests {
                           ttl: 2, keepAliveEvery: .milliseconds(500))
     }
 
+    /// A fresh etcd, a client, and started members with these ids.
+    func cluster(_ ids: [String], timeout: Duration = .seconds(5)) async throws -> (EtcdServer, EtcdClient, [ClusterMembership]) {
+        let server = try EtcdServer()
+        let client = EtcdClient(endpoints: [server.clientURL], timeout: timeout)
+        try await server.ready(client)
+        let members = ids.map { member($0, client) }
+        for member in members { try await member.start() }
+        return (server, client, members)
+    }
+
     /// Waits (reading state, 50 ms apart) until `condition` holds; returns how long it took.
     @discardableResult
     func waitFor(_ what: String, timeout: Duration = .seconds(20), _ condition: () -> Bool) async throws -> Duration {
@@ -23,11 +33,8 @@ struct MembershipTests {
 
     @Test("Three brokers see each other; a crashed one vanishes from the others' view after its lease's TTL")
     func crashVanishes() async throws {
-        let server = try EtcdServer()
-        let client = EtcdClient(endpoints: [server.clientURL])
-        try await server.ready(client)
-        let members = ["a", "b", "c"].map { member($0, client) }
-        for member in members { try await member.start() }
+        let (server, _, members) = try await cluster(["a", "b", "c"])
+        _ = server
         defer { members.forEach { $0.stop() } }
         try await waitFor("every broker sees three") { members.allSatisfy { $0.members.map(\.id) == ["a", "b", "c"] } }
         #expect(members[0].members.first { $0.id == "b" }?.incarnation == members[1].record.incarnation)
@@ -43,12 +50,9 @@ struct MembershipTests {
 
     @Test("A broker that leaves is gone at once (its lease revoked), and says it was leaving")
     func gracefulLeave() async throws {
-        let server = try EtcdServer()
-        let client = EtcdClient(endpoints: [server.clientURL])
-        try await server.ready(client)
-        let a = member("a", client), b = member("b", client)
-        try await a.start()
-        try await b.start()
+        let (server, client, joined) = try await cluster(["a", "b"])
+        let (a, b) = (joined[0], joined[1])
+        _ = (server, client)
         defer { a.stop() }
         try await waitFor("a sees b") { a.members.count == 2 }
         var sawLeaving = false
@@ -68,12 +72,9 @@ struct MembershipTests {
 
     @Test("An invoker is claimed by one broker; when that broker dies, another can claim it")
     func invokerOwnership() async throws {
-        let server = try EtcdServer()
-        let client = EtcdClient(endpoints: [server.clientURL])
-        try await server.ready(client)
-        let a = member("a", client), b = member("b", client)
-        try await a.start()
-        try await b.start()
+        let (server, client, joined) = try await cluster(["a", "b"])
+        let (a, b) = (joined[0], joined[1])
+        _ = (server, client)
         defer { b.stop() }
         #expect(try await a.claimInvoker("inv-1"))
         #expect(try await a.claimInvoker("inv-1"), "claiming one's own invoker again is fine")
@@ -87,12 +88,8 @@ struct MembershipTests {
 
     @Test("etcd down: brokers keep their last view and say etcd is unreachable; etcd back: all rejoin")
     func etcdOutage() async throws {
-        let server = try EtcdServer()
-        let client = EtcdClient(endpoints: [server.clientURL], timeout: .seconds(1))
-        try await server.ready(client)
-        let a = member("a", client), b = member("b", client)
-        try await a.start()
-        try await b.start()
+        let (server, client, joined) = try await cluster(["a", "b"], timeout: .seconds(1))
+        let (a, b) = (joined[0], joined[1])
         defer { a.stop(); b.stop() }
         try await waitFor("both see two") { a.members.count == 2 && b.members.count == 2 }
 
@@ -113,12 +110,9 @@ struct MembershipTests {
 
     @Test("A lease lost while the broker lives (etcd forgot it, or revoked it): the broker registers again with its claims")
     func lostLeaseRejoins() async throws {
-        let server = try EtcdServer()
-        let client = EtcdClient(endpoints: [server.clientURL])
-        try await server.ready(client)
-        let a = member("a", client), b = member("b", client)
-        try await a.start()
-        try await b.start()
+        let (server, client, joined) = try await cluster(["a", "b"])
+        let (a, b) = (joined[0], joined[1])
+        _ = (server, client)
         defer { a.stop(); b.stop() }
         #expect(try await a.claimInvoker("inv-7"))
         let entry = try #require(try await client.get("/sluice/t/brokers/a"))

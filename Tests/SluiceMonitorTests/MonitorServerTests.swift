@@ -46,12 +46,7 @@ struct MonitorServerTests {
 
     @Test("Every page answers with its content type; unknown pages 404, other methods 405")
     func pages() async throws {
-        let feed = MonitorFeed(version: "test", configuration: [])
-        var snapshot = MonitorSnapshot()
-        snapshot.state = .running
-        snapshot.counters.activationsReceived = 7
-        feed.publish(snapshot)
-        let server = try await MonitorServer.start(endpoint: "127.0.0.1:0", feed: feed, limits: MetricLimits())
+        let server = try await runningServer(received: 7)
         defer { Task { await server.stop() } }
 
         let metrics = try await MonitorClient.get(server.address, path: "/metrics")
@@ -71,12 +66,7 @@ struct MonitorServerTests {
 
     @Test("A malformed request gets 400 and changes nothing; the endpoint keeps serving")
     func malformed() async throws {
-        let feed = MonitorFeed(version: "test", configuration: [])
-        var snapshot = MonitorSnapshot()
-        snapshot.state = .running
-        snapshot.counters.activationsReceived = 3
-        feed.publish(snapshot)
-        let server = try await MonitorServer.start(endpoint: "127.0.0.1:0", feed: feed, limits: MetricLimits())
+        let server = try await runningServer(received: 3)
         defer { Task { await server.stop() } }
         let before = parseExposition(try await MonitorClient.get(server.address, path: "/metrics").body)
 
@@ -106,6 +96,16 @@ struct MonitorServerTests {
             try await MonitorServer.start(endpoint: "no-port-here", feed: feed, limits: MetricLimits())
         }
     }
+}
+
+/// A server whose feed says the broker runs and has received `received` activations.
+func runningServer(received: Int) async throws -> MonitorServer {
+    let feed = MonitorFeed(version: "test", configuration: [])
+    var snapshot = MonitorSnapshot()
+    snapshot.state = .running
+    snapshot.counters.activationsReceived = received
+    feed.publish(snapshot)
+    return try await MonitorServer.start(endpoint: "127.0.0.1:0", feed: feed, limits: MetricLimits())
 }
 
 /// Sends `request` as bytes over a plain TCP socket and returns what comes back until the
