@@ -238,7 +238,11 @@ final class PeerConnection: Sendable {
         let socket = try ZMQSocket(context, type: .dealer)
         if let curve = options.curve { try socket.setCurveClient(serverKey: curve.serverPublicKey, keys: curve.keys) }
         try socket.setLinger(milliseconds: Int32(clamping: options.linger.milliseconds))
-        try socket.setImmediate(true)
+        // No ZMQ_IMMEDIATE: with it, libzmq discards what a connection delivered but this
+        // thread had not read yet when that connection closes (even the rest of a multipart
+        // message), so the last answers of a broker that exits right after sending them would
+        // be lost. Without it, sends made while disconnected wait in the pipe (up to the high
+        // water mark) and leave when the connection is up.
         try socket.setReconnectInterval(milliseconds: 100, max: 2000)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
@@ -264,7 +268,7 @@ final class PeerConnection: Sendable {
                     pendingIndex += 1
                     lastSent = clock.now
                 } catch {
-                    // EAGAIN: not connected yet (ZMQ_IMMEDIATE) or the pipe is full; retry later.
+                    // EAGAIN: the pipe is full; retry later.
                     break
                 }
             }
