@@ -58,7 +58,7 @@ public struct BrokerCounters: Sendable, Equatable {
             ("dispatched", dispatched),
             ("answered", answered),
         ]
-        for kind in AnswerKind.allCases { result.append(("answered_\(kind)", answers(kind))) }
+        for kind in AnswerKind.brokerKinds { result.append(("answered_\(kind)", answers(kind))) }
         result += [
             ("answers_delivered", answersDelivered),
             ("answers_undelivered", answersUndelivered),

@@ -55,7 +55,7 @@ public enum MetricTables {
         let c = snapshot.counters
         var result = [MetricSeries("sluice_activations_received_total", c.activationsReceived)]
         result.append(MetricSeries("sluice_activations_dispatched_total", c.dispatched))
-        for kind in AnswerKind.allCases {
+        for kind in AnswerKind.brokerKinds {
             result.append(MetricSeries("sluice_answers_total", [("kind", "\(kind)")], c.answers(kind)))
         }
         result += [

@@ -18,6 +18,10 @@ public enum AnswerKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case expired = 7
     /// The request is invalid; the reason says why.
     case rejected = 8
+    /// The broker holding it was lost (silent past the liveness window, or restarted); the
+    /// outcome is unknown: it may have run. Never sent by a broker: a cluster client makes it
+    /// for its application (§9.2, §9.5).
+    case brokerLost = 9
 
     public var description: String {
         switch self {
@@ -30,8 +34,12 @@ public enum AnswerKind: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .throttled: "throttled"
         case .expired: "expired"
         case .rejected: "rejected"
+        case .brokerLost: "brokerLost"
         }
     }
+
+    /// The kinds a broker gives (every kind but `brokerLost`): what its counters and metrics list.
+    public static let brokerKinds: [AnswerKind] = allCases.filter { $0 != .brokerLost }
 
     /// Whether the action ran and the invoker's result frame is attached.
     public var carriesResult: Bool { self == .success || self == .applicationError || self == .systemError }

@@ -33,6 +33,14 @@ struct ByteReader {
             | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3])
     }
 
+    /// Bytes not read yet.
+    var remaining: Int { buffer.count - offset }
+
+    mutating func u64(_ field: String) throws(ProtocolError) -> UInt64 {
+        let high = try u32(field)
+        return UInt64(high) << 32 | UInt64(try u32(field))
+    }
+
     private mutating func string(length: Int, field: String) throws(ProtocolError) -> String {
         guard offset + length <= buffer.count else {
             throw ProtocolError(.malformed, "\(frameName): field '\(field)' claims \(length) bytes, only \(buffer.count - offset) left")

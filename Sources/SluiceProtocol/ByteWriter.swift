@@ -18,6 +18,11 @@ struct ByteWriter {
         bytes.append(UInt8(truncatingIfNeeded: value))
     }
 
+    mutating func u64(_ value: UInt64) {
+        u32(UInt32(truncatingIfNeeded: value >> 32))
+        u32(UInt32(truncatingIfNeeded: value))
+    }
+
     /// A short string. Encoders are given validated values; longer input is a programming
     /// error and traps with a message rather than producing a frame the peer cannot read.
     mutating func shortString(_ value: String) {

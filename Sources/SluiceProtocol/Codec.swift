@@ -43,8 +43,27 @@ public enum Codec {
     public static func encodeBody(_ message: Message) -> [UInt8]? {
         var writer = ByteWriter()
         switch message {
-        case .heartbeat, .goodbye:
+        case .heartbeat, .goodbye, .cluster:
             return nil
+        case .roomHeartbeat(let room):
+            writer.u32(room.freeSlots)
+            writer.u32(room.waiting)
+        case .members(let members):
+            precondition(members.members.count <= Members.maxMembers, "MEMBERS with more than \(Members.maxMembers) members")
+            writer.u64(members.incarnation)
+            writer.u16(UInt16(members.members.count))
+            for member in members.members {
+                writer.shortString(member.brokerID)
+                writer.u64(member.incarnation)
+                writer.u8(member.state.rawValue)
+                writer.shortString(member.controllerEndpoint)
+                writer.shortString(member.invokerEndpoint)
+                writer.shortString(member.moveTo)
+            }
+        case .recovered(let recovered):
+            writer.u64(recovered.incarnation)
+            writer.u32(UInt32(recovered.activationIDs.count))
+            for id in recovered.activationIDs { writer.shortString(id) }
         case .invokerHeartbeat(let report):
             encode(report, into: &writer)
         case .controllerHello(let controllerID):
@@ -217,11 +236,38 @@ public enum Codec {
                     try decodeWarmReport(&reader)
                 })
             }
+            if count == 3 && (channel == .brokerToController || channel == .brokerToInvoker) {
+                return .roomHeartbeat(try withReader(frames[2], "HEARTBEAT room") { (reader: inout ByteReader) throws(ProtocolError) in
+                    Room(freeSlots: try reader.u32("free-slots"), waiting: try reader.u32("waiting"))
+                })
+            }
             try expectFrames(count, 2, command)
             return .heartbeat
         case .goodbye:
             try expectFrames(count, 2, command)
             return .goodbye
+        case .cluster:
+            try expectFrames(count, 2, command)
+            return .cluster
+        case .members:
+            try expectFrames(count, 3, command)
+            return .members(try withReader(frames[2], "MEMBERS") { (reader: inout ByteReader) throws(ProtocolError) in
+                try decodeMembers(&reader)
+            })
+        case .recovered:
+            try expectFrames(count, 3, command)
+            return .recovered(try withReader(frames[2], "RECOVERED") { (reader: inout ByteReader) throws(ProtocolError) in
+                let incarnation = try reader.u64("incarnation")
+                let count = Int(try reader.u32("id-count"))
+                // Each id takes at least 2 bytes: a larger count cannot be true.
+                guard count <= reader.remaining / 2 else {
+                    throw ProtocolError(.malformed, "RECOVERED says \(count) ids but has room for at most \(reader.remaining / 2) (§9.1)")
+                }
+                var ids: [String] = []
+                ids.reserveCapacity(count)
+                for _ in 0..<count { ids.append(try reader.id("activation id")) }
+                return Recovered(incarnation: incarnation, activationIDs: ids)
+            })
         case .hello:
             try expectFrames(count, 3, command)
             if channel == .controllerToBroker {
@@ -263,6 +309,9 @@ public enum Codec {
                 let rawKind = try reader.u8("kind")
                 guard let kind = AnswerKind(rawValue: rawKind) else {
                     throw ProtocolError(.malformed, "ANSWER kind \(rawKind) is unknown (§6.2)", activationID: id)
+                }
+                guard kind != .brokerLost else {
+                    throw ProtocolError(.malformed, "ANSWER kind 9 (brokerLost) is made by a client, never sent by a broker (§9.2)", activationID: id)
                 }
                 return AnswerHeader(activationID: id, kind: kind, invokerID: try reader.id("invoker-ref", optional: true),
                                     reason: try reader.longString("reason"))
@@ -341,6 +390,29 @@ public enum Codec {
                 return .publication(PublicationHeader(topic: topic, originRole: role, originID: try reader.id("origin")))
             }
         }
+    }
+
+    static func decodeMembers(_ reader: inout ByteReader) throws(ProtocolError) -> Members {
+        let incarnation = try reader.u64("incarnation")
+        let count = Int(try reader.u16("member-count"))
+        guard count <= Members.maxMembers else {
+            throw ProtocolError(.oversize, "MEMBERS lists \(count) members; at most \(Members.maxMembers) (§9.1)")
+        }
+        var members: [ClusterMember] = []
+        for _ in 0..<count {
+            let id = try reader.id("broker id")
+            let memberIncarnation = try reader.u64("member-incarnation")
+            let rawState = try reader.u8("state")
+            guard let state = MemberState(rawValue: rawState) else {
+                throw ProtocolError(.malformed, "MEMBERS state \(rawState) for broker '\(id)' is unknown; expected 0 or 1 (§9.1)")
+            }
+            let controllerEndpoint = try reader.shortString("controller-endpoint")
+            let invokerEndpoint = try reader.shortString("invoker-endpoint")
+            let moveTo = try reader.id("move-to", optional: true)
+            members.append(ClusterMember(brokerID: id, incarnation: memberIncarnation, state: state, controllerEndpoint: controllerEndpoint,
+                                         invokerEndpoint: invokerEndpoint, moveTo: moveTo))
+        }
+        return Members(incarnation: incarnation, members: members)
     }
 
     static func readOutcome(_ reader: inout ByteReader, _ id: String) throws(ProtocolError) -> Outcome {

@@ -5,8 +5,11 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case heartbeat = 0x03
     case goodbye = 0x04
     case error = 0x05
+    case cluster = 0x06
+    case members = 0x07
     case activate = 0x10
     case answer = 0x11
+    case recovered = 0x12
     case capacity = 0x20
     case dispatch = 0x21
     case result = 0x22
@@ -22,6 +25,9 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .heartbeat: "HEARTBEAT"
         case .goodbye: "GOODBYE"
         case .error: "ERROR"
+        case .cluster: "CLUSTER"
+        case .members: "MEMBERS"
+        case .recovered: "RECOVERED"
         case .activate: "ACTIVATE"
         case .answer: "ANSWER"
         case .capacity: "CAPACITY"
@@ -69,10 +75,10 @@ public enum Channel: Sendable, CaseIterable {
     /// The commands this direction allows (the spec's table; `allows` is the fast test).
     public var allowedCommands: Set<Command> {
         switch self {
-        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .activate, .subscribe, .unsubscribe, .publish]
-        case .brokerToController: [.welcome, .heartbeat, .error, .answer, .publish]
-        case .invokerToBroker: [.hello, .heartbeat, .goodbye, .capacity, .result, .completion, .subscribe, .unsubscribe, .publish]
-        case .brokerToInvoker: [.welcome, .heartbeat, .error, .dispatch, .publish]
+        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .cluster, .activate, .subscribe, .unsubscribe, .publish]
+        case .brokerToController: [.welcome, .heartbeat, .error, .members, .answer, .recovered, .publish]
+        case .invokerToBroker: [.hello, .heartbeat, .goodbye, .cluster, .capacity, .result, .completion, .subscribe, .unsubscribe, .publish]
+        case .brokerToInvoker: [.welcome, .heartbeat, .error, .members, .dispatch, .publish]
         }
     }
 }

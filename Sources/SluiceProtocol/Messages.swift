@@ -72,6 +72,79 @@ public struct Welcome: Equatable, Sendable {
     }
 }
 
+/// A broker's state in MEMBERS (§9.1).
+public enum MemberState: UInt8, Sendable, CustomStringConvertible {
+    /// Takes new work.
+    case serving = 0
+    /// Stopping: send it no new ACTIVATE; its answers still come.
+    case leaving = 1
+
+    public var description: String { self == .serving ? "serving" : "leaving" }
+}
+
+/// One broker of a cluster as MEMBERS lists it (§9.1).
+public struct ClusterMember: Equatable, Sendable {
+    public var brokerID: String
+    /// New at every start of that broker.
+    public var incarnation: UInt64
+    public var state: MemberState
+    public var controllerEndpoint: String
+    public var invokerEndpoint: String
+    /// To an invoker: the broker it must move to (§9.4); otherwise empty.
+    public var moveTo: String
+
+    public init(brokerID: String, incarnation: UInt64, state: MemberState, controllerEndpoint: String,
+                invokerEndpoint: String, moveTo: String = "") {
+        self.brokerID = brokerID
+        self.incarnation = incarnation
+        self.state = state
+        self.controllerEndpoint = controllerEndpoint
+        self.invokerEndpoint = invokerEndpoint
+        self.moveTo = moveTo
+    }
+}
+
+/// MEMBERS (§9.1): the sending broker's incarnation and the cluster's members.
+public struct Members: Equatable, Sendable {
+    public var incarnation: UInt64
+    public var members: [ClusterMember]
+
+    public init(incarnation: UInt64, members: [ClusterMember]) {
+        self.incarnation = incarnation
+        self.members = members
+    }
+
+    /// Most members one MEMBERS may list.
+    public static let maxMembers = 1024
+}
+
+/// RECOVERED (§9.1): activations a restarted broker recovered and will answer, once.
+public struct Recovered: Equatable, Sendable {
+    public var incarnation: UInt64
+    public var activationIDs: [String]
+
+    public init(incarnation: UInt64, activationIDs: [String]) {
+        self.incarnation = incarnation
+        self.activationIDs = activationIDs
+    }
+}
+
+/// The room frame a broker's HEARTBEAT carries to a cluster peer (§9.3).
+public struct Room: Equatable, Sendable {
+    /// Free slots on invokers that take work now.
+    public var freeSlots: UInt32
+    /// Activations waiting for room at this broker.
+    public var waiting: UInt32
+
+    public init(freeSlots: UInt32, waiting: UInt32) {
+        self.freeSlots = freeSlots
+        self.waiting = waiting
+    }
+
+    /// What a controller may send there before it hears more (free slots less waiting work).
+    public var available: Int { Int(freeSlots) - Int(waiting) }
+}
+
 /// CAPACITY (§4.8): an invoker's new total capacity. Zero for both drains it.
 public struct Capacity: Equatable, Sendable {
     public var memoryMB: UInt32
@@ -223,8 +296,16 @@ public enum Message: Equatable, Sendable {
     case invokerHeartbeat(WarmReport)
     case goodbye
     case error(ErrorReport)
+    /// CLUSTER (§9.1): the peer takes part in a cluster.
+    case cluster
+    /// MEMBERS (§9.1).
+    case members(Members)
+    /// A broker's HEARTBEAT to a cluster peer, with its room (§9.3).
+    case roomHeartbeat(Room)
     case activate(RoutingHeader)
     case answer(AnswerHeader)
+    /// RECOVERED (§9.1).
+    case recovered(Recovered)
     case capacity(Capacity)
     case dispatch(RoutingHeader)
     case result(ResultHeader)
@@ -245,9 +326,12 @@ public enum Message: Equatable, Sendable {
         switch self {
         case .controllerHello, .invokerHello: .hello
         case .welcome: .welcome
-        case .heartbeat, .invokerHeartbeat: .heartbeat
+        case .heartbeat, .invokerHeartbeat, .roomHeartbeat: .heartbeat
         case .goodbye: .goodbye
         case .error: .error
+        case .cluster: .cluster
+        case .members: .members
+        case .recovered: .recovered
         case .activate: .activate
         case .answer: .answer
         case .capacity: .capacity

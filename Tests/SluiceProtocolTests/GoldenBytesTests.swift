@@ -62,17 +62,21 @@ struct GoldenBytesTests {
         #expect(Command.subscribe.rawValue == 0x30)
         #expect(Command.unsubscribe.rawValue == 0x31)
         #expect(Command.publish.rawValue == 0x32)
-        #expect(Command.allCases.count == 14)
+        #expect(Command.cluster.rawValue == 0x06)
+        #expect(Command.members.rawValue == 0x07)
+        #expect(Command.recovered.rawValue == 0x12)
+        #expect(Command.allCases.count == 17)
     }
 
     @Test("§6.2 answer kind values and §7 error code values")
     func kindAndCodeValues() {
         let kinds: [(AnswerKind, UInt8)] = [
             (.success, 0), (.applicationError, 1), (.systemError, 2), (.timeout, 3), (.invokerLost, 4),
-            (.overloaded, 5), (.throttled, 6), (.expired, 7), (.rejected, 8),
+            (.overloaded, 5), (.throttled, 6), (.expired, 7), (.rejected, 8), (.brokerLost, 9),
         ]
         for (kind, value) in kinds { #expect(kind.rawValue == value, "\(kind)") }
-        #expect(AnswerKind.allCases.count == 9)
+        #expect(AnswerKind.allCases.count == 10)
+        #expect(!AnswerKind.brokerKinds.contains(.brokerLost), "a broker never gives brokerLost (§9.2)")
 
         let codes: [(ErrorCode, UInt16, String)] = [
             (.badSignature, 1, "badSignature"), (.badVersion, 2, "badVersion"),
@@ -153,6 +157,70 @@ struct GoldenBytesTests {
         ]
         let message = Message.welcome(Welcome(brokerID: "sluice", heartbeatMilliseconds: 1000, maxMessageBytes: 2_097_152))
         try checkGolden(message, frames, channel: channel, hasOpaque: false)
+    }
+
+    // MARK: §9 Cluster
+
+    @Test("§9.1 CLUSTER (no body frames)", arguments: [Channel.controllerToBroker, .invokerToBroker])
+    func cluster(channel: Channel) throws {
+        try checkGolden(.cluster, [signature, [0x06]], channel: channel, hasOpaque: false)
+    }
+
+    @Test("§9.1 MEMBERS", arguments: [Channel.brokerToController, .brokerToInvoker])
+    func members(channel: Channel) throws {
+        let frames: [[UInt8]] = [
+            signature,
+            [0x07],                                            // command MEMBERS
+            [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, // incarnation: u64 258
+                0x00, 0x02,                                    // member-count: u16 2
+                0x02, 0x62, 0x31,                              // broker-id: "b1"
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, // member-incarnation: u64 258
+                0x00,                                          // state: serving
+                0x03, 0x74, 0x3A, 0x31,                        // controller-endpoint: "t:1"
+                0x03, 0x74, 0x3A, 0x32,                        // invoker-endpoint: "t:2"
+                0x00,                                          // move-to: empty
+                0x02, 0x62, 0x32,                              // broker-id: "b2"
+                0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, // member-incarnation: u64 2^63 + 1
+                0x01,                                          // state: leaving
+                0x03, 0x74, 0x3A, 0x33,                        // controller-endpoint: "t:3"
+                0x03, 0x74, 0x3A, 0x34,                        // invoker-endpoint: "t:4"
+                0x02, 0x62, 0x31,                              // move-to: "b1"
+            ],
+        ]
+        let message = Message.members(Members(incarnation: 258, members: [
+            ClusterMember(brokerID: "b1", incarnation: 258, state: .serving, controllerEndpoint: "t:1", invokerEndpoint: "t:2"),
+            ClusterMember(brokerID: "b2", incarnation: 1 << 63 | 1, state: .leaving, controllerEndpoint: "t:3", invokerEndpoint: "t:4", moveTo: "b1"),
+        ]))
+        try checkGolden(message, frames, channel: channel, hasOpaque: false)
+    }
+
+    @Test("§9.1 RECOVERED")
+    func recovered() throws {
+        let frames: [[UInt8]] = [
+            signature,
+            [0x12],                                            // command RECOVERED
+            [
+                0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // incarnation: u64 7
+                0x00, 0x00, 0x00, 0x02,                        // id-count: u32 2
+                0x02, 0x61, 0x31,                              // activation-id: "a1"
+                0x02, 0x61, 0x32,                              // activation-id: "a2"
+            ],
+        ]
+        try checkGolden(.recovered(Recovered(incarnation: 7, activationIDs: ["a1", "a2"])), frames, channel: .brokerToController, hasOpaque: false)
+    }
+
+    @Test("§9.3 HEARTBEAT with room, broker to a cluster peer", arguments: [Channel.brokerToController, .brokerToInvoker])
+    func roomHeartbeat(channel: Channel) throws {
+        let frames: [[UInt8]] = [
+            signature,
+            [0x03],                                            // command HEARTBEAT
+            [
+                0x00, 0x00, 0x01, 0x00,                        // free-slots: u32 256
+                0x00, 0x00, 0x00, 0x05,                        // waiting: u32 5
+            ],
+        ]
+        try checkGolden(.roomHeartbeat(Room(freeSlots: 256, waiting: 5)), frames, channel: channel, hasOpaque: false)
     }
 
     // MARK: §4.3 HEARTBEAT

@@ -37,6 +37,10 @@ private func u32(_ value: UInt32) -> [UInt8] {
     [UInt8(value >> 24), UInt8((value >> 16) & 0xFF), UInt8((value >> 8) & 0xFF), UInt8(value & 0xFF)]
 }
 
+private func u64(_ value: UInt64) -> [UInt8] {
+    u32(UInt32(value >> 32)) + u32(UInt32(value & 0xFFFF_FFFF))
+}
+
 /// §4.6 routing header; the defaults form a valid header for activation "a1".
 private func routingHeader(
     id: [UInt8] = short("a1"),
@@ -139,7 +143,19 @@ let malformedCases: [MalformedCase] = [
     // §4 command table
     MalformedCase("§4 unknown command byte 0x7F", [sig, [0x7F]], .controllerToBroker, .unknownCommand),
     MalformedCase("§4 unknown command byte 0x00", [sig, [0x00]], .invokerToBroker, .unknownCommand),
-    MalformedCase("§4 unknown command byte 0x06", [sig, [0x06]], .brokerToController, .unknownCommand),
+    MalformedCase("§4 unknown command byte 0x08", [sig, [0x08]], .brokerToController, .unknownCommand),
+    MalformedCase("§9.1 CLUSTER with a body frame", [sig, [0x06], [0x00]], .controllerToBroker, .malformed),
+    MalformedCase("§9.1 CLUSTER from the broker", [sig, [0x06]], .brokerToController, .unexpectedCommand),
+    MalformedCase("§9.1 MEMBERS to the broker", [sig, [0x07], u64(1) + [0x00, 0x00]], .controllerToBroker, .unexpectedCommand),
+    MalformedCase("§9.1 MEMBERS without its frame", [sig, [0x07]], .brokerToController, .malformed),
+    MalformedCase("§9.1 MEMBERS truncated in its incarnation", [sig, [0x07], [0x00, 0x01]], .brokerToController, .malformed),
+    MalformedCase("§9.1 MEMBERS with an unknown state", [sig, [0x07], u64(1) + [0x00, 0x01] + [0x01, 0x62] + u64(2) + [0x02, 0x00, 0x00, 0x00]],
+                  .brokerToController, .malformed),
+    MalformedCase("§9.1 MEMBERS with surplus bytes", [sig, [0x07], u64(1) + [0x00, 0x00, 0xFF]], .brokerToInvoker, .malformed),
+    MalformedCase("§9.1 RECOVERED to an invoker", [sig, [0x12], u64(1) + u32(0)], .brokerToInvoker, .unexpectedCommand),
+    MalformedCase("§9.1 RECOVERED counting more ids than it holds", [sig, [0x12], u64(1) + u32(1_000_000) + [0x01, 0x61]],
+                  .brokerToController, .malformed),
+    MalformedCase("§9.3 HEARTBEAT room truncated", [sig, [0x03], u32(4)], .brokerToController, .malformed),
     MalformedCase("§4 unknown command byte 0x24", [sig, [0x24]], .brokerToInvoker, .unknownCommand),
     MalformedCase("§4 unknown command byte 0xFF", [sig, [0xFF]], .invokerToBroker, .unknownCommand),
     MalformedCase("§4 DISPATCH sent controllerToBroker -> unexpectedCommand",
@@ -336,8 +352,11 @@ let malformedCases: [MalformedCase] = [
     MalformedCase("§4.14 publication without origin", [sig, [0x32], short("events"), []], .brokerToInvoker, .malformed),
 
     // §4.7 / §6.2 ANSWER
-    MalformedCase("§4.7/§6.2 ANSWER unknown kind 9 (brokerToController)",
+    MalformedCase("§9.2 ANSWER kind 9 brokerLost is never sent by a broker",
                   [sig, [0x11], answerHeader(kind: 0x09), []], .brokerToController,
+                  .malformed, activationID: .carried("act.01")),
+    MalformedCase("§4.7/§6.2 ANSWER unknown kind 10 (brokerToController)",
+                  [sig, [0x11], answerHeader(kind: 0x0A), []], .brokerToController,
                   .malformed, activationID: .carried("act.01")),
     MalformedCase("§4.7/§6.2 ANSWER unknown kind 0xFF (brokerToController)",
                   [sig, [0x11], answerHeader(kind: 0xFF, reason: long("?")), [0x7B, 0x7D]], .brokerToController,
@@ -407,8 +426,11 @@ private let specDirections: [UInt8: Set<Channel>] = [
     0x03: [.controllerToBroker, .brokerToController, .invokerToBroker, .brokerToInvoker], // HEARTBEAT
     0x04: [.controllerToBroker, .invokerToBroker],                                        // GOODBYE
     0x05: [.brokerToController, .brokerToInvoker],                                        // ERROR
+    0x06: [.controllerToBroker, .invokerToBroker],                                        // CLUSTER (§9.1)
+    0x07: [.brokerToController, .brokerToInvoker],                                        // MEMBERS (§9.1)
     0x10: [.controllerToBroker],                                                          // ACTIVATE
     0x11: [.brokerToController],                                                          // ANSWER
+    0x12: [.brokerToController],                                                          // RECOVERED (§9.1)
     0x20: [.invokerToBroker],                                                             // CAPACITY
     0x21: [.brokerToInvoker],                                                             // DISPATCH
     0x22: [.invokerToBroker],                                                             // RESULT
@@ -480,7 +502,7 @@ struct MalformedInputTests {
             do throws(ProtocolError) {
                 let message = try Codec.decode(frames, channel: channel)
                 // Only the body-less commands can decode from two frames, and only where allowed.
-                #expect(byte == 0x03 || byte == 0x04, "byte 0x\(String(byte, radix: 16)) decoded as \(message)")
+                #expect(byte == 0x03 || byte == 0x04 || byte == 0x06, "byte 0x\(String(byte, radix: 16)) decoded as \(message)")
                 #expect(specDirections[byte]?.contains(channel) == true, "byte 0x\(String(byte, radix: 16)) on \(channel)")
             } catch {
                 guard let allowed = specDirections[byte] else {
@@ -489,7 +511,7 @@ struct MalformedInputTests {
                 }
                 if allowed.contains(channel) {
                     // Allowed here; two frames are too few for every command with a body.
-                    #expect(byte != 0x03 && byte != 0x04, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
+                    #expect(byte != 0x03 && byte != 0x04 && byte != 0x06, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
                     #expect(error.code == .malformed, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
                 } else {
                     #expect(error.code == .unexpectedCommand, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
