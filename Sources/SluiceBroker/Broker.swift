@@ -47,6 +47,11 @@ public final class Broker: Sendable {
                 overflowStore: (@Sendable () throws -> any OverflowStore)? = nil, logger: Logger) throws {
         self.makeOverflowStore = overflowStore
         try configuration.validate(strategies: strategies)
+        var configuration = configuration
+        // A member of a cluster is a new incarnation at every start (§9.1).
+        if configuration.cluster != nil && configuration.core.incarnation == nil {
+            configuration.core.incarnation = UInt64.random(in: 1 ... .max)
+        }
         self.configuration = configuration
         self.strategies = strategies
         self.logger = logger
@@ -86,12 +91,13 @@ public final class Broker: Sendable {
             // Joined once bound, so the record names the real endpoints; a broker that cannot
             // join stops before anybody is told it exists.
             do {
-                let agent = try ClusterAgent(settings: settings, brokerID: configuration.core.brokerID, endpoints: endpoints, logger: logger)
+                let agent = try ClusterAgent(settings: settings, brokerID: configuration.core.brokerID,
+                                             incarnation: configuration.core.incarnation ?? 1, endpoints: endpoints, logger: logger)
                 let control = control
                 try await agent.join(status: {
                     let status = control.status
                     return (status.invokers, status.slots)
-                }, feed: monitorFeed, invokerEvents: control.invokerEvents)
+                }, feed: monitorFeed, invokerEvents: control.invokerEvents, members: { control.setMembers($0) })
                 // The loop may have stopped while joining: then leave at once.
                 let finished = state.withLock { state -> Bool in
                     let over = state.finished || state.stopping

@@ -1,5 +1,6 @@
 import SluiceCore
 import SluicePluginAPI
+import SluiceProtocol
 import Synchronization
 import ZeroMQ
 
@@ -58,6 +59,21 @@ final class BrokerControl: Sendable {
             wake.signal()
         } else {
             request.reply(ParameterError(key: "routing.strategy", problem: "the broker has stopped"))
+        }
+    }
+
+    /// The newest member list for the loop (§9.1); nil when it has taken the last one.
+    private let pendingMembers = Mutex<[ClusterMember]?>(nil)
+
+    func setMembers(_ members: [ClusterMember]) {
+        pendingMembers.withLock { $0 = members }
+        wake.signal()
+    }
+
+    func takeMembers() -> [ClusterMember]? {
+        pendingMembers.withLock { pending in
+            defer { pending = nil }
+            return pending
         }
     }
 

@@ -223,6 +223,9 @@ final class BrokerLoop {
             for request in control.takeStrategyRequests() {
                 swapStrategy(request)
             }
+            if let members = control.takeMembers() {
+                process(.membersChanged(members), at: now)
+            }
             // Drain both sockets in turns so neither side starves the other.
             var more = true
             while more {

@@ -3,6 +3,7 @@ import Logging
 import SluiceCluster
 import SluiceEtcd
 import SluiceMonitor
+import SluiceProtocol
 
 /// A broker's part in a cluster (docs/CLUSTER.md), in the shell: joins through
 /// `ClusterMembership` once the endpoints are bound, keeps its record's counts current every
@@ -14,7 +15,7 @@ final class ClusterAgent: Sendable {
     let logger: Logger
     private let tasks = LockedTasks()
 
-    init(settings: ClusterSettings, brokerID: String, endpoints: BoundEndpoints, logger: Logger) throws(EtcdError) {
+    init(settings: ClusterSettings, brokerID: String, incarnation: UInt64, endpoints: BoundEndpoints, logger: Logger) throws(EtcdError) {
         self.settings = settings
         self.logger = logger
         let ttl = max(2, Int(settings.leaseTTL.components.seconds))
@@ -24,14 +25,17 @@ final class ClusterAgent: Sendable {
         membership = ClusterMembership(
             client: client, cluster: settings.name,
             record: BrokerRecord(id: brokerID, controllerEndpoint: endpoints.controller, invokerEndpoint: endpoints.invoker,
-                                 monitorEndpoint: endpoints.monitor),
+                                 monitorEndpoint: endpoints.monitor, incarnation: incarnation),
             ttl: ttl, keepAliveEvery: .seconds(Double(ttl) / 3))
     }
 
     /// Joins; throws if etcd cannot be reached or the id is taken.
+    /// - Parameter members: called with the members (§9.1) on joining and on every change
+    ///   etcd shows; the loop tells its cluster sessions.
     func join(status: @escaping @Sendable () -> (invokers: Int, slots: Int), feed: MonitorFeed?,
-              invokerEvents: AsyncStream<InvokerEvent>) async throws(EtcdError) {
+              invokerEvents: AsyncStream<InvokerEvent>, members: @escaping @Sendable ([ClusterMember]) -> Void) async throws(EtcdError) {
         try await membership.start()
+        members(Self.wire(membership.members))
         logger.notice("joined cluster", metadata: [
             "cluster": "\(settings.name)", "incarnation": "\(membership.record.incarnation)",
             "members": "\(membership.members.map(\.id).joined(separator: ","))",
@@ -57,9 +61,10 @@ final class ClusterAgent: Sendable {
         }
         let follow = Task {
             var reachable = true
-            for await members in membership.changes() {
+            for await list in membership.changes() {
+                members(Self.wire(list))
                 feed?.publish(cluster: Self.status(settings.name, membership))
-                logger.info("cluster members", metadata: ["members": "\(members.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ","))"])
+                logger.info("cluster members", metadata: ["members": "\(list.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ","))"])
                 if membership.etcdReachable != reachable {
                     reachable = membership.etcdReachable
                 }
@@ -100,6 +105,16 @@ final class ClusterAgent: Sendable {
         tasks.cancelAll()
         await membership.leave()
         logger.notice("left cluster", metadata: ["cluster": "\(settings.name)"])
+    }
+
+    /// The members as MEMBERS lists them (§9.1). A record whose incarnation does not read as a
+    /// number (written by something else) is left out rather than guessed.
+    static func wire(_ records: [BrokerRecord]) -> [ClusterMember] {
+        records.compactMap { record in
+            guard let incarnation = UInt64(record.incarnation) else { return nil }
+            return ClusterMember(brokerID: record.id, incarnation: incarnation, state: record.state == .serving ? .serving : .leaving,
+                                 controllerEndpoint: record.controllerEndpoint, invokerEndpoint: record.invokerEndpoint)
+        }
     }
 
     static func status(_ name: String, _ membership: ClusterMembership) -> ClusterStatus {

@@ -33,6 +33,9 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// Emit `overflowAppend`/`overflowConsume` actions so the shell journals waiting work to
     /// an overflow store (off for the in-memory store).
     public var persistOverflow = false
+    /// This run's incarnation when the broker is part of a cluster (§9): new at every start,
+    /// sent in MEMBERS and RECOVERED. Nil: a broker on its own, which refuses CLUSTER.
+    public var incarnation: UInt64?
     /// Record wait, run and answer durations for the shell to take (`BrokerCore.takeLatencySamples()`);
     /// on when the broker's monitoring endpoint is.
     public var recordsLatencies = false

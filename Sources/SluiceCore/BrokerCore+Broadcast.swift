@@ -54,8 +54,11 @@ extension BrokerCore {
     }
 
     /// A session ended: its subscriptions go with it (§4.13).
-    mutating func endSubscriptions(_ endpoint: Endpoint, _ route: RoutingID) {
-        subscribers.removeValue(forKey: SessionKey(endpoint: endpoint, route: route))
+    /// A session ended: its subscriptions (§4.13) and its part in the cluster (§9.1) go.
+    mutating func endSession(_ endpoint: Endpoint, _ route: RoutingID) {
+        let key = SessionKey(endpoint: endpoint, route: route)
+        subscribers.removeValue(forKey: key)
+        if !clusterSessions.isEmpty { clusterSessions.remove(key) }
     }
 
     /// The shell could not hand a publication to a subscriber (its pipe is full or gone).

@@ -19,6 +19,8 @@ extension BrokerCore {
             break
         case .goodbye:
             disconnectController(controllerID)
+        case .cluster:
+            clusterRequested(.controller, route, controllerID: controllerID, into: &actions)
         case .activate(let header):
             activate(header, payload: opaque, from: controllerID, route: route, into: &actions)
         case .subscribe, .unsubscribe, .publish:
@@ -38,11 +40,11 @@ extension BrokerCore {
         var controller = known ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
         // A HELLO starts a session with no subscriptions (§4.13), except a repeated HELLO on
         // the live session's own connection, which keeps the session as it is (§3.3).
-        if known?.route != route { endSubscriptions(.controller, route) }
+        if known?.route != route { endSession(.controller, route) }
         if let old = controller.route, old != route {
             // The old connection's session is over (§3.3): it gets nothing more.
             controllerIDByRoute.removeValue(forKey: old)
-            endSubscriptions(.controller, old)
+            endSession(.controller, old)
         }
         controller.route = route
         controller.lastSeen = now
@@ -63,7 +65,7 @@ extension BrokerCore {
         guard var controller = controllers.removeValue(forKey: controllerID) else { return }
         if let route = controller.route, controllerIDByRoute[route] == controllerID {
             controllerIDByRoute.removeValue(forKey: route)
-            endSubscriptions(.controller, route)
+            endSession(.controller, route)
             // Sends already on their way to this connection may still fail; their answers
             // must find the controller (one former route per controller, forgotten after the
             // liveness window, so this stays bounded).

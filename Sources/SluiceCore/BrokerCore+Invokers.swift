@@ -23,6 +23,8 @@ extension BrokerCore {
             updateWarm(invokerID, report)
         case .goodbye:
             removeInvoker(invokerID, reason: "said goodbye", into: &actions)
+        case .cluster:
+            clusterRequested(.invoker, route, controllerID: nil, into: &actions)
         case .capacity(let capacity):
             if let snapshot = updateInvoker(invokerID, { invoker in
                 invoker.memoryMB = capacity.memoryMB
@@ -72,7 +74,7 @@ extension BrokerCore {
             replaced = true
         }
         // A HELLO that starts a session starts it with no subscriptions (§4.13).
-        endSubscriptions(.invoker, route)
+        endSession(.invoker, route)
         var invoker = InvokerState(id: hello.invokerID, position: takePosition(for: hello.invokerID), route: route,
                                    memoryMB: hello.memoryMB, slots: hello.slots, tags: hello.tags, lastSeen: now)
         invoker.dedicatedNamespaces = hello.dedicatedNamespaces
@@ -252,7 +254,7 @@ extension BrokerCore {
         setSnapshot(nil, at: invoker.position)
         if invokerIDByRoute[invoker.route] == invokerID {
             invokerIDByRoute.removeValue(forKey: invoker.route)
-            endSubscriptions(.invoker, invoker.route)
+            endSession(.invoker, invoker.route)
         }
         counters.invokersLost += 1
         strategy.invokerLeft(snapshot)

@@ -9,10 +9,16 @@ extension BrokerCore {
         expireParkedAnswers(into: &actions)
         if now.since(lastHeartbeatSent) >= configuration.heartbeatInterval {
             lastHeartbeatSent = now
-            for controller in controllers.values {
-                if let route = controller.route { actions.append(.send(.controller, route, .heartbeat, opaque: nil)) }
+            // Cluster sessions hear this broker's room with each heartbeat (§9.3).
+            let roomHeartbeat: Message? = clusterSessions.isEmpty ? nil : .roomHeartbeat(room)
+            func heartbeat(_ endpoint: Endpoint, _ route: RoutingID) -> Message {
+                guard let roomHeartbeat, clusterSessions.contains(SessionKey(endpoint: endpoint, route: route)) else { return .heartbeat }
+                return roomHeartbeat
             }
-            for invoker in invokers.values { actions.append(.send(.invoker, invoker.route, .heartbeat, opaque: nil)) }
+            for controller in controllers.values {
+                if let route = controller.route { actions.append(.send(.controller, route, heartbeat(.controller, route), opaque: nil)) }
+            }
+            for invoker in invokers.values { actions.append(.send(.invoker, invoker.route, heartbeat(.invoker, invoker.route), opaque: nil)) }
         }
     }
 

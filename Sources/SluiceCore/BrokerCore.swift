@@ -44,6 +44,13 @@ public struct BrokerCore<Payload: FrameBytes> {
     var memorySizes: [UInt32: Int] = [:]
     /// Topic prefixes by session (§4.13); removed when the session ends.
     var subscribers: [SessionKey: Subscriber] = [:]
+    /// Sessions that sent CLUSTER (§9.1); removed when the session ends.
+    var clusterSessions: Set<SessionKey> = []
+    /// The cluster's members as the shell last reported them (§9.1).
+    var members: [ClusterMember] = []
+    /// Work recovered from the overflow store and not answered yet, by controller (§9.1
+    /// RECOVERED). Only in a cluster.
+    var recoveredUnanswered: [String: Set<String>] = [:]
 
     // Activations.
     var inFlight = InFlightTable()
@@ -211,6 +218,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             recoverUncertain(headers, reason: reason, into: &actions)
         case .overflowWithheld(let ids, _):
             withhold(ids, into: &actions)
+        case .membersChanged(let list):
+            membersChanged(list, into: &actions)
         }
     }
 
@@ -445,6 +454,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                        to: entry.header.answerTo, arrivedAt: nil, into: &actions)
                 continue
             }
+            noteRecovered(entry.header)
             enqueue(item, journal: false, alreadyWaited: entry.waited, into: &actions)
         }
         drainWaiting(into: &actions)
@@ -589,6 +599,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                          into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
         if let arrivedAt { recordLatency(since: arrivedAt, as: \.answered) }
+        forgetRecovered(answer.activationID, controllerID: controllerID)
         deliver(answer, result: result, to: controllerID, into: &actions)
     }
 }

@@ -42,6 +42,8 @@ public enum BrokerEvent<Payload: FrameBytes> {
     /// next run. Each is forgotten without an answer: taken out of the waiting queue, or its
     /// slot freed if its DISPATCH was held back (never sent), or its held ANSWER dropped.
     case overflowWithheld(activationIDs: [String], reason: String)
+    /// The cluster's members, as etcd last showed them (§9.1); only in a cluster.
+    case membersChanged([ClusterMember])
 }
 
 /// Something the shell must do.
