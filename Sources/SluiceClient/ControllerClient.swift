@@ -28,6 +28,12 @@ public struct ControllerAnswer: Sendable, Equatable {
 /// Every activation gets exactly one answer. If the broker does not answer within
 /// `answerTimeout` (default: the broker's own deadline plus a minute), the client makes a
 /// `timeout` answer itself and drops the broker's answer if it comes later. Thread-safe.
+///
+/// With `cluster` on, the client takes part in a cluster (docs/PROTOCOL.md §9): it says
+/// CLUSTER after every HELLO, follows the broker's incarnation, room and member list, and when
+/// the broker is lost (silent for the liveness window, or back as a new incarnation) it
+/// answers every activation that broker held `brokerLost` at once, except those the new
+/// incarnation listed in RECOVERED, and drops their late answers (§9.5).
 public final class ControllerClient: Sendable {
     public let controllerID: String
     public let answers: AsyncStream<ControllerAnswer>
@@ -35,9 +41,30 @@ public final class ControllerClient: Sendable {
     private let connection: PeerConnection
     private let pending = Locked<[String: Pending]>([:])
     private let answerTimeout: Duration?
-    /// Activations the client-side timeout answered, so the broker's late answer is dropped,
-    /// and how many such late answers were dropped.
+    /// Activations this client answered itself (its timeout, or `brokerLost`), so the broker's
+    /// late answer is dropped, and how many such late answers were dropped.
     private let timedOut = Locked((ids: RecentSet<String>(capacity: 65_536), dropped: 0))
+    /// What this client knows of its broker as a cluster member (§9); unused without `cluster`.
+    private let clusterState = Locked(ClusterSession())
+    private let clusterMode: Bool
+
+    /// A cluster session's view of its broker (§9).
+    public struct ClusterSession: Sendable, Equatable {
+        /// From WELCOME.
+        public var brokerID = ""
+        /// The broker's incarnation, from its last MEMBERS; nil before the first.
+        public var incarnation: UInt64?
+        /// The members the broker last listed.
+        public var members: [ClusterMember] = []
+        /// Its room as this client estimates it (§9.3).
+        public var estimate = BrokerPicker.Estimate(brokerID: "", room: nil)
+        /// RECOVERED ids of the incarnation whose MEMBERS has not arrived yet.
+        var recovered: Set<String> = []
+        /// Activations this client answered `brokerLost`.
+        public var answeredBrokerLost = 0
+        /// Times the broker was lost (silent, or a new incarnation).
+        public var brokerLosses = 0
+    }
 
     private enum Waiter: Sendable {
         case invoke(CheckedContinuation<ControllerAnswer, Never>)
@@ -54,34 +81,99 @@ public final class ControllerClient: Sendable {
     ///   - endpoint: the broker's controller endpoint.
     ///   - answerTimeout: client-side safety net; nil uses the broker's formula plus 60 s.
     ///   - curve: the broker's public key and this controller's key pair, when the broker has CURVE on.
+    ///   - cluster: take part in a cluster (§9): CLUSTER, room, incarnation, `brokerLost`.
+    ///   - onMembers: called (on the connection's thread) with every MEMBERS, in cluster mode.
     public init(id: String, endpoint: String, context: ZMQContext? = nil, answerTimeout: Duration? = nil,
-                curve: CurveClientKeys? = nil, logger: Logger = Logger(label: "sluice.controller")) throws {
+                curve: CurveClientKeys? = nil, cluster: Bool = false, onMembers: (@Sendable (Members) -> Void)? = nil,
+                logger: Logger = Logger(label: "sluice.controller")) throws {
         try Identifier.validate(id, field: "controller id")
         controllerID = id
         self.answerTimeout = answerTimeout
+        clusterMode = cluster
         (answers, answersContinuation) = AsyncStream.makeStream(of: ControllerAnswer.self)
         let pending = self.pending
         let timedOut = self.timedOut
+        let clusterState = self.clusterState
         let continuation = answersContinuation
+        /// Answers `brokerLost` everything pending except `kept` (§9.5).
+        let loseBroker = { @Sendable (why: String, kept: Set<String>) in
+            let (brokerID, incarnation) = clusterState.withLock { state in
+                state.brokerLosses += 1
+                return (state.brokerID, state.incarnation)
+            }
+            let ids = pending.withLock { table in table.keys.filter { !kept.contains($0) } }
+            let reason = "broker '\(brokerID)'\(incarnation.map { " (incarnation \($0))" } ?? "") was lost: \(why); the outcome is unknown: it may have run"
+            var answered = 0
+            for id in ids {
+                let answer = ControllerAnswer(header: AnswerHeader(activationID: id, kind: .brokerLost, invokerID: "", reason: reason), result: [])
+                if Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true) {
+                    timedOut.withLock { _ = $0.ids.insert(id) }
+                    answered += 1
+                }
+            }
+            if answered > 0 {
+                logger.warning("broker lost; its activations answered brokerLost", metadata: [
+                    "broker": "\(brokerID)", "reason": "\(why)", "answered": "\(answered)",
+                ])
+            }
+            clusterState.withLock { $0.answeredBrokerLost += answered }
+        }
         connection = try PeerConnection(
-            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController, curve: curve),
+            options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController, curve: curve,
+                           cluster: cluster),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
-                guard case .answer(let header) = message else { return }
-                let answer = ControllerAnswer(header: header, result: opaque?.bytes ?? [])
-                // Not pending here: dropped if the client-side timeout already answered it,
-                // otherwise delivered (answers kept for this id from before a restart).
-                if !Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true),
-                   !timedOut.withLock({ state in
-                       guard state.ids.remove(header.activationID) else { return false }
-                       state.dropped += 1
-                       return true
-                   }) {
-                    continuation.yield(answer)
+                switch message {
+                case .answer(let header):
+                    let answer = ControllerAnswer(header: header, result: opaque?.bytes ?? [])
+                    // Not pending here: dropped if this client already answered it (its
+                    // timeout, brokerLost), otherwise delivered (answers kept for this id from
+                    // before a restart).
+                    if Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true) {
+                        if cluster { clusterState.withLock { $0.estimate.answeredSince += 1 } }
+                    } else if !timedOut.withLock({ state in
+                        guard state.ids.remove(header.activationID) else { return false }
+                        state.dropped += 1
+                        return true
+                    }) {
+                        continuation.yield(answer)
+                    }
+                case .recovered(let recovered) where cluster:
+                    clusterState.withLock { $0.recovered.formUnion(recovered.activationIDs) }
+                case .members(let members) where cluster:
+                    // A restart shows as a new incarnation in MEMBERS; every RECOVERED of the
+                    // new incarnation came before it (§9.1, §9.5).
+                    let (previous, kept) = clusterState.withLock { state -> (UInt64?, Set<String>) in
+                        defer {
+                            state.incarnation = members.incarnation
+                            state.members = members.members
+                            state.recovered = []
+                        }
+                        return (state.incarnation, state.recovered)
+                    }
+                    if let previous, previous != members.incarnation {
+                        loseBroker("it restarted (incarnation \(previous) is now \(members.incarnation))", kept)
+                    }
+                    onMembers?(members)
+                case .roomHeartbeat(let room) where cluster:
+                    clusterState.withLock { state in
+                        state.estimate.room = room
+                        state.estimate.sentSince = 0
+                        state.estimate.answeredSince = 0
+                    }
+                default:
+                    break
                 }
             },
             stateChange: { event in
                 switch event {
+                case .reconnecting(let reason) where cluster:
+                    loseBroker("silent: \(reason)", [])
+                case .welcomed(let welcome) where cluster:
+                    clusterState.withLock { state in
+                        state.brokerID = welcome.brokerID
+                        state.estimate.brokerID = welcome.brokerID
+                    }
                 case .error(let report) where !report.activationID.isEmpty:
                     // The broker refused this activation outright (duplicate id, no session):
                     // it was not run, and no ANSWER will come.
@@ -160,6 +252,7 @@ public final class ControllerClient: Sendable {
                                          reason: "activation id is already pending on this client"), result: []))
                 return
             }
+            if clusterMode { clusterState.withLock { $0.estimate.sentSince += 1 } }
             connection.send(.activate(header), opaque: payload)
         }
     }
@@ -181,6 +274,7 @@ public final class ControllerClient: Sendable {
             answersContinuation.yield(ControllerAnswer(header: AnswerHeader(activationID: id, kind: .rejected,
                                                                             reason: "activation id is already pending on this client"), result: []))
         }
+        if clusterMode { clusterState.withLock { $0.estimate.sentSince += messages.count } }
         connection.send(batch: messages)
     }
 
@@ -203,8 +297,12 @@ public final class ControllerClient: Sendable {
         connection.send(.publish(topic: topic), opaque: payload)
     }
 
-    /// Broker answers dropped because the client-side timeout had already answered them.
+    /// Broker answers dropped because this client had already answered them (its timeout, or
+    /// `brokerLost`).
     public var lateAnswersDropped: Int { timedOut.withLock { $0.dropped } }
+
+    /// This session's view of its broker as a cluster member (§9); empty without `cluster`.
+    public var cluster: ClusterSession { clusterState.withLock { $0 } }
 
     /// Activations sent and not yet answered.
     public var pendingCount: Int { pending.withLock { $0.count } }

@@ -24,6 +24,8 @@ final class PeerConnection: Sendable {
         var linger: Duration = .milliseconds(500)
         /// CURVE encryption and authentication to the broker, when it has security on.
         var curve: CurveClientKeys?
+        /// Take part in a cluster: CLUSTER follows every HELLO (§9.1).
+        var cluster = false
     }
 
     typealias Deliver = @Sendable (Message, ZMQMessage?) -> Void
@@ -185,7 +187,8 @@ final class PeerConnection: Sendable {
     /// HELLO followed by this peer's subscriptions: how a session (re)starts.
     private func announcement() -> [Outbound] {
         let prefixes = shared.withLock { $0.subscriptions }
-        return [Outbound(message: options.hello(), opaque: nil)] + prefixes.map { Outbound(message: .subscribe(prefix: $0), opaque: nil) }
+        return [Outbound(message: options.hello(), opaque: nil)] + (options.cluster ? [Outbound(message: .cluster, opaque: nil)] : [])
+            + prefixes.map { Outbound(message: .subscribe(prefix: $0), opaque: nil) }
     }
 
     private func markStopped() {

@@ -100,7 +100,15 @@ public final class ClusterMembership: Sendable {
         // The record is created only if the id is free (one atomic txn: two brokers starting
         // with one id cannot both pass).
         let lease = try await client.grantLease(ttl: ttl)
-        guard try await client.createIfAbsent(brokersPrefix + id, Self.json(record), lease: lease) else {
+        var created = try await client.createIfAbsent(brokersPrefix + id, Self.json(record), lease: lease)
+        if !created, let other = try? await client.get(brokersPrefix + id).flatMap({ Self.record($0.value) }),
+           other.controllerEndpoint == record.controllerEndpoint, other.incarnation != record.incarnation {
+            // The record names the endpoint this process has just bound: its broker is dead (a
+            // crash; its lease has not run out yet). The restart takes its place at once.
+            _ = try await client.delete(brokersPrefix + id)
+            created = try await client.createIfAbsent(brokersPrefix + id, Self.json(record), lease: lease)
+        }
+        guard created else {
             try? await client.revoke(lease)
             let other = try? await client.get(brokersPrefix + id).flatMap { Self.record($0.value) }
             throw EtcdError(kind: .refused, message: "broker id '\(id)' is already a member of cluster '\(cluster)' "

@@ -35,7 +35,7 @@ extension BrokerCore {
 
     /// What a cluster session's heartbeat carries (§9.3).
     var room: Room {
-        Room(freeSlots: UInt32(clamping: freeSlots), waiting: UInt32(clamping: waitingCount))
+        Room(freeSlots: UInt32(clamping: freeSlots), waiting: UInt32(clamping: waitingCount), slots: UInt32(clamping: snapshotSlots))
     }
 
     /// Recovered work is listed to its controller until it is answered.

@@ -48,6 +48,7 @@ public enum Codec {
         case .roomHeartbeat(let room):
             writer.u32(room.freeSlots)
             writer.u32(room.waiting)
+            writer.u32(room.slots)
         case .members(let members):
             precondition(members.members.count <= Members.maxMembers, "MEMBERS with more than \(Members.maxMembers) members")
             writer.u64(members.incarnation)
@@ -238,7 +239,7 @@ public enum Codec {
             }
             if count == 3 && (channel == .brokerToController || channel == .brokerToInvoker) {
                 return .roomHeartbeat(try withReader(frames[2], "HEARTBEAT room") { (reader: inout ByteReader) throws(ProtocolError) in
-                    Room(freeSlots: try reader.u32("free-slots"), waiting: try reader.u32("waiting"))
+                    Room(freeSlots: try reader.u32("free-slots"), waiting: try reader.u32("waiting"), slots: try reader.u32("slots"))
                 })
             }
             try expectFrames(count, 2, command)

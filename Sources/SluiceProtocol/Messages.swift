@@ -135,10 +135,13 @@ public struct Room: Equatable, Sendable {
     public var freeSlots: UInt32
     /// Activations waiting for room at this broker.
     public var waiting: UInt32
+    /// Slots of the invokers that take work, used or not.
+    public var slots: UInt32
 
-    public init(freeSlots: UInt32, waiting: UInt32) {
+    public init(freeSlots: UInt32, waiting: UInt32, slots: UInt32) {
         self.freeSlots = freeSlots
         self.waiting = waiting
+        self.slots = slots
     }
 
     /// What a controller may send there before it hears more (free slots less waiting work).

@@ -90,6 +90,8 @@ final class ScriptedBroker: Sendable {
                 let router = Router(try ZMQSocket(context, type: .router))
                 defer { try? router.socket.setLinger(milliseconds: 2_000) }
                 do {
+                    // A burst must not meet the high-water mark: a ROUTER drops silently there.
+                    try router.socket.setSendHighWaterMark(0)
                     try router.socket.bind("tcp://127.0.0.1:*")
                     let endpoint = try router.socket.lastEndpoint
                     bound.withLock { $0 = .success(endpoint) }

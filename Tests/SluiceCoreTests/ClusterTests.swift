@@ -48,14 +48,14 @@ struct ClusterTests {
         let reply = h.receive(.controller, from: "c1", .cluster)
         #expect(Self.sent(reply, to: "c1") == [
             .members(Members(incarnation: 11, members: Self.members)),
-            .roomHeartbeat(Room(freeSlots: 4, waiting: 0)),
+            .roomHeartbeat(Room(freeSlots: 4, waiting: 0, slots: 4)),
         ])
         h.receive(.invoker, from: "i1", .cluster)
 
         h.activate("a1", from: "c1")
         let beats = h.advance(by: .seconds(1))
-        #expect(Self.sent(beats, to: "c1").contains(.roomHeartbeat(Room(freeSlots: 3, waiting: 0))), "one slot taken by a1")
-        #expect(Self.sent(beats, to: "i1").contains(.roomHeartbeat(Room(freeSlots: 3, waiting: 0))))
+        #expect(Self.sent(beats, to: "c1").contains(.roomHeartbeat(Room(freeSlots: 3, waiting: 0, slots: 4))), "one slot taken by a1")
+        #expect(Self.sent(beats, to: "i1").contains(.roomHeartbeat(Room(freeSlots: 3, waiting: 0, slots: 4))))
         #expect(Self.sent(beats, to: "plain").allSatisfy { $0 == .heartbeat }, "a session without CLUSTER sees SLU/1 as before")
 
         var changed = Self.members

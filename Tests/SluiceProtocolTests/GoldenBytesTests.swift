@@ -218,9 +218,10 @@ struct GoldenBytesTests {
             [
                 0x00, 0x00, 0x01, 0x00,                        // free-slots: u32 256
                 0x00, 0x00, 0x00, 0x05,                        // waiting: u32 5
+                0x00, 0x00, 0x02, 0x00,                        // slots: u32 512
             ],
         ]
-        try checkGolden(.roomHeartbeat(Room(freeSlots: 256, waiting: 5)), frames, channel: channel, hasOpaque: false)
+        try checkGolden(.roomHeartbeat(Room(freeSlots: 256, waiting: 5, slots: 512)), frames, channel: channel, hasOpaque: false)
     }
 
     // MARK: §4.3 HEARTBEAT

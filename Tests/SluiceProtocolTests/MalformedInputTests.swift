@@ -155,7 +155,7 @@ let malformedCases: [MalformedCase] = [
     MalformedCase("§9.1 RECOVERED to an invoker", [sig, [0x12], u64(1) + u32(0)], .brokerToInvoker, .unexpectedCommand),
     MalformedCase("§9.1 RECOVERED counting more ids than it holds", [sig, [0x12], u64(1) + u32(1_000_000) + [0x01, 0x61]],
                   .brokerToController, .malformed),
-    MalformedCase("§9.3 HEARTBEAT room truncated", [sig, [0x03], u32(4)], .brokerToController, .malformed),
+    MalformedCase("§9.3 HEARTBEAT room truncated", [sig, [0x03], u32(4) + u32(0)], .brokerToController, .malformed),
     MalformedCase("§4 unknown command byte 0x24", [sig, [0x24]], .brokerToInvoker, .unknownCommand),
     MalformedCase("§4 unknown command byte 0xFF", [sig, [0xFF]], .invokerToBroker, .unknownCommand),
     MalformedCase("§4 DISPATCH sent controllerToBroker -> unexpectedCommand",
