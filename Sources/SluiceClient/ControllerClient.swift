@@ -58,6 +58,8 @@ public final class ControllerClient: Sendable {
         public var members: [ClusterMember] = []
         /// Its room as this client estimates it (§9.3).
         public var estimate = BrokerPicker.Estimate(brokerID: "", room: nil)
+        /// Welcomed and not silent since.
+        public var live = false
         /// RECOVERED ids of the incarnation whose MEMBERS has not arrived yet.
         var recovered: Set<String> = []
         /// Activations this client answered `brokerLost`.
@@ -168,9 +170,11 @@ public final class ControllerClient: Sendable {
             stateChange: { event in
                 switch event {
                 case .reconnecting(let reason) where cluster:
+                    clusterState.withLock { $0.live = false }
                     loseBroker("silent: \(reason)", [])
                 case .welcomed(let welcome) where cluster:
                     clusterState.withLock { state in
+                        state.live = true
                         state.brokerID = welcome.brokerID
                         state.estimate.brokerID = welcome.brokerID
                     }

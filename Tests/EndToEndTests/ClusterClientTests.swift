@@ -99,3 +99,100 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+/// Answers of a closed-loop run through a cluster controller.
+struct ClusterLoad {
+    var sent = 0
+    var answers: [String: [ControllerAnswer]] = [:]
+    var arrivals: [(id: String, kind: AnswerKind, at: ContinuousClock.Instant)] = []
+
+    var kinds: [AnswerKind: Int] { Dictionary(answers.values.flatMap { $0 }.map { ($0.kind, 1) }, uniquingKeysWith: +) }
+    var answeredTwice: [String] { answers.filter { $0.value.count > 1 }.map(\.key) }
+}
+
+/// Keeps `window` activations outstanding over `actions` actions until `count` are answered
+/// (or `timeout` passes); `onAnswer` sees the number answered so far.
+func drive(_ controller: ClusterController, prefix: String, count: Int, window: Int, actions: Int, timeout: Duration,
+           onAnswer: (Int) -> Void = { _ in }) async -> ClusterLoad {
+    var load = ClusterLoad()
+    func next() -> (RoutingHeader, [UInt8]) {
+        let id = "\(prefix)-\(load.sent)"
+        load.sent += 1
+        return (RoutingHeader(activationID: id, namespace: "guest", action: "guest/a\(load.sent % actions)", memoryMB: 128,
+                              timeLimitMilliseconds: 10_000), Array(id.utf8))
+    }
+    let watchdog = Task {
+        do {
+            try await Task.sleep(for: timeout)
+            await controller.close()
+        } catch {}
+    }
+    controller.submit((0..<min(window, count)).map { _ in next() })
+    var answered = 0
+    for await answer in controller.answers {
+        load.answers[answer.activationID, default: []].append(answer)
+        load.arrivals.append((answer.activationID, answer.kind, .now))
+        answered += 1
+        onAnswer(answered)
+        if load.sent < count { controller.submit([next()]) }
+        if answered >= count { break }
+    }
+    watchdog.cancel()
+    return load
+}
+
+extension BrokerEndToEndTests {
+    @Test("Three brokers, one seed: the controller finds every member and spreads work; SIGKILL of one under load: each activation answered once, its share brokerLost, the rest succeed")
+    func threeBrokerCluster() async throws {
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "three", "--etcd", url, "--broker-id", "b\($0)"]) }
+        defer { for broker in brokers { _ = try? broker.stop() } }
+        let invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms")
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        for (index, broker) in brokers.enumerated() { try await broker.waitForInvokers(["inv\(index + 1)"]) }
+
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        #expect(await controller.waitUntilReady(brokers: 3, timeout: .seconds(30)), "learned every member from the seed")
+        #expect(controller.brokers.map(\.brokerID).sorted() == ["b1", "b2", "b3"])
+
+        let warm = await drive(controller, prefix: "warm", count: 600, window: 24, actions: 30, timeout: .seconds(120))
+        #expect(warm.kinds == [.success: 600])
+        var received: [Int] = []
+        try await waitUntil("the brokers' status counts all 600", timeout: .seconds(10)) {
+            received = []
+            for broker in brokers { received.append(try await broker.status().counters["activations_received"] ?? 0) }
+            return received.reduce(0, +) == 600
+        }
+        #expect(received.allSatisfy { $0 > 0 }, "every broker took a share: \(received)")
+        print("cluster: 600 activations over 3 brokers, action affinity: \(received)")
+
+        // SIGKILL b2 after 300 answers of the next run.
+        let killedAt = Mutex<ContinuousClock.Instant?>(nil)
+        let total = 8000
+        let run = await drive(controller, prefix: "kill", count: total, window: 24, actions: 30, timeout: .seconds(120)) { answered in
+            if answered == 1000 {
+                brokers[1].child.signal(SIGKILL)
+                killedAt.withLock { $0 = .now }
+            }
+        }
+        #expect(run.answers.count == total, "every activation answered")
+        #expect(run.answeredTwice.isEmpty, "none answered twice")
+        #expect(Set(run.kinds.keys).isSubset(of: [.success, .brokerLost]), "\(run.kinds)")
+        let lost = run.arrivals.filter { $0.kind == .brokerLost }
+        #expect(lost.count <= 24, "only what b2 held when it died: \(lost.count)")
+        if let killed = killedAt.withLock({ $0 }), let last = lost.map(\.at).max() {
+            // Throughput in the second before the kill and after the last brokerLost.
+            let before = run.arrivals.filter { $0.at <= killed && $0.at > killed - .seconds(1) }.count
+            let after = run.arrivals.filter { $0.at > last && $0.at <= last + .seconds(1) }.count
+            print("cluster: b2 SIGKILLed; \(lost.count) held activations answered brokerLost within \(killed.duration(to: last)); "
+                  + "answers per second: \(before) in the second before the kill, \(after) in the second after the last brokerLost (b2's invoker not re-homed)")
+        }
+        #expect(controller.brokers.first { $0.brokerID == "b2" }?.live == false)
+        await controller.close()
+    }
+}
