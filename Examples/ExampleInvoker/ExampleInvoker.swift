@@ -48,6 +48,9 @@ struct ExampleInvoker: ParsableCommand {
     @Option(help: "Seconds an action's container stays warm after its last activation (0: report no warm containers).")
     var keepAlive = 60.0
 
+    @Flag(help: "Take part in a cluster (docs/CLUSTER.md): follow the members, move to a live broker when this one is lost or leaving. --endpoint is then any member's invoker endpoint.")
+    var cluster = false
+
     func parseMilliseconds(_ text: String) throws -> Double {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         if trimmed.hasSuffix("ms"), let value = Double(trimmed.dropLast(2)) { return value }
@@ -70,7 +73,7 @@ struct ExampleInvoker: ParsableCommand {
         let queue = DispatchQueue(label: "sluice.example.invoker.work", attributes: .concurrent)
         let holder = ClientHolder()
         let containers = WarmContainers(keepAlive: keepAlive)
-        let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots) { activation in
+        let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots, cluster: cluster) { activation in
             containers.start(activation.header.action)
             let milliseconds = low == high ? low : Double.random(in: low...high)
             queue.asyncAfter(deadline: .now() + milliseconds / 1000) {

@@ -26,7 +26,8 @@ final class BrokerLoop {
     let clock = ContinuousClock()
     let origin: ContinuousClock.Instant
 
-    enum Phase { case running, draining(until: Timestamp) }
+    /// Draining ends when nothing is in flight (but not before `notBefore`) or at `until`.
+    enum Phase { case running, draining(until: Timestamp, notBefore: Timestamp) }
     var phase = Phase.running
 
     let strategies: StrategyRegistry
@@ -263,7 +264,7 @@ final class BrokerLoop {
                     "late_ticks": "\(report.lateTicks)", "threshold_ms": "\(health.slow.milliseconds)", "window": "\(health.window)",
                 ])
             }
-            if case .draining(let until) = phase, core.inFlightCount == 0 || time >= until {
+            if case .draining(let until, let notBefore) = phase, (core.inFlightCount == 0 && time >= notBefore) || time >= until {
                 process(.finishShutdown, at: time)
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount)
                 publishMonitorSnapshot(state: .stopped)
@@ -302,7 +303,11 @@ final class BrokerLoop {
 
     func startDraining() {
         let until = now + configuration.shutdownGrace
-        phase = .draining(until: until)
+        // In a cluster, controllers hear that this broker is leaving from the MEMBERS sent
+        // now; what they sent before that still arrives and is answered here, so the broker
+        // stays one heartbeat interval at least (bounded by the grace).
+        let quiet = configuration.cluster == nil ? Duration.zero : min(configuration.core.heartbeatInterval, configuration.shutdownGrace)
+        phase = .draining(until: until, notBefore: now + quiet)
         logger.info("shutting down: refusing new activations, answering waiting work, grace for in-flight work",
                     metadata: ["in_flight": "\(core.inFlightCount)", "waiting": "\(core.waitingCount)",
                                "grace": "\(configuration.shutdownGrace)"])

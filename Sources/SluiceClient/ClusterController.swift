@@ -203,6 +203,9 @@ public final class ClusterController: Sendable {
     private func membersArrived(_ members: Members) {
         let fresh = state.withLock { state -> [ClusterMember] in
             var fresh: [ClusterMember] = []
+            // The latest list is the truth: a broker no longer listed (left, or its lease ran
+            // out) takes no new work until it is listed serving again.
+            state.members = [:]
             for member in members.members {
                 state.members[member.brokerID] = member
                 if member.state == .serving && state.links[member.controllerEndpoint] == nil { fresh.append(member) }

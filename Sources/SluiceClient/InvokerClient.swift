@@ -16,19 +16,40 @@ public struct Activation: Sendable {
 /// do not block), and reports back with `sendResult` (result only; the slot stays busy) and
 /// `complete` (frees the slot, optionally with the result: the combined form). Heartbeats are
 /// automatic. Thread-safe.
+///
+/// With `cluster` on (docs/PROTOCOL.md §9.4) the invoker follows the member list: when its
+/// broker falls silent it moves at once to a live member (its home: the highest rendezvous
+/// hash of its id among the serving brokers), and when its broker is `leaving` it stops taking
+/// work (CAPACITY 0 0), finishes what runs, and then moves the same way.
 public final class InvokerClient: Sendable {
     public let invokerID: String
     private let connection: PeerConnection
     private let capacity: Locked<Capacity>
     private let warm: Locked<WarmReport?>
+    private let clusterState: Locked<ClusterView>
+    private let clusterMode: Bool
+
+    /// What an invoker of a cluster knows (§9.4).
+    public struct ClusterView: Sendable, Equatable {
+        /// The broker it is connected to, from WELCOME.
+        public var brokerID = ""
+        public var members: [ClusterMember] = []
+        /// Activations dispatched here and not completed.
+        public var running: Set<String> = []
+        /// Its broker is leaving: no new work is taken, and it moves once `running` is empty.
+        public var leavingBroker = false
+        /// Times it moved to another broker.
+        public var moves = 0
+    }
 
     /// - Parameters:
     ///   - id: the invoker id (`[A-Za-z0-9._-]{1,128}`).
     ///   - endpoint: the broker's invoker endpoint.
     ///   - memoryMB, slots: capacity; the broker never has more in flight here.
     ///   - onActivation: called once per DISPATCH, on the connection's thread.
+    ///   - cluster: follow the cluster's members and move between brokers (§9.4).
     public init(id: String, endpoint: String, memoryMB: UInt32, slots: UInt32, tags: [String] = [], dedicatedNamespaces: [String] = [],
-                context: ZMQContext? = nil, curve: CurveClientKeys? = nil, logger: Logger = Logger(label: "sluice.invoker"),
+                context: ZMQContext? = nil, curve: CurveClientKeys? = nil, cluster: Bool = false, logger: Logger = Logger(label: "sluice.invoker"),
                 onActivation: @escaping @Sendable (Activation) -> Void) throws {
         try Identifier.validate(id, field: "invoker id")
         invokerID = id
@@ -36,6 +57,37 @@ public final class InvokerClient: Sendable {
         self.capacity = capacity
         let warm = Locked<WarmReport?>(nil)
         self.warm = warm
+        let view = Locked(ClusterView())
+        clusterState = view
+        clusterMode = cluster
+        /// Where to go instead of `brokerID`: the home among the other serving members.
+        let elsewhere = { @Sendable () -> String? in
+            view.withLock { state in
+                let others = state.members.filter { $0.state == .serving && $0.brokerID != state.brokerID }
+                guard !others.isEmpty else { return nil }
+                return others[BrokerPicker.home(of: id, among: others.map(\.brokerID))].invokerEndpoint
+            }
+        }
+        // Set once the connection exists; called on its thread.
+        let connectionBox = Locked<PeerConnection?>(nil)
+        /// Moves when the broker is leaving and nothing runs here any more.
+        let moveIfDone = { @Sendable in
+            guard cluster, view.withLock({ $0.leavingBroker && $0.running.isEmpty }), let target = elsewhere(),
+                  let connection = connectionBox.withLock({ $0 }) else { return }
+            view.withLock { state in
+                state.leavingBroker = false
+                state.moves += 1
+            }
+            connection.move(to: target)
+        }
+        var afterSilence: (@Sendable () -> String?)?
+        if cluster {
+            afterSilence = {
+                let next = elsewhere()
+                if next != nil { view.withLock { $0.moves += 1 } }
+                return next
+            }
+        }
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: {
                 // The current capacity; 0/0 if drained, so a reconnect does not undo the drain (§4.1).
@@ -46,18 +98,55 @@ public final class InvokerClient: Sendable {
             heartbeat: {
                 // Every heartbeat carries the current warm report (§4.3, §4.12), if there is one.
                 warm.withLock { $0 }.map { .invokerHeartbeat($0) } ?? .heartbeat
-            }, inbound: .brokerToInvoker, curve: curve),
+            }, inbound: .brokerToInvoker, curve: curve, cluster: cluster, endpointAfterSilence: afterSilence),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
-                guard case .dispatch(let header) = message else { return }
-                onActivation(Activation(header: header, payload: opaque?.bytes ?? []))
+                switch message {
+                case .dispatch(let header):
+                    if cluster { view.withLock { _ = $0.running.insert(header.activationID) } }
+                    onActivation(Activation(header: header, payload: opaque?.bytes ?? []))
+                case .members(let members) where cluster:
+                    let leaving = view.withLock { state -> Bool in
+                        state.members = members.members
+                        let mine = members.members.first { $0.brokerID == state.brokerID }
+                        guard mine?.state == .leaving, !state.leavingBroker else { return false }
+                        state.leavingBroker = true
+                        return true
+                    }
+                    if leaving {
+                        // No new work from a leaving broker; the capacity kept for the next HELLO is unchanged.
+                        connectionBox.withLock { $0 }?.send(.capacity(Capacity(memoryMB: 0, slots: 0)))
+                        moveIfDone()
+                    }
+                default:
+                    break
+                }
             },
             stateChange: { event in
-                if case .error(let report) = event, report.code != .notRegistered {
+                switch event {
+                case .error(let report) where report.code != .notRegistered:
                     logger.warning("broker reported an error", metadata: ["code": "\(report.code.name)", "activation": "\(report.activationID)", "reason": "\(report.reason)"])
+                case .welcomed(let welcome) where cluster:
+                    view.withLock { state in
+                        state.brokerID = welcome.brokerID
+                        state.leavingBroker = false
+                    }
+                case .reconnecting where cluster:
+                    // What ran for the silent broker will not be reported to another one.
+                    view.withLock { $0.running.removeAll() }
+                default:
+                    break
                 }
-            })
+            },
+            idle: { moveIfDone() })
+        connectionBox.withLock { $0 = connection }
     }
+
+    /// What this invoker knows of the cluster (§9.4); empty without `cluster`.
+    public var clusterView: ClusterView { clusterState.withLock { $0 } }
+
+    /// The endpoint of the broker this invoker is connected to now.
+    public var endpoint: String { connection.endpoint }
 
     /// Connects and says HELLO.
     public func start() { connection.start() }
@@ -85,6 +174,7 @@ public final class InvokerClient: Sendable {
         let header = CompletionHeader(activationID: activationID, includesResult: result != nil, systemError: systemError,
                                       outcome: result?.outcome ?? .success, warm: report)
         connection.send(.completion(header), opaque: result?.bytes)
+        if clusterMode { clusterState.withLock { _ = $0.running.remove(activationID) } }
     }
 
     /// Sets the warm containers this invoker holds (§4.12); sent with every heartbeat from now on.

@@ -26,6 +26,9 @@ final class PeerConnection: Sendable {
         var curve: CurveClientKeys?
         /// Take part in a cluster: CLUSTER follows every HELLO (§9.1).
         var cluster = false
+        /// Asked when the broker fell silent: another endpoint to go to (an invoker of a
+        /// cluster moves to a live member, §9.4), or nil to try the same one again.
+        var endpointAfterSilence: (@Sendable () -> String?)?
     }
 
     typealias Deliver = @Sendable (Message, ZMQMessage?) -> Void
@@ -44,6 +47,10 @@ final class PeerConnection: Sendable {
     }
 
     private struct Shared: Sendable {
+        /// The endpoint connected to now (it changes when the peer moves, §9.4).
+        var endpoint = ""
+        /// A move asked for by `move(to:)`, done on the connection's thread.
+        var moveTo: String?
         var outbox: [Outbound] = []
         /// Topic prefixes, sent again after every HELLO (§4.13: they belong to the session).
         var subscriptions: [String] = []
@@ -78,6 +85,8 @@ final class PeerConnection: Sendable {
         self.idle = idle
         self.wake = try WakeSignal()
         (publications, publicationsContinuation) = AsyncStream.makeStream(of: Publication.self, bufferingPolicy: .bufferingNewest(10_000))
+        let endpoint = options.endpoint
+        shared.withLock { $0.endpoint = endpoint }
     }
 
     func start() {
@@ -93,7 +102,7 @@ final class PeerConnection: Sendable {
             do {
                 try runLoop()
             } catch {
-                logger.error("connection loop failed", metadata: ["endpoint": "\(options.endpoint)", "error": "\(error)"])
+                logger.error("connection loop failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
             }
             markStopped()
         }
@@ -237,6 +246,16 @@ final class PeerConnection: Sendable {
         done.signal()
     }
 
+    /// The endpoint connected to now.
+    var endpoint: String { shared.withLock { $0.endpoint } }
+
+    /// Ends this session with GOODBYE and starts one at `endpoint` (HELLO again): an invoker of
+    /// a cluster moving to another broker (§9.4). Done on the connection's thread.
+    func move(to endpoint: String) {
+        shared.withLock { $0.moveTo = endpoint }
+        wake.signal()
+    }
+
     private func makeSocket() throws(ZMQError) -> ZMQSocket {
         let socket = try ZMQSocket(context, type: .dealer)
         if let curve = options.curve { try socket.setCurveClient(serverKey: curve.serverPublicKey, keys: curve.keys) }
@@ -249,7 +268,7 @@ final class PeerConnection: Sendable {
         try socket.setReconnectInterval(milliseconds: 100, max: 2000)
         try socket.setSendHighWaterMark(100_000)
         try socket.setReceiveHighWaterMark(100_000)
-        try socket.connect(options.endpoint)
+        try socket.connect(endpoint)
         return socket
     }
 
@@ -300,6 +319,20 @@ final class PeerConnection: Sendable {
                 return
             }
             pending.append(contentsOf: newMessages)
+            if let target = shared.withLock({ state -> String? in defer { state.moveTo = nil }; return state.moveTo }), target != endpoint {
+                // The old session ends cleanly; what was not sent yet goes to the new broker
+                // after the announcement.
+                flush()
+                try? socket.send(.goodbye, flags: .dontWait)
+                let from = endpoint
+                shared.withLock { $0.endpoint = target }
+                socket = try makeSocket()
+                pending.removeSubrange(0..<pendingIndex)
+                pendingIndex = 0
+                pending.insert(contentsOf: announcement(), at: 0)
+                lastHeard = clock.now
+                logger.notice("moved to another broker", metadata: ["from": "\(from)", "to": "\(target)"])
+            }
 
             if poller.isReadable(socketIndex) || socket.isReadable {
                 while let frames = try socket.receiveMultipart(flags: .dontWait) {
@@ -342,7 +375,11 @@ final class PeerConnection: Sendable {
             if lastHeard.duration(to: now) > heartbeat * options.liveness {
                 // The broker fell silent: start over on a fresh connection and say HELLO again.
                 stateChange(.reconnecting(reason: "no message from the broker for \(heartbeat * options.liveness)"))
-                logger.warning("broker silent; reconnecting", metadata: ["endpoint": "\(options.endpoint)"])
+                let silent = endpoint
+                if let next = options.endpointAfterSilence?(), next != silent {
+                    shared.withLock { $0.endpoint = next }
+                }
+                logger.warning("broker silent; reconnecting", metadata: ["endpoint": "\(silent)", "to": "\(endpoint)"])
                 socket = try makeSocket()
                 pending.removeSubrange(0..<pendingIndex)
                 pendingIndex = 0

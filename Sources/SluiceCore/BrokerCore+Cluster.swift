@@ -27,10 +27,25 @@ extension BrokerCore {
     mutating func membersChanged(_ list: [ClusterMember], into actions: inout [BrokerAction<Payload>]) {
         members = list
         guard let incarnation = configuration.incarnation else { return }
+        if shuttingDown, let index = members.firstIndex(where: { $0.brokerID == configuration.brokerID && $0.incarnation == incarnation }) {
+            // etcd may not show the leaving state yet: this broker knows better.
+            members[index].state = .leaving
+        }
+        let list = members
         let message = Message.members(Members(incarnation: incarnation, members: list))
         for session in clusterSessions {
             actions.append(.send(session.endpoint, session.route, message, opaque: nil))
         }
+    }
+
+    /// Shutdown began: this broker is `leaving` in what its cluster sessions are told.
+    mutating func announceLeaving(into actions: inout [BrokerAction<Payload>]) {
+        guard let incarnation = configuration.incarnation else { return }
+        var list = members
+        if let index = list.firstIndex(where: { $0.brokerID == configuration.brokerID && $0.incarnation == incarnation }) {
+            list[index].state = .leaving
+        }
+        membersChanged(list, into: &actions)
     }
 
     /// What a cluster session's heartbeat carries (§9.3).

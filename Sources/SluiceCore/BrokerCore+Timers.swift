@@ -111,6 +111,9 @@ extension BrokerCore {
     mutating func beginShutdown(into actions: inout [BrokerAction<Payload>]) {
         guard !shuttingDown else { return }
         shuttingDown = true
+        // Its cluster sessions hear at once that it is leaving, without waiting for etcd:
+        // controllers stop sending here, invokers move once their work is done (§9.1, §9.4).
+        announceLeaving(into: &actions)
         // With a persistent overflow store, waiting work stays in the store for the next run
         // (it is neither answered nor consumed); otherwise it is answered now.
         guard !configuration.persistOverflow else { return }

@@ -111,9 +111,10 @@ struct ClusterLoad {
 }
 
 /// Keeps `window` activations outstanding over `actions` actions until `count` are answered
-/// (or `timeout` passes); `onAnswer` sees the number answered so far.
+/// (or `timeout` passes, or `stop` says so: then what is outstanding is still waited for);
+/// `onAnswer` sees the number answered so far.
 func drive(_ controller: ClusterController, prefix: String, count: Int, window: Int, actions: Int, timeout: Duration,
-           onAnswer: (Int) -> Void = { _ in }) async -> ClusterLoad {
+           stop: @Sendable () -> Bool = { false }, onAnswer: (Int) -> Void = { _ in }) async -> ClusterLoad {
     var load = ClusterLoad()
     func next() -> (RoutingHeader, [UInt8]) {
         let id = "\(prefix)-\(load.sent)"
@@ -134,8 +135,8 @@ func drive(_ controller: ClusterController, prefix: String, count: Int, window: 
         load.arrivals.append((answer.activationID, answer.kind, .now))
         answered += 1
         onAnswer(answered)
-        if load.sent < count { controller.submit([next()]) }
-        if answered >= count { break }
+        if load.sent < count && !stop() { controller.submit([next()]) }
+        if answered >= load.sent && (load.sent >= count || stop()) { break }
     }
     watchdog.cancel()
     return load
@@ -150,7 +151,7 @@ extension BrokerEndToEndTests {
         let brokers = try (1...3).map { try BrokerProcess(["--cluster", "three", "--etcd", url, "--broker-id", "b\($0)"]) }
         defer { for broker in brokers { _ = try? broker.stop() } }
         let invokers = try brokers.enumerated().map { index, broker in
-            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms")
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms", cluster: true)
         }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
         for (index, broker) in brokers.enumerated() { try await broker.waitForInvokers(["inv\(index + 1)"]) }
@@ -174,12 +175,12 @@ extension BrokerEndToEndTests {
         // SIGKILL b2 after 300 answers of the next run.
         let killedAt = Mutex<ContinuousClock.Instant?>(nil)
         let total = 8000
-        let run = await drive(controller, prefix: "kill", count: total, window: 24, actions: 30, timeout: .seconds(120)) { answered in
+        let run = await drive(controller, prefix: "kill", count: total, window: 24, actions: 30, timeout: .seconds(120), onAnswer: { answered in
             if answered == 1000 {
                 brokers[1].child.signal(SIGKILL)
                 killedAt.withLock { $0 = .now }
             }
-        }
+        })
         #expect(run.answers.count == total, "every activation answered")
         #expect(run.answeredTwice.isEmpty, "none answered twice")
         #expect(Set(run.kinds.keys).isSubset(of: [.success, .brokerLost]), "\(run.kinds)")
@@ -193,6 +194,60 @@ extension BrokerEndToEndTests {
                   + "answers per second: \(before) in the second before the kill, \(after) in the second after the last brokerLost (b2's invoker not re-homed)")
         }
         #expect(controller.brokers.first { $0.brokerID == "b2" }?.live == false)
+
+        // b2's invoker moves to a live member on its own (§9.4).
+        try await waitUntil("inv2 registered with b1 or b3", timeout: .seconds(20)) {
+            let one = try await brokers[0].status().invokers.map(\.id)
+            let three = try await brokers[2].status().invokers.map(\.id)
+            return (one + three).contains("inv2")
+        }
+        if let killed = killedAt.withLock({ $0 }) {
+            print("cluster: b2's invoker was registered with another broker \(killed.duration(to: .now)) after the kill (read from /status)")
+        }
+        let afterMove = await drive(controller, prefix: "moved", count: 600, window: 24, actions: 30, timeout: .seconds(120))
+        #expect(afterMove.kinds == [.success: 600], "the two brokers left serve with all three invokers")
+        await controller.close()
+    }
+
+    @Test("Rolling restart of every broker under load (SIGTERM, restart on the same endpoints): zero brokerLost, nothing lost or answered twice")
+    func rollingRestart() async throws {
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        func arguments(_ index: Int) -> [String] {
+            ["--cluster", "rolling", "--etcd", url, "--broker-id", "b\(index)", "--shutdown-grace", "10s"]
+        }
+        var brokers = try (1...3).map { try BrokerProcess(arguments($0)) }
+        let invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-20ms", cluster: true)
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        for (index, broker) in brokers.enumerated() { try await broker.waitForInvokers(["inv\(index + 1)"]) }
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        #expect(await controller.waitUntilReady(brokers: 3, timeout: .seconds(30)))
+
+        let done = Mutex(false)
+        let load = Task { await drive(controller, prefix: "roll", count: 1_000_000, window: 16, actions: 30, timeout: .seconds(300),
+                                      stop: { done.withLock { $0 } }) }
+        let started = ContinuousClock.now
+        for index in 0..<3 {
+            let old = brokers[index]
+            old.child.signal(SIGTERM)
+            #expect(old.child.waitForExit(timeout: .seconds(30)) == 0, "b\(index + 1) drained and stopped")
+            brokers[index] = try BrokerProcess(arguments(index + 1), controllerEndpoint: old.controllerEndpoint, invokerEndpoint: old.invokerEndpoint)
+            try await waitUntil("b\(index + 1) serving again and known to the controller", timeout: .seconds(30)) {
+                controller.brokers.filter { $0.live && $0.state == .serving }.count == 3
+            }
+        }
+        done.withLock { $0 = true }
+        let run = await load.value
+        for broker in brokers { _ = try? broker.stop() }
+        print("cluster: rolling restart of 3 brokers in \(started.duration(to: .now)) under load: \(run.sent) activations, answers by kind \(run.kinds)")
+        #expect(run.answers.count == run.sent, "every activation answered")
+        #expect(run.answeredTwice.isEmpty)
+        #expect(run.kinds[.brokerLost] == nil, "no activation lost with a broker")
+        #expect((run.kinds[.success] ?? 0) > 0)
         await controller.close()
     }
 }

@@ -199,10 +199,10 @@ final class BrokerProcess: Sendable {
 }
 
 /// A `sluice-example-invoker` process.
-func startInvoker(_ broker: BrokerProcess, id: String, slots: Int, duration: String) throws -> ChildProcess {
+func startInvoker(_ broker: BrokerProcess, id: String, slots: Int, duration: String, cluster: Bool = false) throws -> ChildProcess {
     try ChildProcess(Products.path("sluice-example-invoker"), [
         "--endpoint", broker.invokerEndpoint, "--id", id, "--slots", "\(slots)", "--duration", duration,
-    ])
+    ] + (cluster ? ["--cluster"] : []))
 }
 
 struct TestFailure: Error, CustomStringConvertible {
