@@ -135,13 +135,15 @@ public final class ClusterController: Sendable {
 
     // MARK: Inside
 
-    /// The connected brokers that take work: live, known incarnation, member state serving.
+    /// The connected brokers that take work: live, member state serving, and this connection
+    /// speaks to the incarnation the member list names (a broker restarted on its endpoint is
+    /// a candidate only once its connection has seen the new incarnation).
     private func candidates() -> [(client: ControllerClient, estimate: BrokerPicker.Estimate)] {
         let (links, members) = state.withLock { ($0.links, $0.members) }
         return links.values.compactMap { link in
             let view = link.client.cluster
-            guard view.live, view.incarnation != nil, view.estimate.room != nil,
-                  members[view.brokerID]?.state == .serving else { return nil }
+            guard view.live, let incarnation = view.incarnation, view.estimate.room != nil,
+                  let member = members[view.brokerID], member.state == .serving, member.incarnation == incarnation else { return nil }
             return (link.client, view.estimate)
         }.sorted { $0.estimate.brokerID < $1.estimate.brokerID }
     }

@@ -19,8 +19,10 @@ public struct Activation: Sendable {
 ///
 /// With `cluster` on (docs/PROTOCOL.md §9.4) the invoker follows the member list: when its
 /// broker falls silent it moves at once to a live member (its home: the highest rendezvous
-/// hash of its id among the serving brokers), and when its broker is `leaving` it stops taking
-/// work (CAPACITY 0 0), finishes what runs, and then moves the same way.
+/// hash of its id among the serving brokers), and when its broker is `leaving`, or another
+/// serving member is its home, it stops taking work (CAPACITY 0 0), finishes what runs, and
+/// then moves there. So invokers spread over the members by rendezvous hashing, and come back
+/// to a broker that restarts.
 public final class InvokerClient: Sendable {
     public let invokerID: String
     private let connection: PeerConnection
@@ -36,7 +38,8 @@ public final class InvokerClient: Sendable {
         public var members: [ClusterMember] = []
         /// Activations dispatched here and not completed.
         public var running: Set<String> = []
-        /// Its broker is leaving: no new work is taken, and it moves once `running` is empty.
+        /// Its broker is leaving, or its home is elsewhere: no new work is taken, and it moves
+        /// once `running` is empty.
         public var leavingBroker = false
         /// Times it moved to another broker.
         public var moves = 0
@@ -67,6 +70,12 @@ public final class InvokerClient: Sendable {
                 guard !others.isEmpty else { return nil }
                 return others[BrokerPicker.home(of: id, among: others.map(\.brokerID))].invokerEndpoint
             }
+        }
+        /// Its home among the serving members, if that is not the broker it is connected to.
+        let homeElsewhere = { @Sendable (members: [ClusterMember], current: String) -> Bool in
+            let serving = members.filter { $0.state == .serving }
+            guard !serving.isEmpty, serving.contains(where: { $0.brokerID == current }) else { return false }
+            return serving[BrokerPicker.home(of: id, among: serving.map(\.brokerID))].brokerID != current
         }
         // Set once the connection exists; called on its thread.
         let connectionBox = Locked<PeerConnection?>(nil)
@@ -109,7 +118,8 @@ public final class InvokerClient: Sendable {
                     let leaving = view.withLock { state -> Bool in
                         state.members = members.members
                         let mine = members.members.first { $0.brokerID == state.brokerID }
-                        guard mine?.state == .leaving, !state.leavingBroker else { return false }
+                        let moveOn = mine?.state == .leaving || homeElsewhere(members.members, state.brokerID)
+                        guard moveOn, !state.leavingBroker else { return false }
                         state.leavingBroker = true
                         return true
                     }

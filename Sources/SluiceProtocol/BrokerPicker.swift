@@ -33,9 +33,11 @@ public enum BrokerPicker {
             return room.available - sentSince + answeredSince
         }
 
-        /// Share of its slots taken (above 1: work waits there).
+        /// Share of its slots taken (above 1: work waits there). A broker without invokers
+        /// (no slots) is infinitely loaded: work sent there could only wait.
         public var load: Double {
-            let slots = max(Int(room?.slots ?? 0), 1)
+            let slots = Int(room?.slots ?? 0)
+            guard slots > 0 else { return .infinity }
             return Double(slots - estimatedRoom) / Double(slots)
         }
     }
