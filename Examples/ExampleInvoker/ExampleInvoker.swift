@@ -48,6 +48,9 @@ struct ExampleInvoker: ParsableCommand {
     @Option(help: "Seconds an action's container stays warm after its last activation (0: report no warm containers).")
     var keepAlive = 60.0
 
+    @Option(help: "Append one line per activation started and finished to this file (`start|end <activation id> <invoker id> <slots> <monotonic ns>`), for checkers.")
+    var eventLog: String?
+
     @Flag(help: "Take part in a cluster (docs/CLUSTER.md): follow the members, move to a live broker when this one is lost or leaving. --endpoint is then any member's invoker endpoint.")
     var cluster = false
 
@@ -73,7 +76,9 @@ struct ExampleInvoker: ParsableCommand {
         let queue = DispatchQueue(label: "sluice.example.invoker.work", attributes: .concurrent)
         let holder = ClientHolder()
         let containers = WarmContainers(keepAlive: keepAlive)
+        let events = try eventLog.map { try EventLog(path: $0, invokerID: id, slots: slots) }
         let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots, cluster: cluster) { activation in
+            events?.write("start", activation.header.activationID)
             containers.start(activation.header.action)
             let milliseconds = low == high ? low : Double.random(in: low...high)
             queue.asyncAfter(deadline: .now() + milliseconds / 1000) {
@@ -82,6 +87,7 @@ struct ExampleInvoker: ParsableCommand {
                 let failed = systemErrorRate > 0 && Double.random(in: 0..<1) < systemErrorRate
                 let outcome: Outcome = failed ? .systemError : .success
                 let warm = containers.finish(activation.header.action)
+                events?.write("end", activation.header.activationID)
                 if split {
                     client.sendResult(activationID: activation.header.activationID, outcome: outcome, result: result)
                     client.complete(activationID: activation.header.activationID, systemError: failed, warm: warm)
@@ -158,4 +164,28 @@ final class WarmContainers: @unchecked Sendable {
 /// Writes a line to stdout at once (unbuffered, also into a pipe), so progress shows up as it happens.
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// One line per event, appended and flushed at once, so a checker can read it after a kill.
+final class EventLog: Sendable {
+    let handle: FileHandle
+    let invokerID: String
+    let slots: UInt32
+    let lock = Mutex(())
+
+    init(path: String, invokerID: String, slots: UInt32) throws {
+        // O_APPEND: several invokers may share one log; each line lands whole at the end.
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else {
+            throw ValidationError("--event-log '\(path)': cannot open it for appending (\(String(cString: strerror(errno))))")
+        }
+        self.handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+        self.invokerID = invokerID
+        self.slots = slots
+    }
+
+    func write(_ kind: String, _ activationID: String) {
+        let line = "\(kind) \(activationID) \(invokerID) \(slots) \(DispatchTime.now().uptimeNanoseconds)\n"
+        lock.withLock { _ in handle.write(Data(line.utf8)) }
+    }
 }

@@ -36,8 +36,21 @@ public final class InvokerClient: Sendable {
         /// The broker it is connected to, from WELCOME.
         public var brokerID = ""
         public var members: [ClusterMember] = []
-        /// Activations dispatched here and not completed.
-        public var running: Set<String> = []
+        /// Activations dispatched here by the current broker and not completed, with their memory.
+        public var running: [String: UInt32] = [:]
+        /// Activations of a broker that fell silent, still running here: their slots and memory
+        /// are not offered to the next broker until they finish, and their results go nowhere
+        /// (§9.4).
+        public var orphans: [String: UInt32] = [:]
+
+        /// `capacity` less what orphans hold; 0/0 when nothing is left (§4.1: both or neither).
+        func available(_ capacity: Capacity) -> Capacity {
+            guard !orphans.isEmpty, !capacity.drains else { return capacity }
+            let slots = Int(capacity.slots) - orphans.count
+            let memory = Int(capacity.memoryMB) - orphans.values.reduce(0) { $0 + Int($1) }
+            guard slots >= 1, memory >= 1 else { return Capacity(memoryMB: 0, slots: 0) }
+            return Capacity(memoryMB: UInt32(memory), slots: UInt32(slots))
+        }
         /// Its broker is leaving, or its home is elsewhere: no new work is taken, and it moves
         /// once `running` is empty.
         public var leavingBroker = false
@@ -99,8 +112,9 @@ public final class InvokerClient: Sendable {
         }
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: {
-                // The current capacity; 0/0 if drained, so a reconnect does not undo the drain (§4.1).
-                let current = capacity.withLock { $0 }
+                // The current capacity; 0/0 if drained, so a reconnect does not undo the drain
+                // (§4.1); less what a silent broker's work still holds here (§9.4).
+                let current = view.withLock { $0 }.available(capacity.withLock { $0 })
                 return .invokerHello(InvokerHello(invokerID: id, memoryMB: current.memoryMB, slots: current.slots,
                                                   tags: tags, dedicatedNamespaces: dedicatedNamespaces))
             },
@@ -112,7 +126,7 @@ public final class InvokerClient: Sendable {
             deliver: { message, opaque in
                 switch message {
                 case .dispatch(let header):
-                    if cluster { view.withLock { _ = $0.running.insert(header.activationID) } }
+                    if cluster { view.withLock { $0.running[header.activationID] = header.memoryMB } }
                     onActivation(Activation(header: header, payload: opaque?.bytes ?? []))
                 case .members(let members) where cluster:
                     let leaving = view.withLock { state -> Bool in
@@ -143,7 +157,10 @@ public final class InvokerClient: Sendable {
                     }
                 case .reconnecting where cluster:
                     // What ran for the silent broker will not be reported to another one.
-                    view.withLock { $0.running.removeAll() }
+                    view.withLock { state in
+                        state.orphans.merge(state.running) { old, _ in old }
+                        state.running.removeAll()
+                    }
                 default:
                     break
                 }
@@ -170,6 +187,7 @@ public final class InvokerClient: Sendable {
 
     /// Sends the result of an activation; the slot stays busy until `complete`.
     public func sendResult(activationID: String, outcome: Outcome = .success, result: [UInt8]) {
+        if clusterMode, clusterState.withLock({ $0.orphans[activationID] != nil }) { return }
         connection.send(.result(ResultHeader(activationID: activationID, outcome: outcome)), opaque: result)
     }
 
@@ -181,10 +199,21 @@ public final class InvokerClient: Sendable {
     public func complete(activationID: String, result: (outcome: Outcome, bytes: [UInt8])? = nil, systemError: Bool = false,
                          warm report: WarmReport? = nil) {
         if let report { warm.withLock { $0 = report } }
+        if clusterMode {
+            // An orphan's result goes nowhere; its slot comes back to the current broker.
+            let freed = clusterState.withLock { state -> Capacity? in
+                guard state.orphans.removeValue(forKey: activationID) != nil else { return nil }
+                return state.available(capacity.withLock { $0 })
+            }
+            if let freed {
+                connection.send(.capacity(freed))
+                return
+            }
+        }
         let header = CompletionHeader(activationID: activationID, includesResult: result != nil, systemError: systemError,
                                       outcome: result?.outcome ?? .success, warm: report)
         connection.send(.completion(header), opaque: result?.bytes)
-        if clusterMode { clusterState.withLock { _ = $0.running.remove(activationID) } }
+        if clusterMode { clusterState.withLock { _ = $0.running.removeValue(forKey: activationID) } }
     }
 
     /// Sets the warm containers this invoker holds (§4.12); sent with every heartbeat from now on.
@@ -195,7 +224,7 @@ public final class InvokerClient: Sendable {
     /// Announces a new total capacity; `0, 0` drains this invoker (no new work).
     public func updateCapacity(memoryMB: UInt32, slots: UInt32) {
         capacity.withLock { $0 = Capacity(memoryMB: memoryMB, slots: slots) }
-        connection.send(.capacity(Capacity(memoryMB: memoryMB, slots: slots)))
+        connection.send(.capacity(clusterState.withLock { $0 }.available(Capacity(memoryMB: memoryMB, slots: slots))))
     }
 
     // MARK: Broadcast (§4.13, §4.14, §6.5)

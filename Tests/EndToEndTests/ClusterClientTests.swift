@@ -269,3 +269,93 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+/// A checker over the invokers' event logs, in the manner of Jepsen's queue checkers: what ran
+/// twice anywhere, and any invoker that ever ran more at once than its slots.
+struct InvokerLogCheck {
+    var started = 0
+    var dispatchedTwice: [String] = []
+    var overCapacity: [String] = []
+
+    init(path: String) throws {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var starts: [String: Int] = [:]
+        var events: [String: [(at: UInt64, delta: Int, slots: Int)]] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 5, let slots = Int(parts[3]), let at = UInt64(parts[4]) else { continue }
+            let (kind, id, invoker) = (String(parts[0]), String(parts[1]), String(parts[2]))
+            if kind == "start" {
+                starts[id, default: 0] += 1
+                started += 1
+            }
+            events[invoker, default: []].append((at, kind == "start" ? 1 : -1, slots))
+        }
+        dispatchedTwice = starts.filter { $0.value > 1 }.map(\.key).sorted()
+        for (invoker, list) in events {
+            var running = 0
+            // Ends before starts at the same instant: a slot freed and taken at once is not two.
+            for event in list.sorted(by: { ($0.at, $0.delta) < ($1.at, $1.delta) }) {
+                running += event.delta
+                if running > event.slots {
+                    overCapacity.append("\(invoker): \(running) running with \(event.slots) slots")
+                    break
+                }
+            }
+        }
+    }
+}
+
+extension BrokerEndToEndTests {
+    @Test("SIGSTOP a broker past the liveness window, then SIGCONT: its work is answered brokerLost once, late answers dropped, no invoker over its slots, nothing run twice")
+    func pausedBroker() async throws {
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pause-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "pause", "--etcd", url, "--broker-id", "b\($0)"]) }
+        defer { for broker in brokers { broker.child.signal(SIGCONT); _ = try? broker.stop() } }
+        let invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "20ms-150ms", cluster: true, eventLog: log)
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        // Pause a broker that has invokers, so its work is running when it stops.
+        let paused = try #require(placed.firstIndex { !$0.isEmpty })
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        #expect(await controller.waitUntilReady(brokers: placed.filter { !$0.isEmpty }.count, timeout: .seconds(30)))
+
+        let pausedID = "b\(paused + 1)"
+        var stoppedAt: ContinuousClock.Instant?
+        var resumedAt: ContinuousClock.Instant?
+        let run = await drive(controller, prefix: "pause", count: 2000, window: 16, actions: 30, timeout: .seconds(180), onAnswer: { answered in
+            if answered == 200 {
+                brokers[paused].child.signal(SIGSTOP)
+                stoppedAt = .now
+            }
+            // Resumed once the controller has found it silent (past the liveness window),
+            // while the load goes on.
+            if stoppedAt != nil, resumedAt == nil, controller.brokers.first(where: { $0.brokerID == pausedID })?.live == false {
+                brokers[paused].child.signal(SIGCONT)
+                resumedAt = .now
+            }
+        })
+        let resumed = try #require(resumedAt, "the paused broker was found silent and resumed during the run")
+        // Its late answers (invokerLost, timeouts) arrive after SIGCONT and are dropped.
+        try await waitUntil("the resumed broker has dropped its dead sessions", timeout: .seconds(20)) {
+            (try? await brokers[paused].status().gauges.inFlight) == 0
+        }
+        #expect(run.answers.count == run.sent, "every activation answered")
+        #expect(run.answeredTwice.isEmpty)
+        #expect(Set(run.kinds.keys).isSubset(of: [.success, .brokerLost]), "\(run.kinds)")
+        let check = try InvokerLogCheck(path: log)
+        #expect(check.started >= run.kinds[.success] ?? 0, "every success ran, and was logged")
+        #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice.prefix(5))")
+        #expect(check.overCapacity.isEmpty, "\(check.overCapacity)")
+        print("cluster: b\(paused + 1) SIGSTOPped \(stoppedAt.map { $0.duration(to: resumed) } ?? .zero) under load: \(run.sent) activations, answers \(run.kinds), "
+              + "\(check.started) runs checked: none twice, no invoker over its slots")
+        await controller.close()
+    }
+}

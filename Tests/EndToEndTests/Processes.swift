@@ -199,10 +199,11 @@ final class BrokerProcess: Sendable {
 }
 
 /// A `sluice-example-invoker` process.
-func startInvoker(_ broker: BrokerProcess, id: String, slots: Int, duration: String, cluster: Bool = false) throws -> ChildProcess {
+func startInvoker(_ broker: BrokerProcess, id: String, slots: Int, duration: String, cluster: Bool = false,
+                  eventLog: String? = nil) throws -> ChildProcess {
     try ChildProcess(Products.path("sluice-example-invoker"), [
         "--endpoint", broker.invokerEndpoint, "--id", id, "--slots", "\(slots)", "--duration", duration,
-    ] + (cluster ? ["--cluster"] : []))
+    ] + (cluster ? ["--cluster"] : []) + (eventLog.map { ["--event-log", $0] } ?? []))
 }
 
 struct TestFailure: Error, CustomStringConvertible {
