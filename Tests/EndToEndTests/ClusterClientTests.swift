@@ -359,3 +359,52 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("etcd killed under load: every broker keeps serving with the members it last saw; etcd back: they see it again")
+    func etcdKilled() async throws {
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "noetcd", "--etcd", url, "--broker-id", "b\($0)"]) }
+        defer { for broker in brokers { _ = try? broker.stop() } }
+        let invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms", cluster: true)
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        let serving = placed.filter { !$0.isEmpty }.count
+        #expect(await controller.waitUntilReady(brokers: serving, timeout: .seconds(30)))
+
+        var killedAt: ContinuousClock.Instant?
+        let run = await drive(controller, prefix: "noetcd", count: 3000, window: 16, actions: 30, timeout: .seconds(120), onAnswer: { answered in
+            if answered == 500 {
+                etcd.kill()
+                killedAt = .now
+            }
+        })
+        #expect(run.kinds == [.success: 3000], "activations kept flowing without etcd")
+        #expect(killedAt != nil)
+        try await waitUntil("every broker reports etcd unreachable", timeout: .seconds(30)) {
+            var all = true
+            for broker in brokers where try await broker.status().cluster?.etcdReachable != false { all = false }
+            return all
+        }
+        for broker in brokers {
+            #expect(try await broker.status().cluster?.members.count == 3, "the members last seen are kept")
+        }
+        let after = await drive(controller, prefix: "still", count: 600, window: 16, actions: 30, timeout: .seconds(60))
+        #expect(after.kinds == [.success: 600], "still serving with etcd down")
+
+        try etcd.launch()
+        try await waitUntil("every broker sees etcd again", timeout: .seconds(60)) {
+            var all = true
+            for broker in brokers where try await broker.status().cluster?.etcdReachable != true { all = false }
+            return all
+        }
+        print("cluster: etcd SIGKILLed under load: \(run.sent + after.sent) activations all answered success; brokers rejoined when it came back")
+        await controller.close()
+    }
+}
