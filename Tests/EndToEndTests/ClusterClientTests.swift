@@ -408,3 +408,47 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("A cluster broker restarted on its disk overflow store: RECOVERED keeps its recovered work from brokerLost; each activation runs once and is answered once")
+    func recoveredAfterRestart() async throws {
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        let store = try Self.temporaryDirectory("cluster-overflow")
+        defer { try? FileManager.default.removeItem(at: store) }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-recovered-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let arguments = ["--cluster", "recover", "--etcd", url, "--broker-id", "b1", "--overflow-store", "disk", "--overflow-path", store.path]
+        let first = try BrokerProcess(arguments)
+        let invoker = try startInvoker(first, id: "one", slots: 1, duration: "300ms", cluster: true, eventLog: log)
+        defer { invoker.signal(SIGKILL) }
+        try await first.waitForInvokers(["one"])
+        let controller = try ControllerClient(id: "ctl", endpoint: first.controllerEndpoint, answerTimeout: .seconds(120), cluster: true)
+        controller.start()
+        let tally = AnswerTally(controller)
+        defer { tally.task.cancel() }
+        try await waitUntil("the broker's room is known", timeout: .seconds(20)) { controller.cluster.estimate.room?.slots == 1 }
+        let count = 10
+        controller.submit((0..<count).map { (RoutingHeader(activationID: "r\($0)", namespace: "guest", action: "guest/one"), [0]) })
+        try await first.waitForStatus("one runs, the rest wait on disk") { $0.gauges.inFlight == 1 && $0.overflow?.records == count - 1 }
+
+        first.child.signal(SIGKILL)
+        #expect(first.child.waitForExit(timeout: .seconds(10)) != nil)
+        let second = try BrokerProcess(arguments, controllerEndpoint: first.controllerEndpoint, invokerEndpoint: first.invokerEndpoint)
+        defer { _ = try? second.stop() }
+        try await waitUntil("every activation answered", timeout: .seconds(60)) { tally.count == count }
+        let kinds = tally.kinds
+        #expect(Set(tally.ids).count == count, "one answer each")
+        #expect(Set(kinds.keys).isSubset(of: [.success, .brokerLost]), "\(kinds)")
+        // Recovered work runs on the new incarnation; if the controller heard the new incarnation
+        // before the liveness window ran out, RECOVERED kept those from brokerLost.
+        try await second.waitForStatus("the recovered work has run") { $0.counters["overflow_recovered"] == count - 1 && $0.gauges.waiting == 0 && $0.gauges.inFlight == 0 }
+        let check = try InvokerLogCheck(path: log)
+        #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice)")
+        #expect(check.overCapacity.isEmpty, "\(check.overCapacity)")
+        print("cluster: broker restarted on its disk store with \(count - 1) recovered: answers \(kinds), \(check.started) runs, none twice"
+              + " (RECOVERED path: \((kinds[.success] ?? 0) >= count - 1 ? "yes" : "no, the controller found it silent first"))")
+        await controller.close()
+    }
+}
