@@ -44,19 +44,50 @@ struct ExampleController: AsyncParsableCommand {
     @Option(help: "Namespace and action, namespace/action.")
     var action = "guest/hello"
 
+    @Flag(help: "Take part in a cluster (docs/CLUSTER.md): --endpoint is a seed; the other members are learned from it and each activation goes to one of them. Answers brokerLost when a broker is lost.")
+    var cluster = false
+
+    @Option(help: "With --cluster: how a broker is picked per activation (action-affinity, power-of-two).")
+    var brokerChoice = "action-affinity"
+
+    @Option(help: "With --cluster: spread activations over this many actions (<action>-0 ... <action>-N-1), as a real platform runs many.")
+    var actions = 1
+
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         guard payloadBytes >= 0 else { throw ValidationError("--payload-bytes must not be negative") }
         guard action.contains("/") else { throw ValidationError("--action must look like namespace/name") }
+        guard BrokerPicker.Rule(rawValue: brokerChoice) != nil else {
+            throw ValidationError("--broker-choice '\(brokerChoice)' is not one of \(BrokerPicker.Rule.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard actions >= 1 else { throw ValidationError("--actions must be at least 1") }
     }
 
     func run() async throws {
-        let client = try ControllerClient(id: id, endpoint: endpoint)
-        client.start()
-        print("controller \(id) connecting to \(endpoint)")
-        await client.waitUntilWelcomed()
-        print("controller \(id): welcomed; sending \(count) activations, window \(window), payload \(payloadBytes) B")
+        let client: any ExampleSender
+        if cluster {
+            let controller = try ClusterController(id: id, seeds: [endpoint], rule: BrokerPicker.Rule(rawValue: brokerChoice) ?? .actionAffinity)
+            controller.start()
+            print("controller \(id) connecting to the cluster through \(endpoint)")
+            guard await controller.waitUntilReady(timeout: .seconds(30)) else {
+                print("controller \(id): no serving broker with invokers found through \(endpoint) within 30 s")
+                throw ExitCode.failure
+            }
+            // The other members connect within a moment of the first MEMBERS.
+            _ = await controller.waitUntilReady(brokers: 2, timeout: .seconds(2))
+            print("controller \(id): brokers \(controller.brokers.map { "\($0.brokerID)@\($0.endpoint)" }.joined(separator: ", "))")
+            client = controller
+        } else {
+            let single = try ControllerClient(id: id, endpoint: endpoint)
+            single.start()
+            print("controller \(id) connecting to \(endpoint)")
+            await single.waitUntilWelcomed()
+            client = single
+        }
+        print("controller \(id): sending \(count) activations, window \(window), payload \(payloadBytes) B")
+        let actionCount = actions
+        let baseAction = action
 
         let namespace = String(action.split(separator: "/").first ?? "guest")
         let runTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -69,7 +100,8 @@ struct ExampleController: AsyncParsableCommand {
             let payload = Array("{\"n\":\(sent)}".utf8) + Array(repeating: UInt8(ascii: "x"), count: max(payloadBytes - 12, 0))
             sentAt[activationID] = .now
             payloads[activationID] = payload
-            return (RoutingHeader(activationID: activationID, namespace: namespace, action: action, memoryMB: memory,
+            let name = actionCount > 1 ? "\(baseAction)-\(sent % actionCount)" : baseAction
+            return (RoutingHeader(activationID: activationID, namespace: namespace, action: name, memoryMB: memory,
                                   timeLimitMilliseconds: timeLimit), payload)
         }
 
@@ -117,3 +149,13 @@ struct ExampleController: AsyncParsableCommand {
         if answered != count || wrongBytes > 0 { throw ExitCode.failure }
     }
 }
+
+/// What the example needs of a controller: one broker's client or a cluster's.
+protocol ExampleSender: Sendable {
+    var answers: AsyncStream<ControllerAnswer> { get }
+    func submit(_ batch: [(RoutingHeader, [UInt8])])
+    func close() async
+}
+
+extension ControllerClient: ExampleSender {}
+extension ClusterController: ExampleSender {}

@@ -467,7 +467,10 @@ final class BrokerLoop {
             logger.info("invoker registered", metadata: ["invoker": "\(id)", "memory_mb": "\(memory)", "slots": "\(slots)", "replaced_connection": "\(replaced)"])
         case .invokerLost(let id, let reason, let answered):
             if configuration.cluster != nil { control.invokerEvent(.left(id)) }
-            logger.warning("invoker lost", metadata: ["invoker": "\(id)", "reason": "\(reason)", "in_flight_answered_invoker_lost": "\(answered)"])
+            // An invoker that says goodbye with nothing running left on purpose (a drain, or a
+            // move to another broker of a cluster): worth a line, not a warning.
+            logger.log(level: answered == 0 && reason == "said goodbye" ? .info : .warning, "invoker lost",
+                       metadata: ["invoker": "\(id)", "reason": "\(reason)", "in_flight_answered_invoker_lost": "\(answered)"])
         case .invokerHealthChanged(let id, let health):
             logger.warning("invoker health changed", metadata: ["invoker": "\(id)", "health": "\(health)"])
         case .strategyContractBroken(let strategy, let invoker):
