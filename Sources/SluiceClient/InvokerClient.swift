@@ -56,6 +56,15 @@ public final class InvokerClient: Sendable {
         public var leavingBroker = false
         /// Times it moved to another broker.
         public var moves = 0
+        /// Brokers (id and incarnation) this invoker found silent: never a target again, even
+        /// while a member list that still names them is all it has (their etcd record outlives
+        /// them by up to the lease TTL).
+        var lost: Set<String> = []
+
+        static func key(_ member: ClusterMember) -> String { "\(member.brokerID)/\(member.incarnation)" }
+
+        /// Serving members it may go to.
+        var candidates: [ClusterMember] { members.filter { $0.state == .serving && !lost.contains(Self.key($0)) } }
     }
 
     /// - Parameters:
@@ -76,19 +85,22 @@ public final class InvokerClient: Sendable {
         let view = Locked(ClusterView())
         clusterState = view
         clusterMode = cluster
-        /// Where to go instead of `brokerID`: the home among the other serving members.
+        /// Where to go instead of `brokerID`: the home among the other serving members it has
+        /// not found silent. It becomes the current broker at once (its WELCOME confirms it).
         let elsewhere = { @Sendable () -> String? in
             view.withLock { state in
-                let others = state.members.filter { $0.state == .serving && $0.brokerID != state.brokerID }
+                let others = state.candidates.filter { $0.brokerID != state.brokerID }
                 guard !others.isEmpty else { return nil }
-                return others[BrokerPicker.home(of: id, among: others.map(\.brokerID))].invokerEndpoint
+                let target = others[BrokerPicker.home(of: id, among: others.map(\.brokerID))]
+                state.brokerID = target.brokerID
+                return target.invokerEndpoint
             }
         }
         /// Its home among the serving members, if that is not the broker it is connected to.
-        let homeElsewhere = { @Sendable (members: [ClusterMember], current: String) -> Bool in
-            let serving = members.filter { $0.state == .serving }
-            guard !serving.isEmpty, serving.contains(where: { $0.brokerID == current }) else { return false }
-            return serving[BrokerPicker.home(of: id, among: serving.map(\.brokerID))].brokerID != current
+        let homeElsewhere = { @Sendable (state: ClusterView) -> Bool in
+            let serving = state.candidates
+            guard !serving.isEmpty, serving.contains(where: { $0.brokerID == state.brokerID }) else { return false }
+            return serving[BrokerPicker.home(of: id, among: serving.map(\.brokerID))].brokerID != state.brokerID
         }
         // Set once the connection exists; called on its thread.
         let connectionBox = Locked<PeerConnection?>(nil)
@@ -105,6 +117,13 @@ public final class InvokerClient: Sendable {
         var afterSilence: (@Sendable () -> String?)?
         if cluster {
             afterSilence = {
+                // The silent broker is never a target again (a member list naming it may
+                // outlive it by the lease TTL).
+                view.withLock { state in
+                    if let silent = state.members.first(where: { $0.brokerID == state.brokerID }) {
+                        state.lost.insert(ClusterView.key(silent))
+                    }
+                }
                 let next = elsewhere()
                 if next != nil { view.withLock { $0.moves += 1 } }
                 return next
@@ -132,7 +151,7 @@ public final class InvokerClient: Sendable {
                     let leaving = view.withLock { state -> Bool in
                         state.members = members.members
                         let mine = members.members.first { $0.brokerID == state.brokerID }
-                        let moveOn = mine?.state == .leaving || homeElsewhere(members.members, state.brokerID)
+                        let moveOn = mine?.state == .leaving || homeElsewhere(state)
                         guard moveOn, !state.leavingBroker else { return false }
                         state.leavingBroker = true
                         return true

@@ -153,9 +153,13 @@ func invokersByBroker(_ brokers: [BrokerProcess]) async -> [[String]] {
 /// cluster settle on their homes, docs/CLUSTER.md).
 func waitForSettledInvokers(_ brokers: [BrokerProcess], _ ids: [String], timeout: Duration = .seconds(30)) async throws -> [[String]] {
     var placement: [[String]] = []
-    try await waitUntil("invokers \(ids) each registered with one broker", timeout: timeout) {
-        placement = await invokersByBroker(brokers)
-        return placement.flatMap { $0 }.sorted() == ids.sorted()
+    do {
+        try await waitUntil("invokers \(ids) each registered with one broker", timeout: timeout) {
+            placement = await invokersByBroker(brokers)
+            return placement.flatMap { $0 }.sorted() == ids.sorted()
+        }
+    } catch {
+        throw TestFailure("\(error); last placement by broker: \(placement)")
     }
     return placement
 }
@@ -215,7 +219,11 @@ extension BrokerEndToEndTests {
         #expect(controller.brokers.first { $0.brokerID == "b2" }?.live == false)
 
         // b2's invoker moves to a live member on its own (§9.4).
-        _ = try await waitForSettledInvokers([brokers[0], brokers[2]], ["inv1", "inv2", "inv3"])
+        do {
+            _ = try await waitForSettledInvokers([brokers[0], brokers[2]], ["inv1", "inv2", "inv3"])
+        } catch {
+            throw TestFailure("\(error)\n" + invokers.map { $0.errors.current.suffix(3000) + $0.output.current.suffix(2000) }.joined(separator: "\n---\n"))
+        }
         if let killed = killedAt.withLock({ $0 }) {
             print("cluster: every invoker was registered with b1 or b3 \(killed.duration(to: .now)) after the kill (read from /status)")
         }
