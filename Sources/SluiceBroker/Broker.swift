@@ -97,7 +97,7 @@ public final class Broker: Sendable {
                 try await agent.join(status: {
                     let status = control.status
                     return (status.invokers, status.slots)
-                }, feed: monitorFeed, invokerEvents: control.invokerEvents, members: { control.setMembers($0) })
+                }, feed: monitorFeed, invokerEvents: control.invokerEvents, members: { control.setMembers($0, otherSlots: $1) })
                 // The loop may have stopped while joining: then leave at once.
                 let finished = state.withLock { state -> Bool in
                     let over = state.finished || state.stopping

@@ -63,14 +63,14 @@ final class BrokerControl: Sendable {
     }
 
     /// The newest member list for the loop (§9.1); nil when it has taken the last one.
-    private let pendingMembers = Mutex<[ClusterMember]?>(nil)
+    private let pendingMembers = Mutex<(members: [ClusterMember], otherSlots: Int)?>(nil)
 
-    func setMembers(_ members: [ClusterMember]) {
-        pendingMembers.withLock { $0 = members }
+    func setMembers(_ members: [ClusterMember], otherSlots: Int) {
+        pendingMembers.withLock { $0 = (members, otherSlots) }
         wake.signal()
     }
 
-    func takeMembers() -> [ClusterMember]? {
+    func takeMembers() -> (members: [ClusterMember], otherSlots: Int)? {
         pendingMembers.withLock { pending in
             defer { pending = nil }
             return pending

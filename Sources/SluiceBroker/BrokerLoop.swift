@@ -224,8 +224,9 @@ final class BrokerLoop {
             for request in control.takeStrategyRequests() {
                 swapStrategy(request)
             }
-            if let members = control.takeMembers() {
-                process(.membersChanged(members), at: now)
+            if let news = control.takeMembers() {
+                process(.membersChanged(news.members), at: now)
+                process(.otherMembersSlots(news.otherSlots), at: now)
             }
             // Drain both sockets in turns so neither side starves the other.
             var more = true

@@ -30,12 +30,18 @@ final class ClusterAgent: Sendable {
     }
 
     /// Joins; throws if etcd cannot be reached or the id is taken.
-    /// - Parameter members: called with the members (§9.1) on joining and on every change
-    ///   etcd shows; the loop tells its cluster sessions.
+    /// - Parameter members: called with the members (§9.1), and the slots the other members
+    ///   advertise, on joining and on every change etcd shows; the loop tells its cluster
+    ///   sessions and takes its share of the namespace limits.
     func join(status: @escaping @Sendable () -> (invokers: Int, slots: Int), feed: MonitorFeed?,
-              invokerEvents: AsyncStream<InvokerEvent>, members: @escaping @Sendable ([ClusterMember]) -> Void) async throws(EtcdError) {
+              invokerEvents: AsyncStream<InvokerEvent>,
+              members: @escaping @Sendable (_ members: [ClusterMember], _ otherSlots: Int) -> Void) async throws(EtcdError) {
         try await membership.start()
-        members(Self.wire(membership.members))
+        let selfID = membership.record.id
+        let otherSlots = { @Sendable (records: [BrokerRecord]) in
+            records.filter { $0.id != selfID && $0.state == .serving }.reduce(0) { $0 + $1.slots }
+        }
+        members(Self.wire(membership.members), otherSlots(membership.members))
         logger.notice("joined cluster", metadata: [
             "cluster": "\(settings.name)", "incarnation": "\(membership.record.incarnation)",
             "members": "\(membership.members.map(\.id).joined(separator: ","))",
@@ -62,7 +68,7 @@ final class ClusterAgent: Sendable {
         let follow = Task {
             var reachable = true
             for await list in membership.changes() {
-                members(Self.wire(list))
+                members(Self.wire(list), otherSlots(list))
                 feed?.publish(cluster: Self.status(settings.name, membership))
                 logger.info("cluster members", metadata: ["members": "\(list.map { "\($0.id):\($0.state.rawValue)" }.joined(separator: ","))"])
                 if membership.etcdReachable != reachable {

@@ -48,6 +48,25 @@ extension BrokerCore {
         membersChanged(list, into: &actions)
     }
 
+    /// A namespace limit as this broker enforces it: alone, all of it; in a cluster, its share
+    /// by slots, rounded up and at least 1 (docs/CLUSTER.md: the shares sum to at most
+    /// limit + N - 1).
+    func sharedLimit(_ limit: Int) -> Int {
+        guard limitShare < 1 else { return limit }
+        return max(1, Int((Double(limit) * limitShare).rounded(.up)))
+    }
+
+    /// Recomputes `limitShare` from this broker's slots and the others'. O(invokers): on ticks
+    /// and membership changes, never per activation.
+    mutating func updateLimitShare() {
+        guard let others = otherMembersSlots, others > 0 else {
+            limitShare = 1
+            return
+        }
+        let mine = snapshotSlots
+        limitShare = Double(mine) / Double(mine + others)
+    }
+
     /// What a cluster session's heartbeat carries (§9.3).
     var room: Room {
         Room(freeSlots: UInt32(clamping: freeSlots), waiting: UInt32(clamping: waitingCount), slots: UInt32(clamping: snapshotSlots))

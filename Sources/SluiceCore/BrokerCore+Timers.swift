@@ -2,6 +2,7 @@ import SluiceProtocol
 
 extension BrokerCore {
     mutating func tick(into actions: inout [BrokerAction<Payload>]) {
+        if otherMembersSlots != nil { updateLimitShare() }
         // Expire first: the drains below must not dispatch work past its wait limit.
         expireWaiting(into: &actions)
         fireDeadlines(into: &actions)

@@ -44,6 +44,11 @@ public struct BrokerCore<Payload: FrameBytes> {
     var memorySizes: [UInt32: Int] = [:]
     /// Topic prefixes by session (§4.13); removed when the session ends.
     var subscribers: [SessionKey: Subscriber] = [:]
+    /// Slots of the other members of the cluster, as etcd last showed them; nil alone.
+    var otherMembersSlots: Int?
+    /// This broker's share of the cluster's slots, kept by the tick: its share of every
+    /// namespace limit (docs/CLUSTER.md, "Namespace limits across the cluster"). 1 alone.
+    var limitShare = 1.0
     /// Sessions that sent CLUSTER (§9.1); removed when the session ends.
     var clusterSessions: Set<SessionKey> = []
     /// The cluster's members as the shell last reported them (§9.1).
@@ -220,6 +225,10 @@ public struct BrokerCore<Payload: FrameBytes> {
             withhold(ids, into: &actions)
         case .membersChanged(let list):
             membersChanged(list, into: &actions)
+        case .otherMembersSlots(let slots):
+            otherMembersSlots = slots
+            updateLimitShare()
+            drainWaiting(into: &actions)
         }
     }
 
@@ -320,7 +329,7 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     func belowLimit(_ namespace: String) -> Bool {
         guard let limit = configuration.concurrencyLimit(of: namespace) else { return true }
-        return namespaceInFlight[namespace, default: 0] < limit
+        return namespaceInFlight[namespace, default: 0] < sharedLimit(limit)
     }
 
     /// A reason this activation can never be placed, judged against the invokers registered now.

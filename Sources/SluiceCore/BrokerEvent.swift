@@ -44,6 +44,9 @@ public enum BrokerEvent<Payload: FrameBytes> {
     case overflowWithheld(activationIDs: [String], reason: String)
     /// The cluster's members, as etcd last showed them (§9.1); only in a cluster.
     case membersChanged([ClusterMember])
+    /// The slots the other members advertise (from etcd): this broker enforces its share of
+    /// every namespace limit; only in a cluster.
+    case otherMembersSlots(Int)
 }
 
 /// Something the shell must do.

@@ -119,3 +119,24 @@ struct ClusterTests {
         }
     }
 }
+
+@Suite("Namespace limits across a cluster")
+struct ClusterLimitTests {
+    @Test("Each broker enforces its share of a namespace limit by slots, rounded up; alone it enforces all of it")
+    func limitShare() {
+        var configuration = BrokerConfiguration()
+        configuration.incarnation = 1
+        configuration.namespaceConcurrencyLimit = 10
+        var h = Harness(configuration: configuration)
+        h.invokerHello("i1", slots: 8)
+        h.controllerHello("c1")
+        // 8 slots here, 24 elsewhere: a quarter of 10, rounded up, is 3.
+        h.handle(.otherMembersSlots(24))
+        for n in 0..<5 { h.activate("a\(n)") }
+        #expect(h.log.dispatchedIDs == ["a0", "a1", "a2"], "the rest wait for the namespace")
+        #expect(h.core.waitingCount == 2)
+        // The others leave: this broker is alone and its share is the whole limit.
+        let alone = h.handle(.otherMembersSlots(0))
+        #expect(alone.dispatchedIDs == ["a3", "a4"])
+    }
+}
