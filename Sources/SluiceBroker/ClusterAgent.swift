@@ -80,20 +80,31 @@ final class ClusterAgent: Sendable {
         // loop reports. For operators and the even spread, not for safety: an invoker holds one
         // session, whatever etcd says (docs/CLUSTER.md).
         let ownership = Task {
+            var claims: [String: Task<Void, Never>] = [:]
             for await event in invokerEvents {
                 switch event {
                 case .joined(let id):
-                    do {
-                        if try await !membership.claimInvoker(id) {
-                            let owner = (try? await membership.owner(ofInvoker: id)) ?? nil
-                            logger.warning("invoker registered here is recorded in etcd as another broker's", metadata: [
-                                "invoker": "\(id)", "recorded_owner": "\(owner ?? "?")",
-                            ])
+                    // An invoker that moved here is still recorded as its last broker's until
+                    // that broker sees its GOODBYE (or its lease ends): try again for a while.
+                    let claim = Task {
+                        for attempt in 0..<20 {
+                            do {
+                                if try await membership.claimInvoker(id) { return }
+                            } catch {
+                                if attempt == 19 { logger.warning("cannot record invoker ownership in etcd", metadata: ["invoker": "\(id)", "error": "\(error)"]) }
+                            }
+                            try? await Task.sleep(for: .milliseconds(500))
+                            if Task.isCancelled { return }
                         }
-                    } catch {
-                        logger.warning("cannot record invoker ownership in etcd", metadata: ["invoker": "\(id)", "error": "\(error)"])
+                        let owner = (try? await membership.owner(ofInvoker: id)) ?? nil
+                        logger.warning("invoker registered here is recorded in etcd as another broker's", metadata: [
+                            "invoker": "\(id)", "recorded_owner": "\(owner ?? "?")",
+                        ])
                     }
+                    claims[id]?.cancel()
+                    claims[id] = claim
                 case .left(let id):
+                    claims.removeValue(forKey: id)?.cancel()
                     try? await membership.releaseInvoker(id)
                 }
             }
