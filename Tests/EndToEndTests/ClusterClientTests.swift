@@ -164,25 +164,68 @@ func waitForSettledInvokers(_ brokers: [BrokerProcess], _ ids: [String], timeout
     return placement
 }
 
+/// Three cluster brokers on one etcd, a cluster invoker started at each, settled on their
+/// homes: the start of every cluster scenario. `stop()` ends every process.
+final class ClusterFixture {
+    let etcd: EtcdServer
+    let name: String
+    let extra: [String]
+    var brokers: [BrokerProcess]
+    let invokers: [ChildProcess]
+    /// Invoker ids registered with each broker once settled.
+    let placed: [[String]]
+
+    var url: String { etcd.clientURL.absoluteString }
+
+    /// The broker arguments of member `index` (1-based).
+    func arguments(_ index: Int) -> [String] {
+        ["--cluster", name, "--etcd", url, "--broker-id", "b\(index)"] + extra
+    }
+
+    init(_ test: BrokerEndToEndTests, name: String, extra: [String] = [], invokerDuration: String, eventLog: String? = nil) async throws {
+        etcd = try EtcdServer()
+        self.name = name
+        self.extra = extra
+        try await test.etcdReady(etcd)
+        let url = etcd.clientURL.absoluteString
+        brokers = try (1...3).map { try BrokerProcess(["--cluster", name, "--etcd", url, "--broker-id", "b\($0)"] + extra) }
+        invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: invokerDuration, cluster: true, eventLog: eventLog)
+        }
+        placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+    }
+
+    /// A cluster controller seeded with the first broker, once it knows every broker that has invokers.
+    func controller() async throws -> ClusterController {
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        let serving = placed.filter { !$0.isEmpty }.count
+        guard await controller.waitUntilReady(brokers: serving, timeout: .seconds(30)) else {
+            throw TestFailure("the controller did not find \(serving) serving brokers with room: \(controller.brokers)")
+        }
+        return controller
+    }
+
+    func stop() {
+        invokers.forEach { $0.signal(SIGKILL) }
+        for broker in brokers {
+            broker.child.signal(SIGCONT)
+            _ = try? broker.stop()
+        }
+    }
+}
+
 extension BrokerEndToEndTests {
     @Test("Three brokers, one seed: the controller finds every member and spreads work; SIGKILL of one under load: each activation answered once, its share brokerLost, the rest succeed")
     func threeBrokerCluster() async throws {
-        let etcd = try EtcdServer()
-        try await etcdReady(etcd)
-        let url = etcd.clientURL.absoluteString
-        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "three", "--etcd", url, "--broker-id", "b\($0)"]) }
-        defer { for broker in brokers { _ = try? broker.stop() } }
-        let invokers = try brokers.enumerated().map { index, broker in
-            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms", cluster: true)
-        }
-        defer { invokers.forEach { $0.signal(SIGKILL) } }
-        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let cluster = try await ClusterFixture(self, name: "three", invokerDuration: "2ms-6ms")
+        defer { cluster.stop() }
+        let (brokers, invokers, placed) = (cluster.brokers, cluster.invokers, cluster.placed)
         print("cluster: invokers settled on their homes: \(placed)")
-
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        #expect(await controller.waitUntilReady(brokers: 3, timeout: .seconds(30)), "learned every member from the seed")
-        #expect(controller.brokers.map(\.brokerID).sorted() == ["b1", "b2", "b3"])
+        let controller = try await cluster.controller()
+        try await waitUntil("the controller learned every member from the seed", timeout: .seconds(20)) {
+            controller.brokers.map(\.brokerID).sorted() == ["b1", "b2", "b3"]
+        }
 
         let warm = await drive(controller, prefix: "warm", count: 600, window: 24, actions: 30, timeout: .seconds(120))
         #expect(warm.kinds == [.success: 600])
@@ -234,41 +277,29 @@ extension BrokerEndToEndTests {
 
     @Test("Rolling restart of every broker under load (SIGTERM, restart on the same endpoints): zero brokerLost, nothing lost or answered twice")
     func rollingRestart() async throws {
-        let etcd = try EtcdServer()
-        try await etcdReady(etcd)
-        let url = etcd.clientURL.absoluteString
-        func arguments(_ index: Int) -> [String] {
-            ["--cluster", "rolling", "--etcd", url, "--broker-id", "b\(index)", "--shutdown-grace", "10s"]
-        }
-        var brokers = try (1...3).map { try BrokerProcess(arguments($0)) }
-        let invokers = try brokers.enumerated().map { index, broker in
-            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-20ms", cluster: true)
-        }
-        defer { invokers.forEach { $0.signal(SIGKILL) } }
-        _ = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        #expect(await controller.waitUntilReady(brokers: 3, timeout: .seconds(30)))
+        let cluster = try await ClusterFixture(self, name: "rolling", extra: ["--shutdown-grace", "10s"], invokerDuration: "2ms-20ms")
+        defer { cluster.stop() }
+        let controller = try await cluster.controller()
 
         let done = Mutex(false)
         let load = Task { await drive(controller, prefix: "roll", count: 1_000_000, window: 16, actions: 30, timeout: .seconds(300),
                                       stop: { done.withLock { $0 } }) }
         let started = ContinuousClock.now
         for index in 0..<3 {
-            let old = brokers[index]
+            let old = cluster.brokers[index]
             let stepStart = ContinuousClock.now
             old.child.signal(SIGTERM)
             #expect(old.child.waitForExit(timeout: .seconds(30)) == 0, "b\(index + 1) drained and stopped")
-            brokers[index] = try BrokerProcess(arguments(index + 1), controllerEndpoint: old.controllerEndpoint, invokerEndpoint: old.invokerEndpoint)
+            cluster.brokers[index] = try BrokerProcess(cluster.arguments(index + 1), controllerEndpoint: old.controllerEndpoint,
+                                                       invokerEndpoint: old.invokerEndpoint)
             let stoppedAfter = stepStart.duration(to: .now)
             try await waitUntil("b\(index + 1) serving again and known to the controller", timeout: .seconds(30)) {
-                await controller.waitUntilReady(brokers: 3, timeout: .zero)
+                controller.brokers.filter { $0.live && $0.state == .serving }.count == 3
             }
             print("cluster: b\(index + 1) stopped \(stoppedAfter) after SIGTERM, serving again \(stepStart.duration(to: .now)) after it")
         }
         done.withLock { $0 = true }
         let run = await load.value
-        for broker in brokers { _ = try? broker.stop() }
         print("cluster: rolling restart of 3 brokers in \(started.duration(to: .now)) under load: \(run.sent) activations, answers by kind \(run.kinds)")
         #expect(run.answers.count == run.sent, "every activation answered")
         #expect(run.answeredTwice.isEmpty)
@@ -317,23 +348,14 @@ struct InvokerLogCheck {
 extension BrokerEndToEndTests {
     @Test("SIGSTOP a broker past the liveness window, then SIGCONT: its work is answered brokerLost once, late answers dropped, no invoker over its slots, nothing run twice")
     func pausedBroker() async throws {
-        let etcd = try EtcdServer()
-        try await etcdReady(etcd)
-        let url = etcd.clientURL.absoluteString
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pause-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "pause", "--etcd", url, "--broker-id", "b\($0)"]) }
-        defer { for broker in brokers { broker.child.signal(SIGCONT); _ = try? broker.stop() } }
-        let invokers = try brokers.enumerated().map { index, broker in
-            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "20ms-150ms", cluster: true, eventLog: log)
-        }
-        defer { invokers.forEach { $0.signal(SIGKILL) } }
-        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let cluster = try await ClusterFixture(self, name: "pause", invokerDuration: "20ms-150ms", eventLog: log)
+        defer { cluster.stop() }
+        let brokers = cluster.brokers
         // Pause a broker that has invokers, so its work is running when it stops.
-        let paused = try #require(placed.firstIndex { !$0.isEmpty })
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        #expect(await controller.waitUntilReady(brokers: placed.filter { !$0.isEmpty }.count, timeout: .seconds(30)))
+        let paused = try #require(cluster.placed.firstIndex { !$0.isEmpty })
+        let controller = try await cluster.controller()
 
         let pausedID = "b\(paused + 1)"
         var stoppedAt: ContinuousClock.Instant?
@@ -371,20 +393,10 @@ extension BrokerEndToEndTests {
 extension BrokerEndToEndTests {
     @Test("etcd killed under load: every broker keeps serving with the members it last saw; etcd back: they see it again")
     func etcdKilled() async throws {
-        let etcd = try EtcdServer()
-        try await etcdReady(etcd)
-        let url = etcd.clientURL.absoluteString
-        let brokers = try (1...3).map { try BrokerProcess(["--cluster", "noetcd", "--etcd", url, "--broker-id", "b\($0)"]) }
-        defer { for broker in brokers { _ = try? broker.stop() } }
-        let invokers = try brokers.enumerated().map { index, broker in
-            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms", cluster: true)
-        }
-        defer { invokers.forEach { $0.signal(SIGKILL) } }
-        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        let serving = placed.filter { !$0.isEmpty }.count
-        #expect(await controller.waitUntilReady(brokers: serving, timeout: .seconds(30)))
+        let cluster = try await ClusterFixture(self, name: "noetcd", invokerDuration: "2ms-6ms")
+        defer { cluster.stop() }
+        let (etcd, brokers) = (cluster.etcd, cluster.brokers)
+        let controller = try await cluster.controller()
 
         var killedAt: ContinuousClock.Instant?
         let run = await drive(controller, prefix: "noetcd", count: 3000, window: 16, actions: 30, timeout: .seconds(120), onAnswer: { answered in
