@@ -472,3 +472,74 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+extension BrokerEndToEndTests {
+    /// `faults/peers/tcp_proxy.py` forwarding a free port (or `port`) to etcd; returns it and its port.
+    func etcdProxy(_ etcd: EtcdServer, port: Int? = nil) throws -> (ChildProcess, Int) {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let proxy = try ChildProcess("/usr/bin/env", ["python3", root.appendingPathComponent("faults/peers/tcp_proxy.py").path,
+                                                      etcd.clientURL.host ?? "127.0.0.1", "\(etcd.clientURL.port ?? 2379)"]
+                                     + (port.map { ["\($0)"] } ?? []))
+        guard let line = proxy.output.wait(for: "listening ", timeout: .seconds(10)),
+              let bound = line.split(separator: "\n").last(where: { $0.hasPrefix("listening ") }).flatMap({ Int($0.dropFirst(10)) }) else {
+            proxy.signal(SIGKILL)
+            throw TestFailure("the etcd proxy did not start: \(proxy.errors.current)")
+        }
+        return (proxy, bound)
+    }
+
+    @Test("A broker cut off from etcd only (its etcd path killed) keeps serving its sessions; nothing runs twice; it is a member again when the path returns")
+    func brokerCutOffFromEtcd() async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-partition-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let etcd = try EtcdServer()
+        try await etcdReady(etcd)
+        var (proxy, port) = try etcdProxy(etcd)
+        defer { proxy.signal(SIGKILL) }
+        let direct = etcd.clientURL.absoluteString
+        let brokers = try [direct, "http://127.0.0.1:\(port)", direct].enumerated().map { index, url in
+            try BrokerProcess(["--cluster", "cut", "--etcd", url, "--broker-id", "b\(index + 1)"])
+        }
+        defer { for broker in brokers { _ = try? broker.stop() } }
+        let invokers = try brokers.enumerated().map { index, broker in
+            try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "5ms-40ms", cluster: true, eventLog: log)
+        }
+        defer { invokers.forEach { $0.signal(SIGKILL) } }
+        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+        controller.start()
+        #expect(await controller.waitUntilReady(brokers: placed.filter { !$0.isEmpty }.count, timeout: .seconds(30)))
+
+        var cutAt: ContinuousClock.Instant?
+        let run = await drive(controller, prefix: "cut", count: 3000, window: 16, actions: 30, timeout: .seconds(180), onAnswer: { answered in
+            if answered == 300 {
+                proxy.signal(SIGKILL)
+                cutAt = .now
+            }
+        })
+        #expect(cutAt != nil)
+        try await brokers[1].waitForStatus(timeout: .seconds(30), "b2 finds etcd unreachable") { $0.cluster?.etcdReachable == false }
+        try await brokers[0].waitForStatus(timeout: .seconds(30), "b2's record expired for the others") {
+            $0.cluster?.members.map(\.id).contains("b2") == false
+        }
+        #expect(run.answers.count == run.sent, "every activation answered")
+        #expect(run.answeredTwice.isEmpty)
+        #expect(run.kinds.keys.allSatisfy { $0 == .success }, "no broker was lost: \(run.kinds)")
+        let stillServing = try await brokers[1].status()
+        #expect(stillServing.state == "running", "b2 keeps serving without etcd")
+
+        // The path back: b2 registers again.
+        (proxy, port) = try etcdProxy(etcd, port: port)
+        try await brokers[0].waitForStatus(timeout: .seconds(60), "b2 is a member again") {
+            $0.cluster?.members.map(\.id).contains("b2") == true
+        }
+        let after = await drive(controller, prefix: "back", count: 600, window: 16, actions: 30, timeout: .seconds(60))
+        #expect(after.kinds == [.success: 600])
+        let check = try InvokerLogCheck(path: log)
+        #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice.prefix(5))")
+        #expect(check.overCapacity.isEmpty, "\(check.overCapacity)")
+        print("cluster: b2 cut off from etcd under load: it kept serving, its record expired for the others (lease TTL 3 s); "
+              + "\(run.sent + after.sent) activations all success; \(check.started) runs, none twice, no invoker over its slots; b2 a member again once the path returned")
+        await controller.close()
+    }
+}
