@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A real etcd member (Debian's etcd-server) on free loopback ports, in a temporary directory,
 /// for the cluster tests (docs/CLUSTER.md). `scripts/setup.sh --cluster` installs etcd.
@@ -14,21 +17,52 @@ public final class EtcdServer: @unchecked Sendable {
     let binary: String
     let arguments: [String]
 
-    public init() throws {
+    /// One member, a cluster of its own.
+    public convenience init() throws {
+        let clientPort = try freePort(), peerPort = try freePort()
+        try self.init(name: "n1", clientPort: clientPort, peerPort: peerPort, initialCluster: "n1=http://127.0.0.1:\(peerPort)",
+                      token: "sluice-\(peerPort)")
+    }
+
+    init(name: String, clientPort: Int, peerPort: Int, initialCluster: String, token: String) throws {
         guard let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw Failure("etcd is not installed: scripts/setup.sh --cluster installs etcd-server (apt)")
         }
         self.binary = binary
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-etcd-\(UUID().uuidString)")
-        let clientPort = try freePort(), peerPort = try freePort()
         clientURL = URL(string: "http://127.0.0.1:\(clientPort)")!
         let peer = "http://127.0.0.1:\(peerPort)"
         arguments = [
-            "--name", "n1", "--data-dir", directory.path,
+            "--name", name, "--data-dir", directory.path,
             "--listen-client-urls", clientURL.absoluteString, "--advertise-client-urls", clientURL.absoluteString,
-            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "n1=\(peer)",
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", initialCluster,
+            "--initial-cluster-token", token,
         ]
         try launch()
+    }
+
+    /// `count` members forming one etcd cluster, each on its own free ports.
+    public static func cluster(members count: Int) throws -> [EtcdServer] {
+        let ports = try (0..<count).map { _ in (client: try freePort(), peer: try freePort()) }
+        let initial = ports.enumerated().map { "n\($0.offset + 1)=http://127.0.0.1:\($0.element.peer)" }.joined(separator: ",")
+        return try ports.enumerated().map { index, port in
+            try EtcdServer(name: "n\(index + 1)", clientPort: port.client, peerPort: port.peer, initialCluster: initial,
+                           token: "sluice-\(ports[0].peer)")
+        }
+    }
+
+    /// Whether this member is the cluster's leader now (etcd's maintenance status; false when it
+    /// does not answer).
+    public func isLeader() async -> Bool {
+        var request = URLRequest(url: clientURL.appendingPathComponent("v3/maintenance/status"))
+        request.httpMethod = "POST"
+        request.httpBody = Data("{}".utf8)
+        request.timeoutInterval = 2
+        guard let (data, _) = try? await URLSession.shared.data(for: request),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let header = object["header"] as? [String: Any], let me = header["member_id"] as? String,
+              let leader = object["leader"] as? String else { return false }
+        return me == leader
     }
 
     /// Starts (again, after `kill()`) on the same ports and data.
