@@ -50,6 +50,9 @@ struct ExampleController: AsyncParsableCommand {
     @Option(help: "With --cluster: how a broker is picked per activation (action-affinity, power-of-two).")
     var brokerChoice = "action-affinity"
 
+    @Option(help: "Append one line per activation sent and per answer to this file (`sent <activation id> <ns>`, `answer <activation id> <kind> <ns>`, monotonic ns), for checkers.")
+    var eventLog: String?
+
     @Option(help: "With --cluster: spread activations over this many actions (<action>-0 ... <action>-N-1), as a real platform runs many.")
     var actions = 1
 
@@ -88,6 +91,7 @@ struct ExampleController: AsyncParsableCommand {
         print("controller \(id): sending \(count) activations, window \(window), payload \(payloadBytes) B")
         let actionCount = actions
         let baseAction = action
+        let events = try eventLog.map { try ControllerEventLog(path: $0) }
 
         let namespace = String(action.split(separator: "/").first ?? "guest")
         let runTag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
@@ -100,6 +104,7 @@ struct ExampleController: AsyncParsableCommand {
             let payload = Array("{\"n\":\(sent)}".utf8) + Array(repeating: UInt8(ascii: "x"), count: max(payloadBytes - 12, 0))
             sentAt[activationID] = .now
             payloads[activationID] = payload
+            events?.write("sent \(activationID)")
             let name = actionCount > 1 ? "\(baseAction)-\(sent % actionCount)" : baseAction
             return (RoutingHeader(activationID: activationID, namespace: namespace, action: name, memoryMB: memory,
                                   timeLimitMilliseconds: timeLimit), payload)
@@ -115,6 +120,7 @@ struct ExampleController: AsyncParsableCommand {
         for await answer in client.answers {
             answered += 1
             byKind[answer.kind, default: 0] += 1
+            events?.write("answer \(answer.activationID) \(answer.kind)")
             if let sentTime = sentAt.removeValue(forKey: answer.activationID) {
                 latencies.append(Double(sentTime.duration(to: .now).components.attoseconds) / 1e15
                                  + Double(sentTime.duration(to: .now).components.seconds) * 1000)
@@ -159,3 +165,20 @@ protocol ExampleSender: Sendable {
 
 extension ControllerClient: ExampleSender {}
 extension ClusterController: ExampleSender {}
+
+/// One line per event, appended at once (O_APPEND), so a checker can read it after a kill.
+final class ControllerEventLog: Sendable {
+    let handle: FileHandle
+
+    init(path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        guard descriptor >= 0 else {
+            throw ValidationError("--event-log '\(path)': cannot open it for appending (\(String(cString: strerror(errno))))")
+        }
+        handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+    }
+
+    func write(_ event: String) {
+        handle.write(Data("\(event) \(DispatchTime.now().uptimeNanoseconds)\n".utf8))
+    }
+}

@@ -590,3 +590,64 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 }
+
+/// A checker over a controller's event log: activations sent and never answered (lost), and
+/// answered more than once.
+struct ControllerLogCheck {
+    var sent = 0
+    var lost: [String] = []
+    var answeredTwice: [String] = []
+    var kinds: [String: Int] = [:]
+
+    init(path: String) throws {
+        var answers: [String: Int] = [:]
+        var sentIDs: [String] = []
+        for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 3, parts[0] == "sent" { sentIDs.append(String(parts[1])) }
+            if parts.count == 4, parts[0] == "answer" {
+                answers[String(parts[1]), default: 0] += 1
+                kinds[String(parts[2]), default: 0] += 1
+            }
+        }
+        sent = sentIDs.count
+        lost = sentIDs.filter { answers[$0] == nil }
+        answeredTwice = answers.filter { $0.value > 1 }.map(\.key).sorted()
+    }
+}
+
+extension BrokerEndToEndTests {
+    @Test("SIGKILL of a broker with the controller and the invokers as separate processes: the checker over their event logs finds nothing lost, answered twice, run twice or over capacity")
+    func killCheckedFromEventLogs() async throws {
+        let directory = try Self.temporaryDirectory("cluster-logs")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let invokerLog = directory.appendingPathComponent("invokers.log").path
+        let controllerLog = directory.appendingPathComponent("controller.log").path
+        let cluster = try await ClusterFixture(self, name: "logged", invokerDuration: "2ms-10ms", eventLog: invokerLog)
+        defer { cluster.stop() }
+        let count = 4000
+        let controller = try ChildProcess(Products.path("sluice-example-controller"), [
+            "--cluster", "--endpoint", cluster.brokers[0].controllerEndpoint, "--count", "\(count)", "--window", "16",
+            "--actions", "30", "--event-log", controllerLog,
+        ])
+        defer { controller.signal(SIGKILL) }
+        // Kill a broker with invokers once the controller has 500 answers.
+        let victim = try #require(cluster.placed.indices.last { !cluster.placed[$0].isEmpty })
+        try await waitUntil("500 answers in the controller's log", timeout: .seconds(60)) {
+            ((try? String(contentsOfFile: controllerLog, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("answer ") }.count >= 500
+        }
+        cluster.brokers[victim].child.signal(SIGKILL)
+        let status = try #require(controller.waitForExit(timeout: .seconds(120)), "the controller finished")
+        #expect(status == 0, "every activation answered, every result intact: \(controller.output.current.suffix(600))")
+        let answers = try ControllerLogCheck(path: controllerLog)
+        let runs = try InvokerLogCheck(path: invokerLog)
+        #expect(answers.sent == count)
+        #expect(answers.lost.isEmpty, "lost: \(answers.lost.prefix(5))")
+        #expect(answers.answeredTwice.isEmpty, "answered twice: \(answers.answeredTwice.prefix(5))")
+        #expect(Set(answers.kinds.keys).isSubset(of: ["success", "brokerLost"]), "\(answers.kinds)")
+        #expect(runs.dispatchedTwice.isEmpty, "ran twice: \(runs.dispatchedTwice.prefix(5))")
+        #expect(runs.overCapacity.isEmpty, "\(runs.overCapacity)")
+        print("cluster: b\(victim + 1) SIGKILLed under a controller process: \(answers.sent) sent, answers \(answers.kinds), "
+              + "none lost or twice; \(runs.started) runs, none twice, no invoker over its slots")
+    }
+}
