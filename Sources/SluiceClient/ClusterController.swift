@@ -84,7 +84,8 @@ public final class ClusterController: Sendable {
 
     /// Sends one activation to one broker and suspends until its answer.
     public func invoke(_ header: RoutingHeader, payload: [UInt8]) async -> ControllerAnswer {
-        switch choose(header) {
+        var options = candidates()
+        switch choose(header, among: &options) {
         case .failure(let answer):
             return answer
         case .success(let client):
@@ -98,8 +99,11 @@ public final class ClusterController: Sendable {
     /// `answers`.
     public func submit(_ batch: [(RoutingHeader, [UInt8])]) {
         var groups: [ObjectIdentifier: (ControllerClient, [(RoutingHeader, [UInt8])])] = [:]
+        // The brokers' state is read once per batch; each choice counts against the estimate
+        // of the broker it picked, so the rest of the batch sees it.
+        var options = candidates()
         for (header, payload) in batch {
-            switch choose(header) {
+            switch choose(header, among: &options) {
             case .failure(let answer):
                 answersContinuation.yield(answer)
             case .success(let client):
@@ -141,9 +145,9 @@ public final class ClusterController: Sendable {
     private func candidates() -> [(client: ControllerClient, estimate: BrokerPicker.Estimate)] {
         let (links, members) = state.withLock { ($0.links, $0.members) }
         return links.values.compactMap { link in
-            let view = link.client.cluster
+            let view = link.client.placement
             guard view.live, let incarnation = view.incarnation, view.estimate.room != nil,
-                  let member = members[view.brokerID], member.state == .serving, member.incarnation == incarnation else { return nil }
+                  let member = members[view.estimate.brokerID], member.state == .serving, member.incarnation == incarnation else { return nil }
             return (link.client, view.estimate)
         }.sorted { $0.estimate.brokerID < $1.estimate.brokerID }
     }
@@ -154,8 +158,7 @@ public final class ClusterController: Sendable {
         case failure(ControllerAnswer)
     }
 
-    private func choose(_ header: RoutingHeader) -> Choice {
-        let options = candidates()
+    private func choose(_ header: RoutingHeader, among options: inout [(client: ControllerClient, estimate: BrokerPicker.Estimate)]) -> Choice {
         let chosen = state.withLock { state -> Choice in
             guard !state.closed else {
                 return .failure(ControllerAnswer(header: AnswerHeader(activationID: header.activationID, kind: .rejected,
@@ -170,6 +173,7 @@ public final class ClusterController: Sendable {
                                                                       reason: "no broker of the cluster is serving (none connected, or all leaving); not sent"), result: []))
             }
             state.pending.insert(header.activationID)
+            options[index].estimate.sentSince += 1
             return .success(options[index].client)
         }
         return chosen

@@ -308,6 +308,12 @@ public final class ControllerClient: Sendable {
     /// This session's view of its broker as a cluster member (§9); empty without `cluster`.
     public var cluster: ClusterSession { clusterState.withLock { $0 } }
 
+    /// What picking a broker needs of this session, without copying its member list: asked
+    /// for every activation a `ClusterController` places.
+    var placement: (live: Bool, incarnation: UInt64?, estimate: BrokerPicker.Estimate) {
+        clusterState.withLock { ($0.live, $0.incarnation, $0.estimate) }
+    }
+
     /// Activations sent and not yet answered.
     public var pendingCount: Int { pending.withLock { $0.count } }
 

@@ -53,7 +53,7 @@ public final class InvokerClient: Sendable {
         }
         /// Its broker is leaving, or its home is elsewhere: no new work is taken, and it moves
         /// once `running` is empty.
-        public var leavingBroker = false
+        public var moving = false
         /// Times it moved to another broker.
         public var moves = 0
         /// Brokers (id and incarnation) this invoker found silent: never a target again, even
@@ -106,10 +106,10 @@ public final class InvokerClient: Sendable {
         let connectionBox = Locked<PeerConnection?>(nil)
         /// Moves when the broker is leaving and nothing runs here any more.
         let moveIfDone = { @Sendable in
-            guard cluster, view.withLock({ $0.leavingBroker && $0.running.isEmpty }), let target = elsewhere(),
+            guard cluster, view.withLock({ $0.moving && $0.running.isEmpty }), let target = elsewhere(),
                   let connection = connectionBox.withLock({ $0 }) else { return }
             view.withLock { state in
-                state.leavingBroker = false
+                state.moving = false
                 state.moves += 1
             }
             connection.move(to: target)
@@ -152,8 +152,8 @@ public final class InvokerClient: Sendable {
                         state.members = members.members
                         let mine = members.members.first { $0.brokerID == state.brokerID }
                         let moveOn = mine?.state == .leaving || homeElsewhere(state)
-                        guard moveOn, !state.leavingBroker else { return false }
-                        state.leavingBroker = true
+                        guard moveOn, !state.moving else { return false }
+                        state.moving = true
                         return true
                     }
                     if leaving {
@@ -172,7 +172,7 @@ public final class InvokerClient: Sendable {
                 case .welcomed(let welcome) where cluster:
                     view.withLock { state in
                         state.brokerID = welcome.brokerID
-                        state.leavingBroker = false
+                        state.moving = false
                     }
                 case .reconnecting where cluster:
                     // What ran for the silent broker will not be reported to another one.

@@ -282,6 +282,17 @@ final class PeerConnection: Sendable {
         var pending: [Outbound] = announcement()
         var pendingIndex = 0
 
+        /// A fresh connection to `target` (the endpoint now when nil): what was not sent yet
+        /// follows a new announcement (HELLO again).
+        func startOver(at target: String? = nil) throws {
+            if let target { shared.withLock { $0.endpoint = target } }
+            socket = try makeSocket()
+            pending.removeSubrange(0..<pendingIndex)
+            pendingIndex = 0
+            pending.insert(contentsOf: announcement(), at: 0)
+            lastHeard = clock.now
+        }
+
         func flush() {
             while pendingIndex < pending.count {
                 let item = pending[pendingIndex]
@@ -325,12 +336,7 @@ final class PeerConnection: Sendable {
                 flush()
                 try? socket.send(.goodbye, flags: .dontWait)
                 let from = endpoint
-                shared.withLock { $0.endpoint = target }
-                socket = try makeSocket()
-                pending.removeSubrange(0..<pendingIndex)
-                pendingIndex = 0
-                pending.insert(contentsOf: announcement(), at: 0)
-                lastHeard = clock.now
+                try startOver(at: target)
                 logger.notice("moved to another broker", metadata: ["from": "\(from)", "to": "\(target)"])
             }
 
@@ -376,15 +382,8 @@ final class PeerConnection: Sendable {
                 // The broker fell silent: start over on a fresh connection and say HELLO again.
                 stateChange(.reconnecting(reason: "no message from the broker for \(heartbeat * options.liveness)"))
                 let silent = endpoint
-                if let next = options.endpointAfterSilence?(), next != silent {
-                    shared.withLock { $0.endpoint = next }
-                }
+                try startOver(at: options.endpointAfterSilence?())
                 logger.warning("broker silent; reconnecting", metadata: ["endpoint": "\(silent)", "to": "\(endpoint)"])
-                socket = try makeSocket()
-                pending.removeSubrange(0..<pendingIndex)
-                pendingIndex = 0
-                pending.insert(contentsOf: announcement(), at: 0)
-                lastHeard = now
             }
         }
     }

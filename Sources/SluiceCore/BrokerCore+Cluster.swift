@@ -24,11 +24,11 @@ extension BrokerCore {
     }
 
     /// The cluster's members changed (or were first learned): every cluster session hears it.
+    /// Once shutdown began this broker lists itself `leaving`, whatever etcd shows yet.
     mutating func membersChanged(_ list: [ClusterMember], into actions: inout [BrokerAction<Payload>]) {
         members = list
         guard let incarnation = configuration.incarnation else { return }
         if shuttingDown, let index = members.firstIndex(where: { $0.brokerID == configuration.brokerID && $0.incarnation == incarnation }) {
-            // etcd may not show the leaving state yet: this broker knows better.
             members[index].state = .leaving
         }
         let list = members
@@ -38,14 +38,9 @@ extension BrokerCore {
         }
     }
 
-    /// Shutdown began: this broker is `leaving` in what its cluster sessions are told.
+    /// Shutdown began: its cluster sessions hear at once that it is `leaving`.
     mutating func announceLeaving(into actions: inout [BrokerAction<Payload>]) {
-        guard let incarnation = configuration.incarnation else { return }
-        var list = members
-        if let index = list.firstIndex(where: { $0.brokerID == configuration.brokerID && $0.incarnation == incarnation }) {
-            list[index].state = .leaving
-        }
-        membersChanged(list, into: &actions)
+        membersChanged(members, into: &actions)
     }
 
     /// A namespace limit as this broker enforces it: alone, all of it; in a cluster, its share

@@ -111,9 +111,10 @@ struct ClusterLoad {
 }
 
 /// Keeps `window` activations outstanding over `actions` actions until `count` are answered
-/// (or `timeout` passes, or `stop` says so: then what is outstanding is still waited for);
-/// `onAnswer` sees the number answered so far.
-func drive(_ controller: ClusterController, prefix: String, count: Int, window: Int, actions: Int, timeout: Duration,
+/// (or `stop` says so: then what is outstanding is still waited for); `onAnswer` sees the
+/// number answered so far. Bounded without a timer of its own: every activation gets an
+/// answer, at the latest the controller's own `answerTimeout` one.
+func drive(_ controller: ClusterController, prefix: String, count: Int, window: Int, actions: Int,
            stop: @Sendable () -> Bool = { false }, onAnswer: (Int) -> Void = { _ in }) async -> ClusterLoad {
     var load = ClusterLoad()
     func next() -> (RoutingHeader, [UInt8]) {
@@ -121,12 +122,6 @@ func drive(_ controller: ClusterController, prefix: String, count: Int, window: 
         load.sent += 1
         return (RoutingHeader(activationID: id, namespace: "guest", action: "guest/a\(load.sent % actions)", memoryMB: 128,
                               timeLimitMilliseconds: 10_000), Array(id.utf8))
-    }
-    let watchdog = Task {
-        do {
-            try await Task.sleep(for: timeout)
-            await controller.close()
-        } catch {}
     }
     controller.submit((0..<min(window, count)).map { _ in next() })
     var answered = 0
@@ -138,7 +133,6 @@ func drive(_ controller: ClusterController, prefix: String, count: Int, window: 
         if load.sent < count && !stop() { controller.submit([next()]) }
         if answered >= load.sent && (load.sent >= count || stop()) { break }
     }
-    watchdog.cancel()
     return load
 }
 
@@ -197,13 +191,7 @@ final class ClusterFixture {
 
     /// A cluster controller seeded with the first broker, once it knows every broker that has invokers.
     func controller() async throws -> ClusterController {
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        let serving = placed.filter { !$0.isEmpty }.count
-        guard await controller.waitUntilReady(brokers: serving, timeout: .seconds(30)) else {
-            throw TestFailure("the controller did not find \(serving) serving brokers with room: \(controller.brokers)")
-        }
-        return controller
+        try await seededController(brokers, placed: placed)
     }
 
     func stop() {
@@ -213,6 +201,18 @@ final class ClusterFixture {
             _ = try? broker.stop()
         }
     }
+}
+
+/// A cluster controller seeded with the first of `brokers` (answer timeout 60 s: what bounds
+/// every drive), once it knows every broker that has invokers.
+func seededController(_ brokers: [BrokerProcess], placed: [[String]]) async throws -> ClusterController {
+    let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
+    controller.start()
+    let serving = placed.filter { !$0.isEmpty }.count
+    guard await controller.waitUntilReady(brokers: serving, timeout: .seconds(30)) else {
+        throw TestFailure("the controller did not find \(serving) serving brokers with room: \(controller.brokers)")
+    }
+    return controller
 }
 
 extension BrokerEndToEndTests {
@@ -227,7 +227,7 @@ extension BrokerEndToEndTests {
             controller.brokers.map(\.brokerID).sorted() == ["b1", "b2", "b3"]
         }
 
-        let warm = await drive(controller, prefix: "warm", count: 600, window: 24, actions: 30, timeout: .seconds(120))
+        let warm = await drive(controller, prefix: "warm", count: 600, window: 24, actions: 30)
         #expect(warm.kinds == [.success: 600])
         var received: [Int] = []
         try await waitUntil("the brokers' status counts all 600", timeout: .seconds(10)) {
@@ -241,7 +241,7 @@ extension BrokerEndToEndTests {
         // SIGKILL b2 after 300 answers of the next run.
         let killedAt = Mutex<ContinuousClock.Instant?>(nil)
         let total = 8000
-        let run = await drive(controller, prefix: "kill", count: total, window: 24, actions: 30, timeout: .seconds(120), onAnswer: { answered in
+        let run = await drive(controller, prefix: "kill", count: total, window: 24, actions: 30, onAnswer: { answered in
             if answered == 1000 {
                 brokers[1].child.signal(SIGKILL)
                 killedAt.withLock { $0 = .now }
@@ -270,7 +270,7 @@ extension BrokerEndToEndTests {
         if let killed = killedAt.withLock({ $0 }) {
             print("cluster: every invoker was registered with b1 or b3 \(killed.duration(to: .now)) after the kill (read from /status)")
         }
-        let afterMove = await drive(controller, prefix: "moved", count: 600, window: 24, actions: 30, timeout: .seconds(120))
+        let afterMove = await drive(controller, prefix: "moved", count: 600, window: 24, actions: 30)
         #expect(afterMove.kinds == [.success: 600], "the two brokers left serve with all three invokers")
         await controller.close()
     }
@@ -282,7 +282,7 @@ extension BrokerEndToEndTests {
         let controller = try await cluster.controller()
 
         let done = Mutex(false)
-        let load = Task { await drive(controller, prefix: "roll", count: 1_000_000, window: 16, actions: 30, timeout: .seconds(300),
+        let load = Task { await drive(controller, prefix: "roll", count: 1_000_000, window: 16, actions: 30,
                                       stop: { done.withLock { $0 } }) }
         let started = ContinuousClock.now
         for index in 0..<3 {
@@ -360,7 +360,7 @@ extension BrokerEndToEndTests {
         let pausedID = "b\(paused + 1)"
         var stoppedAt: ContinuousClock.Instant?
         var resumedAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "pause", count: 2000, window: 16, actions: 30, timeout: .seconds(180), onAnswer: { answered in
+        let run = await drive(controller, prefix: "pause", count: 2000, window: 16, actions: 30, onAnswer: { answered in
             if answered == 200 {
                 brokers[paused].child.signal(SIGSTOP)
                 stoppedAt = .now
@@ -399,7 +399,7 @@ extension BrokerEndToEndTests {
         let controller = try await cluster.controller()
 
         var killedAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "noetcd", count: 3000, window: 16, actions: 30, timeout: .seconds(120), onAnswer: { answered in
+        let run = await drive(controller, prefix: "noetcd", count: 3000, window: 16, actions: 30, onAnswer: { answered in
             if answered == 500 {
                 etcd.kill()
                 killedAt = .now
@@ -415,7 +415,7 @@ extension BrokerEndToEndTests {
         for broker in brokers {
             #expect(try await broker.status().cluster?.members.count == 3, "the members last seen are kept")
         }
-        let after = await drive(controller, prefix: "still", count: 600, window: 16, actions: 30, timeout: .seconds(60))
+        let after = await drive(controller, prefix: "still", count: 600, window: 16, actions: 30)
         #expect(after.kinds == [.success: 600], "still serving with etcd down")
 
         try etcd.launch()
@@ -506,12 +506,10 @@ extension BrokerEndToEndTests {
         }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
         let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        #expect(await controller.waitUntilReady(brokers: placed.filter { !$0.isEmpty }.count, timeout: .seconds(30)))
+        let controller = try await seededController(brokers, placed: placed)
 
         var cutAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "cut", count: 3000, window: 16, actions: 30, timeout: .seconds(180), onAnswer: { answered in
+        let run = await drive(controller, prefix: "cut", count: 3000, window: 16, actions: 30, onAnswer: { answered in
             if answered == 300 {
                 proxy.signal(SIGKILL)
                 cutAt = .now
@@ -533,7 +531,7 @@ extension BrokerEndToEndTests {
         try await brokers[0].waitForStatus(timeout: .seconds(60), "b2 is a member again") {
             $0.cluster?.members.map(\.id).contains("b2") == true
         }
-        let after = await drive(controller, prefix: "back", count: 600, window: 16, actions: 30, timeout: .seconds(60))
+        let after = await drive(controller, prefix: "back", count: 600, window: 16, actions: 30)
         #expect(after.kinds == [.success: 600])
         let check = try InvokerLogCheck(path: log)
         #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice.prefix(5))")
@@ -562,14 +560,12 @@ extension BrokerEndToEndTests {
         }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
         let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try ClusterController(id: "ctl", seeds: [brokers[0].controllerEndpoint], answerTimeout: .seconds(60))
-        controller.start()
-        #expect(await controller.waitUntilReady(brokers: placed.filter { !$0.isEmpty }.count, timeout: .seconds(30)))
+        let controller = try await seededController(brokers, placed: placed)
 
         var leader: EtcdServer?
         for member in members where await member.isLeader() { leader = member }
         let killed = try #require(leader)
-        let run = await drive(controller, prefix: "leader", count: 3000, window: 16, actions: 30, timeout: .seconds(120), onAnswer: { answered in
+        let run = await drive(controller, prefix: "leader", count: 3000, window: 16, actions: 30, onAnswer: { answered in
             if answered == 300 { killed.kill() }
         })
         #expect(run.kinds == [.success: 3000], "activations kept flowing while etcd changed leader")

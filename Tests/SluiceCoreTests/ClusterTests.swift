@@ -75,11 +75,7 @@ struct ClusterTests {
     @Test("RECOVERED lists the recovered work not answered yet, before MEMBERS; answered work drops out of it")
     func recoveredBeforeMembers() {
         var h = Self.clusterHarness(persistOverflow: true)
-        let items = (0..<3).map { n in
-            (header: RoutingHeader(activationID: "r\(n)", namespace: "guest", action: "guest/a", memoryMB: 128, answerTo: "c1"),
-             payload: Harness.payload(for: "r\(n)"), waited: Duration.seconds(1))
-        }
-        h.handle(.recovered(items))
+        h.handle(Harness.recovered(["r0", "r1", "r2"], for: "c1", waited: .seconds(1)))
         h.invokerHello("i1", slots: 1)
         #expect(h.log.dispatchedIDs == ["r0"])
         h.complete("r0", on: "i1")
@@ -103,10 +99,7 @@ struct ClusterTests {
         configuration.maxMessageBytes = 4096
         var h = Harness(configuration: configuration)
         let ids = (0..<200).map { String(format: "a%03d-", $0) + String(repeating: "x", count: 100) }
-        h.handle(.recovered(ids.map { id in
-            (header: RoutingHeader(activationID: id, namespace: "guest", action: "guest/a", memoryMB: 128, answerTo: "c1"),
-             payload: Harness.payload(for: id), waited: Duration.zero)
-        }))
+        h.handle(Harness.recovered(ids, for: "c1", waited: .zero))
         h.controllerHello("c1")
         let parts = Self.sent(h.receive(.controller, from: "c1", .cluster), to: "c1").compactMap { message -> Recovered? in
             if case .recovered(let recovered) = message { return recovered }

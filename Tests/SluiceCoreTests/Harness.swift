@@ -135,6 +135,15 @@ struct Harness {
 
     static func payload(for activationID: String) -> [UInt8] { bytes("payload-of-\(activationID)") }
 
+    /// Waiting work a previous run left in the overflow store, as `.recovered` carries it:
+    /// activations of guest/a (128 MB) for `controller`, each having waited `waited`.
+    static func recovered(_ ids: [String], for controller: String, waited: Duration) -> BrokerEvent<[UInt8]> {
+        .recovered(ids.map { id in
+            (header: RoutingHeader(activationID: id, namespace: "guest", action: "guest/a", memoryMB: 128, answerTo: controller),
+             payload: payload(for: id), waited: waited)
+        })
+    }
+
     // MARK: Raw events
 
     @discardableResult

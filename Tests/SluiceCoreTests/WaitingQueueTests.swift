@@ -125,11 +125,7 @@ struct WaitingQueueTests {
         var configuration = BrokerConfiguration()
         configuration.persistOverflow = true
         var h = Harness(configuration: configuration)
-        let items = (0..<3).map { n in
-            (header: RoutingHeader(activationID: "r\(n)", namespace: "guest", action: "guest/a", memoryMB: 128, answerTo: "gone"),
-             payload: Harness.payload(for: "r\(n)"), waited: Duration.seconds(5))
-        }
-        let recovered = h.handle(.recovered(items))
+        let recovered = h.handle(Harness.recovered(["r0", "r1", "r2"], for: "gone", waited: .seconds(5)))
         #expect(recovered.dispatches.isEmpty)
         #expect(!recovered.actions.contains { if case .overflowAppend = $0 { true } else { false } }, "already in the store")
         #expect(h.core.counters.overflowRecovered == 3)
