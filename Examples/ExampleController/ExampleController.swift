@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import SluiceClient
 import SluiceProtocol
 
@@ -15,6 +16,9 @@ struct ExampleController: AsyncParsableCommand {
             every result against the example invoker's format, and prints answers by kind, \
             throughput and latency percentiles. Exits 1 if any activation went unanswered or \
             came back with wrong bytes.
+
+            SIGTERM or SIGINT (Ctrl-C) stops sending: the activations already sent are waited \
+            for, and the summary covers those (a second signal ends the wait at once).
 
             Example: sluice-example-controller --count 10000 --window 64
             """
@@ -110,6 +114,8 @@ struct ExampleController: AsyncParsableCommand {
                                   timeLimitMilliseconds: timeLimit), payload)
         }
 
+        // SIGTERM/SIGINT: stop sending and wait for what is out; a second one stops waiting.
+        let signals = StopSignals()
         let start = ContinuousClock.now
         client.submit((0..<min(window, count)).map { _ in next() })
         var byKind: [AnswerKind: Int] = [:]
@@ -129,13 +135,15 @@ struct ExampleController: AsyncParsableCommand {
             if answer.kind == .success && answer.result != Array("result-of:\(answer.activationID):".utf8) + payload {
                 wrongBytes += 1
             }
-            if sent < count { client.submit([next()]) }
+            let stopping = signals.count > 0
+            if sent < count && !stopping { client.submit([next()]) }
             if ContinuousClock.now - lastProgress > .seconds(1) {
                 lastProgress = .now
-                print("controller \(id): \(answered)/\(count) answered")
+                print("controller \(id): \(answered)/\(stopping ? sent : count) answered\(stopping ? " (stopping: nothing more is sent)" : "")")
             }
-            if answered == count { break }
+            if answered == count || (stopping && answered == sent) || signals.count > 1 { break }
         }
+        signals.cancel()
         let elapsed = start.duration(to: .now)
         await client.close()
 
@@ -146,13 +154,14 @@ struct ExampleController: AsyncParsableCommand {
         }
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("controller \(id) summary")
+        if signals.count > 0 { print("  stopped by a signal after sending \(sent) of \(count)") }
         print("  sent \(sent), answered \(answered) in \(String(format: "%.2f", seconds)) s (\(String(format: "%.0f", Double(answered) / max(seconds, 1e-9))) answers/s)")
         for kind in AnswerKind.allCases where byKind[kind, default: 0] > 0 {
             print("  \(kind): \(byKind[kind]!)")
         }
         print("  latency p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(percentile(1.0))")
         print("  results with wrong bytes: \(wrongBytes)")
-        if answered != count || wrongBytes > 0 { throw ExitCode.failure }
+        if answered != sent || wrongBytes > 0 { throw ExitCode.failure }
     }
 }
 
@@ -165,6 +174,34 @@ protocol ExampleSender: Sendable {
 
 extension ControllerClient: ExampleSender {}
 extension ClusterController: ExampleSender {}
+
+/// Counts SIGTERM and SIGINT (set aside from their default action) until cancelled.
+final class StopSignals: Sendable {
+    private final class Count: Sendable { let value = Mutex(0) }
+    private let received = Count()
+    nonisolated(unsafe) private let sources: [any DispatchSourceSignal]
+
+    var count: Int { received.value.withLock { $0 } }
+
+    init() {
+        // A parent that spawned this from a thread blocking signals passes that mask on.
+        var stopping = sigset_t()
+        sigemptyset(&stopping)
+        sigaddset(&stopping, SIGINT)
+        sigaddset(&stopping, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
+        let received = received
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { received.value.withLock { $0 += 1 } }
+            source.resume()
+            return source
+        }
+    }
+
+    func cancel() { sources.forEach { $0.cancel() } }
+}
 
 /// One line per event, appended at once (O_APPEND), so a checker can read it after a kill.
 final class ControllerEventLog: Sendable {

@@ -275,37 +275,51 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 
-    @Test("Rolling restart of every broker under load (SIGTERM, restart on the same endpoints): zero brokerLost, nothing lost or answered twice")
+    @Test("Rolling restart of every broker under load (SIGTERM, restart on the same endpoints), two controller processes: zero brokerLost, nothing lost, answered twice, run twice or over capacity")
     func rollingRestart() async throws {
-        let cluster = try await ClusterFixture(self, name: "rolling", extra: ["--shutdown-grace", "10s"], invokerDuration: "2ms-20ms")
+        let directory = try Self.temporaryDirectory("cluster-rolling")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let invokerLog = directory.appendingPathComponent("invokers.log").path
+        let cluster = try await ClusterFixture(self, name: "rolling", extra: ["--shutdown-grace", "10s"], invokerDuration: "2ms-20ms",
+                                               eventLog: invokerLog)
         defer { cluster.stop() }
-        let controller = try await cluster.controller()
+        let controllers = try ["ctl-a", "ctl-b"].map {
+            try ControllerProcess(seed: cluster.brokers[0], id: $0, log: directory.appendingPathComponent("\($0).log").path)
+        }
+        defer { controllers.forEach { $0.child.signal(SIGKILL) } }
+        for controller in controllers { try await controller.waitForAnswers(200) }
 
-        let done = Mutex(false)
-        let load = Task { await drive(controller, prefix: "roll", count: 1_000_000, window: 16, actions: 30,
-                                      stop: { done.withLock { $0 } }) }
         let started = ContinuousClock.now
         for index in 0..<3 {
             let old = cluster.brokers[index]
             let stepStart = ContinuousClock.now
             old.child.signal(SIGTERM)
-            #expect(old.child.waitForExit(timeout: .seconds(30)) == 0, "b\(index + 1) drained and stopped")
+            #expect(await old.child.exit(timeout: .seconds(30)) == 0, "b\(index + 1) drained and stopped")
             cluster.brokers[index] = try BrokerProcess(cluster.arguments(index + 1), controllerEndpoint: old.controllerEndpoint,
                                                        invokerEndpoint: old.invokerEndpoint)
             let stoppedAfter = stepStart.duration(to: .now)
-            try await waitUntil("b\(index + 1) serving again and known to the controller", timeout: .seconds(30)) {
-                controller.brokers.filter { $0.live && $0.state == .serving }.count == 3
+            // Serving again: both controllers connected to the new incarnation and, if it had
+            // invokers before, its home invokers back and work flowing through it.
+            let hadInvokers = !cluster.placed[index].isEmpty
+            try await cluster.brokers[index].waitForStatus(timeout: .seconds(30), "b\(index + 1) serving both controllers") {
+                $0.controllers.filter(\.connected).count == 2 && (!hadInvokers || ($0.counters["activations_received"] ?? 0) > 0)
             }
             print("cluster: b\(index + 1) stopped \(stoppedAfter) after SIGTERM, serving again \(stepStart.duration(to: .now)) after it")
         }
-        done.withLock { $0 = true }
-        let run = await load.value
-        print("cluster: rolling restart of 3 brokers in \(started.duration(to: .now)) under load: \(run.sent) activations, answers by kind \(run.kinds)")
-        #expect(run.answers.count == run.sent, "every activation answered")
-        #expect(run.answeredTwice.isEmpty)
-        #expect(run.kinds[.brokerLost] == nil, "no activation lost with a broker")
-        #expect((run.kinds[.success] ?? 0) > 0)
-        await controller.close()
+        var checks: [ControllerLogCheck] = []
+        for controller in controllers { checks.append(try await controller.finish(stop: true)) }
+        let runs = try InvokerLogCheck(path: invokerLog)
+        for check in checks {
+            #expect(check.lost.isEmpty, "lost: \(check.lost.prefix(5))")
+            #expect(check.answeredTwice.isEmpty, "answered twice: \(check.answeredTwice.prefix(5))")
+            #expect(check.kinds["brokerLost"] == nil, "no activation lost with a broker: \(check.kinds)")
+            #expect((check.kinds["success"] ?? 0) > 0)
+        }
+        #expect(runs.dispatchedTwice.isEmpty, "ran twice: \(runs.dispatchedTwice.prefix(5))")
+        #expect(runs.overCapacity.isEmpty, "\(runs.overCapacity)")
+        print("cluster: rolling restart of 3 brokers in \(started.duration(to: .now)) under 2 controller processes: "
+              + checks.map { "\($0.sent) sent, answers \($0.kinds)" }.joined(separator: "; ")
+              + "; none lost or twice; \(runs.started) runs, none twice, no invoker over its slots")
     }
 }
 
@@ -346,67 +360,60 @@ struct InvokerLogCheck {
 }
 
 extension BrokerEndToEndTests {
-    @Test("SIGSTOP a broker past the liveness window, then SIGCONT: its work is answered brokerLost once, late answers dropped, no invoker over its slots, nothing run twice")
+    @Test("SIGSTOP a broker past the liveness window, then SIGCONT, under a controller process: its work is answered brokerLost once, late answers dropped, no invoker over its slots, nothing run twice")
     func pausedBroker() async throws {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-pause-\(UUID().uuidString).log").path
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        let cluster = try await ClusterFixture(self, name: "pause", invokerDuration: "20ms-150ms", eventLog: log)
+        let directory = try Self.temporaryDirectory("cluster-pause")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let invokerLog = directory.appendingPathComponent("invokers.log").path
+        let cluster = try await ClusterFixture(self, name: "pause", invokerDuration: "20ms-150ms", eventLog: invokerLog)
         defer { cluster.stop() }
         let brokers = cluster.brokers
         // Pause a broker that has invokers, so its work is running when it stops.
         let paused = try #require(cluster.placed.firstIndex { !$0.isEmpty })
-        let controller = try await cluster.controller()
+        let controller = try ControllerProcess(seed: brokers[0], log: directory.appendingPathComponent("controller.log").path, count: 2000)
+        defer { controller.child.signal(SIGKILL) }
 
-        let pausedID = "b\(paused + 1)"
-        var stoppedAt: ContinuousClock.Instant?
-        var resumedAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "pause", count: 2000, window: 16, actions: 30, onAnswer: { answered in
-            if answered == 200 {
-                brokers[paused].child.signal(SIGSTOP)
-                stoppedAt = .now
-            }
-            // Resumed once the controller has found it silent (past the liveness window),
-            // while the load goes on.
-            if stoppedAt != nil, resumedAt == nil, controller.brokers.first(where: { $0.brokerID == pausedID })?.live == false {
-                brokers[paused].child.signal(SIGCONT)
-                resumedAt = .now
-            }
-        })
-        let resumed = try #require(resumedAt, "the paused broker was found silent and resumed during the run")
-        // Its late answers (invokerLost, timeouts) arrive after SIGCONT and are dropped.
-        try await waitUntil("the resumed broker has dropped its dead sessions", timeout: .seconds(20)) {
-            (try? await brokers[paused].status().gauges.inFlight) == 0
+        try await controller.waitForAnswers(200)
+        brokers[paused].child.signal(SIGSTOP)
+        let stoppedAt = ContinuousClock.now
+        // Resumed once the controller has found it silent (past the liveness window: its first
+        // brokerLost answer), while the load goes on.
+        try await controller.waitForAnswers(1, .brokerLost, timeout: .seconds(30))
+        brokers[paused].child.signal(SIGCONT)
+        let pausedFor = stoppedAt.duration(to: .now)
+        let answers = try await controller.finish()
+        // Its late answers (invokerLost, timeouts) go out after SIGCONT; the controller drops them.
+        try await brokers[paused].waitForStatus(timeout: .seconds(20), "the resumed broker has dropped its dead sessions") {
+            $0.gauges.inFlight == 0
         }
-        #expect(run.answers.count == run.sent, "every activation answered")
-        #expect(run.answeredTwice.isEmpty)
-        #expect(Set(run.kinds.keys).isSubset(of: [.success, .brokerLost]), "\(run.kinds)")
-        let check = try InvokerLogCheck(path: log)
-        #expect(check.started >= run.kinds[.success] ?? 0, "every success ran, and was logged")
-        #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice.prefix(5))")
-        #expect(check.overCapacity.isEmpty, "\(check.overCapacity)")
-        print("cluster: b\(paused + 1) SIGSTOPped \(stoppedAt.map { $0.duration(to: resumed) } ?? .zero) under load: \(run.sent) activations, answers \(run.kinds), "
-              + "\(check.started) runs checked: none twice, no invoker over its slots")
-        await controller.close()
+        let runs = try InvokerLogCheck(path: invokerLog)
+        #expect(answers.sent == 2000)
+        #expect(answers.lost.isEmpty, "lost: \(answers.lost.prefix(5))")
+        #expect(answers.answeredTwice.isEmpty, "answered twice: \(answers.answeredTwice.prefix(5))")
+        #expect(Set(answers.kinds.keys).isSubset(of: ["success", "brokerLost"]), "\(answers.kinds)")
+        #expect(runs.started >= answers.kinds["success"] ?? 0, "every success ran, and was logged")
+        #expect(runs.dispatchedTwice.isEmpty, "ran twice: \(runs.dispatchedTwice.prefix(5))")
+        #expect(runs.overCapacity.isEmpty, "\(runs.overCapacity)")
+        print("cluster: b\(paused + 1) SIGSTOPped \(pausedFor) under a controller process: \(answers.sent) sent, answers \(answers.kinds), "
+              + "none lost or twice; \(runs.started) runs, none twice, no invoker over its slots")
     }
 }
 
 extension BrokerEndToEndTests {
-    @Test("etcd killed under load: every broker keeps serving with the members it last saw; etcd back: they see it again")
+    @Test("etcd killed under a controller process: every broker keeps serving with the members it last saw; etcd back: they see it again")
     func etcdKilled() async throws {
+        let directory = try Self.temporaryDirectory("cluster-noetcd")
+        defer { try? FileManager.default.removeItem(at: directory) }
         let cluster = try await ClusterFixture(self, name: "noetcd", invokerDuration: "2ms-6ms")
         defer { cluster.stop() }
         let (etcd, brokers) = (cluster.etcd, cluster.brokers)
-        let controller = try await cluster.controller()
+        let controller = try ControllerProcess(seed: brokers[0], log: directory.appendingPathComponent("controller.log").path, count: 3000)
+        defer { controller.child.signal(SIGKILL) }
 
-        var killedAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "noetcd", count: 3000, window: 16, actions: 30, onAnswer: { answered in
-            if answered == 500 {
-                etcd.kill()
-                killedAt = .now
-            }
-        })
-        #expect(run.kinds == [.success: 3000], "activations kept flowing without etcd")
-        #expect(killedAt != nil)
+        try await controller.waitForAnswers(500)
+        etcd.kill()
+        let run = try await controller.finish()
+        #expect(run.sent == 3000 && run.kinds == ["success": 3000], "activations kept flowing without etcd: \(run.kinds)")
         try await waitUntil("every broker reports etcd unreachable", timeout: .seconds(30)) {
             var all = true
             for broker in brokers where try await broker.status().cluster?.etcdReachable != false { all = false }
@@ -415,8 +422,10 @@ extension BrokerEndToEndTests {
         for broker in brokers {
             #expect(try await broker.status().cluster?.members.count == 3, "the members last seen are kept")
         }
-        let after = await drive(controller, prefix: "still", count: 600, window: 16, actions: 30)
-        #expect(after.kinds == [.success: 600], "still serving with etcd down")
+        let later = try ControllerProcess(seed: brokers[0], id: "ctl-later", log: directory.appendingPathComponent("later.log").path, count: 600)
+        defer { later.child.signal(SIGKILL) }
+        let after = try await later.finish()
+        #expect(after.kinds == ["success": 600], "a new controller is served with etcd down: \(after.kinds)")
 
         try etcd.launch()
         try await waitUntil("every broker sees etcd again", timeout: .seconds(60)) {
@@ -424,8 +433,8 @@ extension BrokerEndToEndTests {
             for broker in brokers where try await broker.status().cluster?.etcdReachable != true { all = false }
             return all
         }
-        print("cluster: etcd SIGKILLed under load: \(run.sent + after.sent) activations all answered success; brokers rejoined when it came back")
-        await controller.close()
+        print("cluster: etcd SIGKILLed under a controller process: \(run.sent + after.sent) activations (two controllers) all answered success; "
+              + "brokers rejoined when it came back")
     }
 }
 
@@ -505,24 +514,22 @@ extension BrokerEndToEndTests {
             try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "5ms-40ms", cluster: true, eventLog: log)
         }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
-        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try await seededController(brokers, placed: placed)
+        _ = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let controllerLog = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-partition-ctl-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: controllerLog) }
+        let controller = try ControllerProcess(seed: brokers[0], log: controllerLog, count: 3000)
+        defer { controller.child.signal(SIGKILL) }
 
-        var cutAt: ContinuousClock.Instant?
-        let run = await drive(controller, prefix: "cut", count: 3000, window: 16, actions: 30, onAnswer: { answered in
-            if answered == 300 {
-                proxy.signal(SIGKILL)
-                cutAt = .now
-            }
-        })
-        #expect(cutAt != nil)
+        try await controller.waitForAnswers(300)
+        proxy.signal(SIGKILL)
         try await brokers[1].waitForStatus(timeout: .seconds(30), "b2 finds etcd unreachable") { $0.cluster?.etcdReachable == false }
         try await brokers[0].waitForStatus(timeout: .seconds(30), "b2's record expired for the others") {
             $0.cluster?.members.map(\.id).contains("b2") == false
         }
-        #expect(run.answers.count == run.sent, "every activation answered")
-        #expect(run.answeredTwice.isEmpty)
-        #expect(run.kinds.keys.allSatisfy { $0 == .success }, "no broker was lost: \(run.kinds)")
+        let run = try await controller.finish()
+        #expect(run.sent == 3000)
+        #expect(run.lost.isEmpty && run.answeredTwice.isEmpty, "lost \(run.lost.prefix(5)), twice \(run.answeredTwice.prefix(5))")
+        #expect(run.kinds.keys.allSatisfy { $0 == "success" }, "no broker was lost: \(run.kinds)")
         let stillServing = try await brokers[1].status()
         #expect(stillServing.state == "running", "b2 keeps serving without etcd")
 
@@ -531,14 +538,17 @@ extension BrokerEndToEndTests {
         try await brokers[0].waitForStatus(timeout: .seconds(60), "b2 is a member again") {
             $0.cluster?.members.map(\.id).contains("b2") == true
         }
-        let after = await drive(controller, prefix: "back", count: 600, window: 16, actions: 30)
-        #expect(after.kinds == [.success: 600])
+        let laterLog = controllerLog + ".later"
+        defer { try? FileManager.default.removeItem(atPath: laterLog) }
+        let later = try ControllerProcess(seed: brokers[1], id: "ctl-later", log: laterLog, count: 600)
+        defer { later.child.signal(SIGKILL) }
+        let after = try await later.finish()
+        #expect(after.kinds == ["success": 600], "\(after.kinds)")
         let check = try InvokerLogCheck(path: log)
         #expect(check.dispatchedTwice.isEmpty, "ran twice: \(check.dispatchedTwice.prefix(5))")
         #expect(check.overCapacity.isEmpty, "\(check.overCapacity)")
         print("cluster: b2 cut off from etcd under load: it kept serving, its record expired for the others (lease TTL 3 s); "
               + "\(run.sent + after.sent) activations all success; \(check.started) runs, none twice, no invoker over its slots; b2 a member again once the path returned")
-        await controller.close()
     }
 }
 
@@ -559,16 +569,19 @@ extension BrokerEndToEndTests {
             try startInvoker(broker, id: "inv\(index + 1)", slots: 4, duration: "2ms-6ms", cluster: true)
         }
         defer { invokers.forEach { $0.signal(SIGKILL) } }
-        let placed = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
-        let controller = try await seededController(brokers, placed: placed)
+        _ = try await waitForSettledInvokers(brokers, ["inv1", "inv2", "inv3"])
+        let controllerLog = FileManager.default.temporaryDirectory.appendingPathComponent("sluice-leader-ctl-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: controllerLog) }
+        let controller = try ControllerProcess(seed: brokers[0], log: controllerLog, count: 3000)
+        defer { controller.child.signal(SIGKILL) }
 
         var leader: EtcdServer?
         for member in members where await member.isLeader() { leader = member }
         let killed = try #require(leader)
-        let run = await drive(controller, prefix: "leader", count: 3000, window: 16, actions: 30, onAnswer: { answered in
-            if answered == 300 { killed.kill() }
-        })
-        #expect(run.kinds == [.success: 3000], "activations kept flowing while etcd changed leader")
+        try await controller.waitForAnswers(300)
+        killed.kill()
+        let run = try await controller.finish()
+        #expect(run.sent == 3000 && run.kinds == ["success": 3000], "activations kept flowing while etcd changed leader: \(run.kinds)")
         // The others elect a new leader; the brokers reach etcd through them.
         try await waitUntil("a new etcd leader", timeout: .seconds(30)) {
             var leaders = 0
@@ -582,8 +595,7 @@ extension BrokerEndToEndTests {
                 $0.cluster?.etcdReachable == true && $0.cluster?.members.count == 3
             }
         }
-        print("cluster: etcd leader SIGKILLed under load (3 members): \(run.sent) activations, all success; every broker reaches etcd through the others and lists all 3 members")
-        await controller.close()
+        print("cluster: etcd leader SIGKILLed under a controller process (3 members): \(run.sent) activations, all success; every broker reaches etcd through the others and lists all 3 members")
     }
 }
 
@@ -612,6 +624,47 @@ struct ControllerLogCheck {
     }
 }
 
+
+/// `sluice-example-controller --cluster` as a process of its own, seeded with one broker,
+/// appending its event log to `log` for `ControllerLogCheck`. It sends `count` activations, or
+/// until `finish()` tells it to stop sending (SIGTERM), then waits for every one sent.
+final class ControllerProcess {
+    let child: ChildProcess
+    let log: String
+
+    init(seed: BrokerProcess, id: String = "ctl", log: String, count: Int = 100_000_000, window: Int = 16, actions: Int = 30) throws {
+        self.log = log
+        child = try ChildProcess(Products.path("sluice-example-controller"), [
+            "--cluster", "--endpoint", seed.controllerEndpoint, "--id", id, "--count", "\(count)", "--window", "\(window)",
+            "--actions", "\(actions)", "--event-log", log,
+        ])
+    }
+
+    /// Answers in the log so far, of `kind` when given.
+    func answers(_ kind: AnswerKind? = nil) -> Int {
+        let prefix = "answer "
+        return ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count { line in
+            line.hasPrefix(prefix) && (kind.map { line.split(separator: " ").dropFirst(2).first == "\($0)" } ?? true)
+        }
+    }
+
+    func waitForAnswers(_ count: Int, _ kind: AnswerKind? = nil, timeout: Duration = .seconds(60)) async throws {
+        try await waitUntil("\(count) \(kind.map { "\($0) " } ?? "")answers in \(log)", timeout: timeout) { self.answers(kind) >= count }
+    }
+
+    /// Waits for the controller to end (told to stop sending first when `stop`), expects a clean
+    /// exit (everything it sent answered, every result intact) and returns the check of its log.
+    func finish(stop: Bool = false, timeout: Duration = .seconds(120)) async throws -> ControllerLogCheck {
+        if stop { child.signal(SIGTERM) }
+        guard let status = await child.exit(timeout: timeout) else {
+            child.signal(SIGKILL)
+            throw TestFailure("the controller did not finish within \(timeout): \(child.output.current.suffix(600))")
+        }
+        #expect(status == 0, "every activation sent was answered, every result intact: \(child.output.current.suffix(600))")
+        return try ControllerLogCheck(path: log)
+    }
+}
+
 extension BrokerEndToEndTests {
     @Test("SIGKILL of a broker with the controller and the invokers as separate processes: the checker over their event logs finds nothing lost, answered twice, run twice or over capacity")
     func killCheckedFromEventLogs() async throws {
@@ -622,20 +675,13 @@ extension BrokerEndToEndTests {
         let cluster = try await ClusterFixture(self, name: "logged", invokerDuration: "2ms-10ms", eventLog: invokerLog)
         defer { cluster.stop() }
         let count = 4000
-        let controller = try ChildProcess(Products.path("sluice-example-controller"), [
-            "--cluster", "--endpoint", cluster.brokers[0].controllerEndpoint, "--count", "\(count)", "--window", "16",
-            "--actions", "30", "--event-log", controllerLog,
-        ])
-        defer { controller.signal(SIGKILL) }
+        let controller = try ControllerProcess(seed: cluster.brokers[0], log: controllerLog, count: count)
+        defer { controller.child.signal(SIGKILL) }
         // Kill a broker with invokers once the controller has 500 answers.
         let victim = try #require(cluster.placed.indices.last { !cluster.placed[$0].isEmpty })
-        try await waitUntil("500 answers in the controller's log", timeout: .seconds(60)) {
-            ((try? String(contentsOfFile: controllerLog, encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.hasPrefix("answer ") }.count >= 500
-        }
+        try await controller.waitForAnswers(500)
         cluster.brokers[victim].child.signal(SIGKILL)
-        let status = try #require(controller.waitForExit(timeout: .seconds(120)), "the controller finished")
-        #expect(status == 0, "every activation answered, every result intact: \(controller.output.current.suffix(600))")
-        let answers = try ControllerLogCheck(path: controllerLog)
+        let answers = try await controller.finish()
         let runs = try InvokerLogCheck(path: invokerLog)
         #expect(answers.sent == count)
         #expect(answers.lost.isEmpty, "lost: \(answers.lost.prefix(5))")

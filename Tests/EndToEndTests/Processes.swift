@@ -110,6 +110,17 @@ final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Waits for exit without holding a thread (the test pool has one per core); returns the
+    /// exit status, or nil on timeout.
+    func exit(timeout: Duration) async -> Int32? {
+        do {
+            try await waitUntil("process \(pid) to exit", timeout: timeout) { !process.isRunning }
+        } catch {
+            return nil
+        }
+        return waitForExit(timeout: .seconds(5))
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
