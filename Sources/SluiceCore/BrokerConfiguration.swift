@@ -125,7 +125,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
         }
         if maxParkedAnswersPerController < 0 { throw Invalid(key: "max-parked-answers", problem: "must not be negative") }
         if maxParkedAnswers < 0 || maxParkedAnswerBytes < 0 {
-            throw Invalid(key: "max-parked-answers-total", problem: "must not be negative")
+            throw Invalid(key: "maxParkedAnswers/maxParkedAnswerBytes (BrokerConfiguration, not a configuration key)", problem: "must not be negative")
         }
     }
 }

@@ -46,17 +46,23 @@ struct StatusCommand: AsyncParsableCommand {
         do {
             response = try await MonitorClient.get(endpoint, path: "/status")
         } catch {
-            throw ValidationError("\(error)")
+            throw Self.failure("\(error)")
         }
         guard response.status == 200 else {
-            throw ValidationError("\(endpoint)/status answered HTTP \(response.status): \(response.text)")
+            throw Self.failure("\(endpoint)/status answered HTTP \(response.status): \(response.text)")
         }
         let data = Data(response.body)
         do {
             return (try StatusDocument.decode(data), data)
         } catch {
-            throw ValidationError("\(endpoint)/status is not a Sluice status document: \(error)")
+            throw Self.failure("\(endpoint)/status is not a Sluice status document: \(error)")
         }
+    }
+
+    /// A broker that cannot be read is not a usage mistake: the reason on standard error, exit 1.
+    static func failure(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+        return ExitCode.failure
     }
 
     func run() async throws {

@@ -83,6 +83,45 @@ extension BrokerEndToEndTests {
         await controller.close()
     }
 
+    @Test("sluice status against a live broker prints its invokers; an unreachable endpoint exits 1 naming it; --log-format json writes one JSON object per log line")
+    func statusCommandAndJSONLogs() async throws {
+        let broker = try BrokerProcess(["--log-format", "json", "--log-level", "info"])
+        defer { _ = try? broker.stop() }
+        let invoker = try startInvoker(broker, id: "inv-status", slots: 2, duration: "1ms")
+        defer { invoker.signal(SIGKILL) }
+        try await broker.waitForInvokers(["inv-status"])
+
+        let status = try ChildProcess(Products.path("sluice"), ["status", "--endpoint", broker.monitorEndpoint])
+        #expect(await status.exit(timeout: .seconds(30)) == 0, "stderr: \(status.errors.current)")
+        let text = status.output.waitForEnd(timeout: .seconds(5))
+        #expect(text.contains("running"), "\(text)")
+        #expect(text.contains("INVOKER") && text.contains("inv-status"), "\(text)")
+
+        let unreachable = try ChildProcess(Products.path("sluice"), ["status", "--endpoint", "127.0.0.1:1"])
+        #expect(await unreachable.exit(timeout: .seconds(30)) == 1)
+        #expect(unreachable.errors.waitForEnd(timeout: .seconds(5)).contains("127.0.0.1:1"))
+
+        // The registration is logged as JSON: every line of standard error is one object.
+        #expect(broker.child.errors.wait(for: "invoker registered", timeout: .seconds(10)) != nil, "\(broker.child.errors.current)")
+        let lines = broker.child.errors.current.split(separator: "\n")
+        for line in lines {
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] is String && object?["message"] is String && object?["timestamp"] is String, "not a JSON log line: \(line)")
+        }
+        let registered = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["message"] as? String == "invoker registered" }
+        #expect(registered?["invoker"] as? String == "inv-status", "metadata as fields: \(String(describing: registered))")
+    }
+
+    @Test("sluice broker --help teaches CURVE and id binding (it once said SLU/1 has no authentication)")
+    func brokerHelpNamesSecurity() async throws {
+        let help = try ChildProcess(Products.path("sluice"), ["broker", "--help"])
+        #expect(await help.exit(timeout: .seconds(30)) == 0)
+        let text = help.output.waitForEnd(timeout: .seconds(5))
+        #expect(text.contains("CURVE"), "\(text)")
+        #expect(!text.lowercased().contains("no authentication"), "\(text)")
+    }
+
     @Test("A monitoring port in use: the broker exits 1 naming --monitor-endpoint and the address")
     func monitorPortInUse() throws {
         let first = try BrokerProcess()

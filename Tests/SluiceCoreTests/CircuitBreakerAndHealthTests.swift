@@ -133,6 +133,43 @@ struct HealthTests {
         #expect(h.activate("x3").placements == ["x3->i1"])
     }
 
+    @Test("§4.11 outcome systemError with flag bit 1 clear is answered systemError but counts as clean: five in a row leave the invoker healthy; bit 1 set counts whatever the outcome")
+    func outcomeAloneIsNotBlame() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 1)
+        for n in 1...5 {
+            #expect(h.activate("o\(n)").placements == ["o\(n)->i1"])
+            let done = h.complete("o\(n)", on: "i1", result: bytes("boom"), outcome: .systemError, systemError: false)
+            #expect(done.answers.map(\.kind) == [.systemError])
+        }
+        #expect(h.core.invoker("i1")?.health == .healthy, "the action failed; the invoker is not blamed")
+        // Bit 1 with a success outcome: four of those make it unhealthy.
+        for n in 1...4 {
+            #expect(h.activate("s\(n)").placements == ["s\(n)->i1"])
+            h.complete("s\(n)", on: "i1", result: bytes("ok"), outcome: .success, systemError: true)
+        }
+        #expect(h.core.invoker("i1")?.health == .unhealthy)
+    }
+
+    @Test("§4.8/§6.1 work dispatched before a drain still completes normally after it: answered, slot freed, no error; no new work reaches the drained invoker")
+    func completionAfterDrain() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        #expect(h.activate("a1").placements == ["a1->i1"])
+        h.capacity("i1", memoryMB: 0, slots: 0)
+        let waiting = h.activate("a2")
+        #expect(waiting.dispatches.isEmpty, "a drained invoker gets no new work")
+        let done = h.complete("a1", on: "i1", result: bytes("ok"))
+        #expect(done.answers.map(\.activationID) == ["a1"])
+        #expect(done.answers.first?.kind == .success)
+        #expect(done.errors.isEmpty)
+        #expect(done.dispatches.isEmpty, "the freed slot is not offered while drained")
+        #expect(h.core.inFlightCount == 0)
+        #expect(h.capacity("i1", memoryMB: 4096, slots: 2).placements == ["a2->i1"], "raised again: the waiting work goes")
+    }
+
     @Test("§5 more than 3 timeouts make an invoker unresponsive; a failed probe restarts the cool-down")
     func timeoutsMakeUnresponsive() {
         var config = BrokerConfiguration()

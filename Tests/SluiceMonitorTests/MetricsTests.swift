@@ -107,6 +107,36 @@ struct MetricsTests {
         #expect(values["sluice_invokers_lost_total"] != nil)
     }
 
+    @Test("Every counter of the exit summary has a Prometheus series carrying its value")
+    func everySummaryCounterIsExported() throws {
+        // Every stored counter set to a value of its own, so each can be told apart.
+        var c = BrokerCounters()
+        var next = 1_000
+        func value() -> Int { next += 7; return next }
+        c.activationsReceived = value(); c.dispatched = value()
+        for index in c.answersByKind.indices { c.answersByKind[index] = value() }
+        c.answersDelivered = value(); c.answersUndelivered = value(); c.answersParked = value(); c.answersDropped = value()
+        c.lateCompletions = value()
+        for code in ErrorCode.known { c.protocolErrorsByCode[code.rawValue] = value() }
+        c.invokersLost = value(); c.dispatchRetries = value(); c.forcedPlacements = value(); c.strategyContractBroken = value()
+        c.strategySwaps = value(); c.overflowRecovered = value(); c.overflowUncertain = value(); c.overflowWithheld = value()
+        c.publicationsReceived = value(); c.publicationsDelivered = value(); c.publicationsDropped = value()
+        c.publicationsUnheard = value(); c.authenticationsAccepted = value(); c.authenticationsRefused = value()
+        c.repliesUndelivered = value()
+        // A counter added to BrokerCounters must be set above, and so checked below.
+        #expect(Mirror(reflecting: c).children.count == 24, "BrokerCounters has a field this test does not set")
+
+        var snapshot = ScriptedBroker().monitorSnapshot()
+        snapshot.counters = c
+        let series = MetricTables.counters(snapshot)
+        // Sums of other counters ("answered", "protocol_errors") are what a query sums.
+        for (name, count) in c.fields where name != "answered" && name != "protocol_errors" {
+            let exported = series.filter { $0.value == Double(count) }
+            #expect(exported.count == 1, "summary counter \(name) = \(count) has no Prometheus series of its own")
+            #expect(exported.allSatisfy { $0.name.hasSuffix("_total") })
+        }
+    }
+
     @Test("Every name follows Prometheus conventions: sluice_ prefix, _total counters, base units")
     func names() throws {
         var broker = ScriptedBroker()
