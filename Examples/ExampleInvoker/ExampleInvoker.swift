@@ -27,8 +27,8 @@ struct ExampleInvoker: ParsableCommand {
     @Option(help: "Invoker id ([A-Za-z0-9._-]{1,128}).")
     var id = "invoker0"
 
-    @Option(help: "Memory for user containers, MB.")
-    var memory: UInt32 = 2048
+    @Option(help: "Memory for user containers, MB (default: 256 per slot, the example controller's activation size, so every slot can be used).")
+    var memory: UInt32?
 
     @Option(help: "Concurrent activations.")
     var slots: UInt32 = 16
@@ -67,6 +67,8 @@ struct ExampleInvoker: ParsableCommand {
         let low = try parseMilliseconds(parts[0])
         let high = parts.count == 2 ? try parseMilliseconds(parts[1]) : low
         guard low >= 0, high >= low else { throw ValidationError("--duration '\(duration)': the range must be increasing") }
+        let (perSlot, overflow) = slots.multipliedReportingOverflow(by: 256)
+        let memoryMB = memory ?? (overflow ? UInt32.max : perSlot)
 
         let ran = Atomic<Int>(0)
         let progressEvery = progressEvery
@@ -77,7 +79,7 @@ struct ExampleInvoker: ParsableCommand {
         let holder = ClientHolder()
         let containers = WarmContainers(keepAlive: keepAlive)
         let events = try eventLog.map { try EventLog(path: $0, invokerID: id, slots: slots) }
-        let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memory, slots: slots, cluster: cluster) { activation in
+        let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memoryMB, slots: slots, cluster: cluster) { activation in
             events?.write("start", activation.header.activationID)
             containers.start(activation.header.action)
             let milliseconds = low == high ? low : Double.random(in: low...high)
@@ -103,7 +105,7 @@ struct ExampleInvoker: ParsableCommand {
         }
         holder.client = client
         client.start()
-        say("invoker \(id) connecting to \(endpoint): memory \(memory) MB, \(slots) slots, run time \(duration)")
+        say("invoker \(id) connecting to \(endpoint): memory \(memoryMB) MB, \(slots) slots, run time \(duration)")
         // Run until killed: SIGINT/SIGTERM end the process; the broker answers whatever was
         // in flight `invokerLost` once heartbeats stop.
         signal(SIGPIPE, SIG_IGN)
