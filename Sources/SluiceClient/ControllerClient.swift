@@ -47,6 +47,11 @@ public final class ControllerClient: Sendable {
     /// What this client knows of its broker as a cluster member (§9); unused without `cluster`.
     private let clusterState = Locked(ClusterSession())
     private let clusterMode: Bool
+    /// COMPLETED notices (§10.1), when made with `follow`.
+    public let completions: AsyncStream<CompletedNotice>
+    private let completionsContinuation: AsyncStream<CompletedNotice>.Continuation
+    /// Callers of `inventory()` waiting for the next INVENTORY, by token.
+    private let inventoryWaiters = Locked((next: 0, waiting: [Int: CheckedContinuation<Inventory?, Never>]()))
 
     /// A cluster session's view of its broker (§9).
     public struct ClusterSession: Sendable, Equatable {
@@ -85,14 +90,19 @@ public final class ControllerClient: Sendable {
     ///   - curve: the broker's public key and this controller's key pair, when the broker has CURVE on.
     ///   - cluster: take part in a cluster (§9): CLUSTER, room, incarnation, `brokerLost`.
     ///   - onMembers: called (on the connection's thread) with every MEMBERS, in cluster mode.
+    ///   - follow: ask for COMPLETED notices (§10.1), delivered on `completions`: for a
+    ///     platform that frees its own books for an invoker's slot only when the slot is free.
     public init(id: String, endpoint: String, context: ZMQContext? = nil, answerTimeout: Duration? = nil,
                 curve: CurveClientKeys? = nil, cluster: Bool = false, onMembers: (@Sendable (Members) -> Void)? = nil,
-                logger: Logger = Logger(label: "sluice.controller")) throws {
+                follow: Bool = false, logger: Logger = Logger(label: "sluice.controller")) throws {
         try Identifier.validate(id, field: "controller id")
         controllerID = id
         self.answerTimeout = answerTimeout
         clusterMode = cluster
         (answers, answersContinuation) = AsyncStream.makeStream(of: ControllerAnswer.self)
+        (completions, completionsContinuation) = AsyncStream.makeStream(of: CompletedNotice.self, bufferingPolicy: .bufferingNewest(100_000))
+        let completionsContinuation = self.completionsContinuation
+        let inventoryWaiters = self.inventoryWaiters
         let pending = self.pending
         let timedOut = self.timedOut
         let clusterState = self.clusterState
@@ -109,7 +119,7 @@ public final class ControllerClient: Sendable {
             for id in ids {
                 let answer = ControllerAnswer(header: AnswerHeader(activationID: id, kind: .brokerLost, invokerID: "", reason: reason), result: [])
                 if Self.resolve(answer, pending: pending, stream: continuation, onlyIfPending: true) {
-                    timedOut.withLock { _ = $0.ids.insert(id) }
+                    timedOut.withLock { $0.ids.insert(id) }
                     answered += 1
                 }
             }
@@ -122,7 +132,7 @@ public final class ControllerClient: Sendable {
         }
         connection = try PeerConnection(
             options: .init(endpoint: endpoint, hello: { .controllerHello(controllerID: id) }, inbound: .brokerToController, curve: curve,
-                           cluster: cluster),
+                           cluster: cluster, follow: follow),
             context: context ?? ZMQContext(), logger: logger,
             deliver: { message, opaque in
                 switch message {
@@ -140,6 +150,14 @@ public final class ControllerClient: Sendable {
                     }) {
                         continuation.yield(answer)
                     }
+                case .completed(let notice):
+                    completionsContinuation.yield(notice)
+                case .inventory(let inventory):
+                    let waiting = inventoryWaiters.withLock { state in
+                        defer { state.waiting.removeAll() }
+                        return Array(state.waiting.values)
+                    }
+                    for waiter in waiting { waiter.resume(returning: inventory) }
                 case .recovered(let recovered) where cluster:
                     clusterState.withLock { $0.recovered.formUnion(recovered.activationIDs) }
                 case .members(let members) where cluster:
@@ -301,6 +319,25 @@ public final class ControllerClient: Sendable {
         connection.send(.publish(topic: topic), opaque: payload)
     }
 
+    /// The broker's invokers now (INVOKERS, §10.1), or nil if no INVENTORY came within
+    /// `timeout` (not connected, or a broker that does not know §10 and answered ERROR).
+    public func inventory(timeout: Duration = .seconds(5)) async -> Inventory? {
+        let token = inventoryWaiters.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        let waiters = inventoryWaiters
+        return await withCheckedContinuation { continuation in
+            inventoryWaiters.withLock { $0.waiting[token] = continuation }
+            // Registered first, so the timer always finds it or finds it answered.
+            Task {
+                try? await Task.sleep(for: timeout)
+                waiters.withLock { $0.waiting.removeValue(forKey: token) }?.resume(returning: nil)
+            }
+            connection.send(.invokers)
+        }
+    }
+
     /// Broker answers dropped because this client had already answered them (its timeout, or
     /// `brokerLost`).
     public var lateAnswersDropped: Int { timedOut.withLock { $0.dropped } }
@@ -324,11 +361,13 @@ public final class ControllerClient: Sendable {
     public func close() async {
         await connection.close()
         answersContinuation.finish()
+        completionsContinuation.finish()
     }
 
     /// As `close()`, blocking the calling thread: for code outside Swift concurrency.
     public func closeBlocking() {
         connection.closeBlocking()
         answersContinuation.finish()
+        completionsContinuation.finish()
     }
 }

@@ -26,6 +26,8 @@ final class PeerConnection: Sendable {
         var curve: CurveClientKeys?
         /// Take part in a cluster: CLUSTER follows every HELLO (§9.1).
         var cluster = false
+        /// Ask for COMPLETED notices: FOLLOW follows every HELLO (§10.1).
+        var follow = false
         /// Asked when the broker fell silent: another endpoint to go to (an invoker of a
         /// cluster moves to a live member, §9.4), or nil to try the same one again.
         var endpointAfterSilence: (@Sendable () -> String?)?
@@ -197,6 +199,7 @@ final class PeerConnection: Sendable {
     private func announcement() -> [Outbound] {
         let prefixes = shared.withLock { $0.subscriptions }
         return [Outbound(message: options.hello(), opaque: nil)] + (options.cluster ? [Outbound(message: .cluster, opaque: nil)] : [])
+            + (options.follow ? [Outbound(message: .follow, opaque: nil)] : [])
             + prefixes.map { Outbound(message: .subscribe(prefix: $0), opaque: nil) }
     }
 

@@ -21,6 +21,10 @@ extension BrokerCore {
             disconnectController(controllerID)
         case .cluster:
             clusterRequested(.controller, route, controllerID: controllerID, into: &actions)
+        case .follow:
+            controllers[controllerID]?.follows = true
+        case .invokers:
+            actions.append(.send(.controller, route, .inventory(inventory(maxBytes: Int(welcome.maxMessageBytes))), opaque: nil))
         case .activate(let header):
             activate(header, payload: opaque, from: controllerID, route: route, into: &actions)
         case .subscribe, .unsubscribe, .publish:
@@ -40,7 +44,11 @@ extension BrokerCore {
         var controller = known ?? ControllerState(id: controllerID, route: nil, lastSeen: now)
         // A HELLO starts a session with no subscriptions (§4.13), except a repeated HELLO on
         // the live session's own connection, which keeps the session as it is (§3.3).
-        if known?.route != route { endSession(.controller, route) }
+        if known?.route != route {
+            endSession(.controller, route)
+            // FOLLOW belongs to the session, as subscriptions do (§10.1).
+            controller.follows = false
+        }
         if let old = controller.route, old != route {
             // The old connection's session is over (§3.3): it gets nothing more.
             controllerIDByRoute.removeValue(forKey: old)
@@ -150,5 +158,42 @@ extension BrokerCore {
             counters.answersDropped += 1
             actions.append(.notice(.parkedAnswersDropped(controllerID: "?", count: 1, reason: "connection unknown")))
         }
+    }
+}
+
+// MARK: Bookkeeping for platforms with their own books (§10)
+
+extension BrokerCore {
+    /// COMPLETED (§10.1) for an activation whose answer already went out, when its controller
+    /// follows: a notice, never kept for an absent controller, never an answer.
+    mutating func notifyCompleted(_ record: InFlightRecord, id: String, invokerID: String, systemError: Bool,
+                                  cause: CompletedNotice.Cause, into actions: inout [BrokerAction<Payload>]) {
+        guard record.answered, let controller = controllers[record.answerTo], controller.follows, let route = controller.route else { return }
+        let notice = CompletedNotice(activationID: id, invokerID: invokerID, systemError: systemError, cause: cause)
+        actions.append(.send(.controller, route, .completed(notice), opaque: nil))
+    }
+
+    /// INVENTORY (§10.1): the invokers in id order, as many as fit in `maxBytes`.
+    func inventory(maxBytes: Int) -> Inventory {
+        let controllersConnected = UInt16(clamping: connectedControllerCount)
+        // Signature, command and the header's fixed part, with room to spare.
+        var size = 64
+        var entries: [Inventory.Entry] = []
+        for (id, invoker) in invokers.sorted(by: { $0.key < $1.key }) {
+            let health: Inventory.Health = switch invoker.health {
+            case .healthy: invoker.draining ? .draining : .healthy
+            case .unhealthy: .unhealthy
+            case .unresponsive: .unresponsive
+            case .probing: .probing
+            }
+            let entry = Inventory.Entry(invokerID: id, health: health, memoryMB: invoker.memoryMB, slots: invoker.slots,
+                                        usedMemoryMB: UInt32(clamping: invoker.usedMemoryMB), usedSlots: invoker.usedSlots,
+                                        tags: invoker.tags, dedicatedNamespaces: invoker.dedicatedNamespaces)
+            let entrySize = 2 + id.utf8.count + 1 + 16 + 2 + (invoker.tags + invoker.dedicatedNamespaces).reduce(0) { $0 + 2 + $1.utf8.count }
+            guard size + entrySize <= maxBytes, entries.count < Inventory.maxEntries else { break }
+            size += entrySize
+            entries.append(entry)
+        }
+        return Inventory(controllers: controllersConnected, invokers: entries)
     }
 }

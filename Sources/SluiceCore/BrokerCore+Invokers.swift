@@ -181,6 +181,7 @@ extension BrokerCore {
                        result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
         }
+        notifyCompleted(record, id: id, invokerID: invokerID, systemError: completion.systemError, cause: .completion, into: &actions)
         recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
         drainWaiting(into: &actions)
     }
@@ -245,6 +246,7 @@ extension BrokerCore {
                                     reason: "invoker '\(invokerID)' \(reason) while running it"),
                        result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
+            notifyCompleted(record, id: id, invokerID: invokerID, systemError: true, cause: .invokerLost, into: &actions)
         }
         let snapshot = invoker.snapshot
         updateWarm(invokerID, WarmReport([]))

@@ -39,6 +39,7 @@ extension BrokerCore {
                                     reason: "no completion from invoker '\(invokerID)' within \(limit) (circuit breaker)"),
                        result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
             }
+            notifyCompleted(record, id: id, invokerID: invokerID, systemError: false, cause: .timeout, into: &actions)
             recordHealth(invokerID, .timeout, into: &actions)
         }
         drainWaiting(into: &actions)

@@ -58,6 +58,8 @@ struct ControllerState<Payload> {
     /// The connection of its last ended session (see `BrokerCore.formerControllerRoutes`).
     var formerRoute: RoutingID?
     var lastSeen: Timestamp
+    /// This session asked for COMPLETED notices (FOLLOW, §10.1).
+    var follows = false
     /// Answers waiting for this controller to come back (§6.4), oldest first: appended and
     /// expired in O(1), and compact (a deque frees what expiry takes off its front).
     var parked: Deque<ParkedAnswer<Payload>> = []

@@ -43,8 +43,31 @@ public enum Codec {
     public static func encodeBody(_ message: Message) -> [UInt8]? {
         var writer = ByteWriter()
         switch message {
-        case .heartbeat, .goodbye, .cluster:
+        case .heartbeat, .goodbye, .cluster, .follow, .invokers:
             return nil
+        case .completed(let notice):
+            writer.shortString(notice.activationID)
+            writer.shortString(notice.invokerID)
+            let cause: UInt8 = switch notice.cause { case .completion: 0; case .invokerLost: 2; case .timeout: 4 }
+            writer.u8((notice.systemError ? 1 : 0) | cause)
+        case .inventory(let inventory):
+            precondition(inventory.invokers.count <= Inventory.maxEntries, "INVENTORY with more than \(Inventory.maxEntries) invokers")
+            writer.u16(inventory.controllers)
+            writer.u16(UInt16(inventory.invokers.count))
+            for entry in inventory.invokers {
+                writer.shortString(entry.invokerID)
+                writer.u8(entry.health.rawValue)
+                writer.u32(entry.memoryMB)
+                writer.u32(entry.slots)
+                writer.u32(entry.usedMemoryMB)
+                writer.u32(entry.usedSlots)
+                precondition(entry.tags.count <= ProtocolConstants.maxTags && entry.dedicatedNamespaces.count <= ProtocolConstants.maxTags,
+                             "more than \(ProtocolConstants.maxTags) tags or dedicated namespaces")
+                writer.u8(UInt8(entry.tags.count))
+                for tag in entry.tags { writer.shortString(tag) }
+                writer.u8(UInt8(entry.dedicatedNamespaces.count))
+                for namespace in entry.dedicatedNamespaces { writer.shortString(namespace) }
+            }
         case .roomHeartbeat(let room):
             writer.u32(room.freeSlots)
             writer.u32(room.waiting)
@@ -250,6 +273,48 @@ public enum Codec {
         case .cluster:
             try expectFrames(count, 2, command)
             return .cluster
+        case .follow:
+            try expectFrames(count, 2, command)
+            return .follow
+        case .invokers:
+            try expectFrames(count, 2, command)
+            return .invokers
+        case .completed:
+            try expectFrames(count, 3, command)
+            return .completed(try withReader(frames[2], "COMPLETED") { (reader: inout ByteReader) throws(ProtocolError) in
+                let id = try reader.id("activation id")
+                let invoker = try reader.id("invoker id")
+                let flags = try reader.u8("completed-flags")
+                let cause: CompletedNotice.Cause
+                switch flags & 0xFE {
+                case 0: cause = .completion
+                case 2: cause = .invokerLost
+                case 4: cause = .timeout
+                default: throw ProtocolError(.malformed, "COMPLETED flags 0x\(String(flags, radix: 16)): at most one of bits 1 and 2, bits 3-7 zero (§10.1)")
+                }
+                return CompletedNotice(activationID: id, invokerID: invoker, systemError: flags & 1 != 0, cause: cause)
+            })
+        case .inventory:
+            try expectFrames(count, 3, command)
+            return .inventory(try withReader(frames[2], "INVENTORY") { (reader: inout ByteReader) throws(ProtocolError) in
+                let controllers = try reader.u16("controllers")
+                let count = Int(try reader.u16("invoker-count"))
+                var entries: [Inventory.Entry] = []
+                for _ in 0..<count {
+                    let id = try reader.id("invoker id")
+                    let rawHealth = try reader.u8("health")
+                    guard let health = Inventory.Health(rawValue: rawHealth) else {
+                        throw ProtocolError(.malformed, "INVENTORY health \(rawHealth) for '\(id)' is not 0-4 (§10.1)")
+                    }
+                    let memory = try reader.u32("memory-mb"), slots = try reader.u32("slots")
+                    let usedMemory = try reader.u32("used-memory-mb"), usedSlots = try reader.u32("used-slots")
+                    let tags = try decodeNames(&reader, what: "tag", maxLength: ProtocolConstants.maxTagLength, section: "§10.1")
+                    let dedicated = try decodeNames(&reader, what: "dedicated namespace", maxLength: ProtocolConstants.maxNamespaceLength, section: "§10.1")
+                    entries.append(Inventory.Entry(invokerID: id, health: health, memoryMB: memory, slots: slots, usedMemoryMB: usedMemory,
+                                                   usedSlots: usedSlots, tags: tags, dedicatedNamespaces: dedicated))
+                }
+                return Inventory(controllers: controllers, invokers: entries)
+            })
         case .members:
             try expectFrames(count, 3, command)
             return .members(try withReader(frames[2], "MEMBERS") { (reader: inout ByteReader) throws(ProtocolError) in

@@ -7,9 +7,13 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
     case error = 0x05
     case cluster = 0x06
     case members = 0x07
+    case follow = 0x08
+    case invokers = 0x09
     case activate = 0x10
     case answer = 0x11
     case recovered = 0x12
+    case completed = 0x13
+    case inventory = 0x14
     case capacity = 0x20
     case dispatch = 0x21
     case result = 0x22
@@ -28,6 +32,10 @@ public enum Command: UInt8, Sendable, CaseIterable, CustomStringConvertible {
         case .cluster: "CLUSTER"
         case .members: "MEMBERS"
         case .recovered: "RECOVERED"
+        case .follow: "FOLLOW"
+        case .invokers: "INVOKERS"
+        case .completed: "COMPLETED"
+        case .inventory: "INVENTORY"
         case .activate: "ACTIVATE"
         case .answer: "ANSWER"
         case .capacity: "CAPACITY"
@@ -75,8 +83,8 @@ public enum Channel: Sendable, CaseIterable {
     /// The commands this direction allows (the spec's table; `allows` is the fast test).
     public var allowedCommands: Set<Command> {
         switch self {
-        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .cluster, .activate, .subscribe, .unsubscribe, .publish]
-        case .brokerToController: [.welcome, .heartbeat, .error, .members, .answer, .recovered, .publish]
+        case .controllerToBroker: [.hello, .heartbeat, .goodbye, .cluster, .follow, .invokers, .activate, .subscribe, .unsubscribe, .publish]
+        case .brokerToController: [.welcome, .heartbeat, .error, .members, .answer, .recovered, .completed, .inventory, .publish]
         case .invokerToBroker: [.hello, .heartbeat, .goodbye, .cluster, .capacity, .result, .completion, .subscribe, .unsubscribe, .publish]
         case .brokerToInvoker: [.welcome, .heartbeat, .error, .members, .dispatch, .publish]
         }

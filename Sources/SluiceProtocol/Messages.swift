@@ -129,6 +129,75 @@ public struct Recovered: Equatable, Sendable {
     }
 }
 
+/// COMPLETED (§10.1): the slot of an activation already answered was freed. A notice, not an answer.
+public struct CompletedNotice: Equatable, Sendable {
+    public enum Cause: Equatable, Sendable {
+        /// The invoker's COMPLETION arrived.
+        case completion
+        /// No COMPLETION came: the invoker was lost.
+        case invokerLost
+        /// No COMPLETION came: the circuit breaker freed the slot.
+        case timeout
+    }
+
+    public var activationID: String
+    /// The invoker whose slot was freed.
+    public var invokerID: String
+    /// The completion's system-error flag (§4.11), or the invoker was lost.
+    public var systemError: Bool
+    public var cause: Cause
+
+    public init(activationID: String, invokerID: String, systemError: Bool, cause: Cause) {
+        self.activationID = activationID
+        self.invokerID = invokerID
+        self.systemError = systemError
+        self.cause = cause
+    }
+}
+
+/// INVENTORY (§10.1): the broker's invokers as it sees them now.
+public struct Inventory: Equatable, Sendable {
+    /// An invoker's health as INVENTORY reports it.
+    public enum Health: UInt8, Equatable, Sendable, CaseIterable {
+        case healthy = 0, unhealthy = 1, unresponsive = 2, draining = 3, probing = 4
+    }
+
+    public struct Entry: Equatable, Sendable {
+        public var invokerID: String
+        public var health: Health
+        public var memoryMB: UInt32
+        public var slots: UInt32
+        public var usedMemoryMB: UInt32
+        public var usedSlots: UInt32
+        public var tags: [String]
+        public var dedicatedNamespaces: [String]
+
+        public init(invokerID: String, health: Health, memoryMB: UInt32, slots: UInt32, usedMemoryMB: UInt32, usedSlots: UInt32,
+                    tags: [String] = [], dedicatedNamespaces: [String] = []) {
+            self.invokerID = invokerID
+            self.health = health
+            self.memoryMB = memoryMB
+            self.slots = slots
+            self.usedMemoryMB = usedMemoryMB
+            self.usedSlots = usedSlots
+            self.tags = tags
+            self.dedicatedNamespaces = dedicatedNamespaces
+        }
+    }
+
+    /// Controller sessions connected now.
+    public var controllers: UInt16
+    public var invokers: [Entry]
+
+    public init(controllers: UInt16, invokers: [Entry]) {
+        self.controllers = controllers
+        self.invokers = invokers
+    }
+
+    /// Most entries one INVENTORY may list (u16 count).
+    public static let maxEntries = Int(UInt16.max)
+}
+
 /// The room frame a broker's HEARTBEAT carries to a cluster peer (§9.3).
 public struct Room: Equatable, Sendable {
     /// Free slots on invokers that take work now.
@@ -309,6 +378,14 @@ public enum Message: Equatable, Sendable {
     case answer(AnswerHeader)
     /// RECOVERED (§9.1).
     case recovered(Recovered)
+    /// FOLLOW (§10.1): the controller asks for COMPLETED notices.
+    case follow
+    /// INVOKERS (§10.1): the controller asks for an INVENTORY.
+    case invokers
+    /// COMPLETED (§10.1).
+    case completed(CompletedNotice)
+    /// INVENTORY (§10.1).
+    case inventory(Inventory)
     case capacity(Capacity)
     case dispatch(RoutingHeader)
     case result(ResultHeader)
@@ -335,6 +412,10 @@ public enum Message: Equatable, Sendable {
         case .cluster: .cluster
         case .members: .members
         case .recovered: .recovered
+        case .follow: .follow
+        case .invokers: .invokers
+        case .completed: .completed
+        case .inventory: .inventory
         case .activate: .activate
         case .answer: .answer
         case .capacity: .capacity

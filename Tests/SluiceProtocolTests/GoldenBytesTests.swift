@@ -65,7 +65,11 @@ struct GoldenBytesTests {
         #expect(Command.cluster.rawValue == 0x06)
         #expect(Command.members.rawValue == 0x07)
         #expect(Command.recovered.rawValue == 0x12)
-        #expect(Command.allCases.count == 17)
+        #expect(Command.follow.rawValue == 0x08)
+        #expect(Command.invokers.rawValue == 0x09)
+        #expect(Command.completed.rawValue == 0x13)
+        #expect(Command.inventory.rawValue == 0x14)
+        #expect(Command.allCases.count == 21)
     }
 
     @Test("§6.2 answer kind values and §7 error code values")
@@ -208,6 +212,67 @@ struct GoldenBytesTests {
             ],
         ]
         try checkGolden(.recovered(Recovered(incarnation: 7, activationIDs: ["a1", "a2"])), frames, channel: .brokerToController, hasOpaque: false)
+    }
+
+    @Test("§10.1 FOLLOW and INVOKERS: a command frame alone")
+    func followAndInvokers() throws {
+        try checkGolden(.follow, [signature, [0x08]], channel: .controllerToBroker, hasOpaque: false)
+        try checkGolden(.invokers, [signature, [0x09]], channel: .controllerToBroker, hasOpaque: false)
+    }
+
+    @Test("§10.1 COMPLETED, one per cause")
+    func completed() throws {
+        let cases: [(CompletedNotice, UInt8)] = [
+            (CompletedNotice(activationID: "a1", invokerID: "i1", systemError: false, cause: .completion), 0x00),
+            (CompletedNotice(activationID: "a1", invokerID: "i1", systemError: true, cause: .completion), 0x01),
+            (CompletedNotice(activationID: "a1", invokerID: "i1", systemError: true, cause: .invokerLost), 0x03),
+            (CompletedNotice(activationID: "a1", invokerID: "i1", systemError: false, cause: .timeout), 0x04),
+        ]
+        for (notice, flags) in cases {
+            let frames: [[UInt8]] = [
+                signature,
+                [0x13],                    // command COMPLETED
+                [
+                    0x02, 0x61, 0x31,      // activation-id: "a1"
+                    0x02, 0x69, 0x31,      // invoker-id: "i1"
+                    flags,                 // completed-flags
+                ],
+            ]
+            try checkGolden(.completed(notice), frames, channel: .brokerToController, hasOpaque: false)
+        }
+    }
+
+    @Test("§10.1 INVENTORY")
+    func inventory() throws {
+        let frames: [[UInt8]] = [
+            signature,
+            [0x14],                                    // command INVENTORY
+            [
+                0x00, 0x02,                            // controllers: u16 2
+                0x00, 0x02,                            // invoker-count: u16 2
+                0x02, 0x69, 0x31,                      // invoker-id: "i1"
+                0x00,                                  // health: healthy
+                0x00, 0x00, 0x08, 0x00,                // memory-mb: 2048
+                0x00, 0x00, 0x00, 0x10,                // slots: 16
+                0x00, 0x00, 0x01, 0x00,                // used-memory-mb: 256
+                0x00, 0x00, 0x00, 0x01,                // used-slots: 1
+                0x01, 0x03, 0x67, 0x70, 0x75,          // tags: ["gpu"]
+                0x00,                                  // dedicated: []
+                0x02, 0x69, 0x32,                      // invoker-id: "i2"
+                0x03,                                  // health: draining
+                0x00, 0x00, 0x00, 0x00,                // memory-mb: 0
+                0x00, 0x00, 0x00, 0x00,                // slots: 0
+                0x00, 0x00, 0x00, 0x00,                // used-memory-mb: 0
+                0x00, 0x00, 0x00, 0x00,                // used-slots: 0
+                0x00,                                  // tags: []
+                0x01, 0x02, 0x6E, 0x73,                // dedicated: ["ns"]
+            ],
+        ]
+        let message = Message.inventory(Inventory(controllers: 2, invokers: [
+            .init(invokerID: "i1", health: .healthy, memoryMB: 2048, slots: 16, usedMemoryMB: 256, usedSlots: 1, tags: ["gpu"]),
+            .init(invokerID: "i2", health: .draining, memoryMB: 0, slots: 0, usedMemoryMB: 0, usedSlots: 0, dedicatedNamespaces: ["ns"]),
+        ]))
+        try checkGolden(message, frames, channel: .brokerToController, hasOpaque: false)
     }
 
     @Test("§9.3 HEARTBEAT with room, broker to a cluster peer", arguments: [Channel.brokerToController, .brokerToInvoker])

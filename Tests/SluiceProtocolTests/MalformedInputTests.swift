@@ -143,7 +143,18 @@ let malformedCases: [MalformedCase] = [
     // §4 command table
     MalformedCase("§4 unknown command byte 0x7F", [sig, [0x7F]], .controllerToBroker, .unknownCommand),
     MalformedCase("§4 unknown command byte 0x00", [sig, [0x00]], .invokerToBroker, .unknownCommand),
-    MalformedCase("§4 unknown command byte 0x08", [sig, [0x08]], .brokerToController, .unknownCommand),
+    MalformedCase("§4 unknown command byte 0x0A", [sig, [0x0A]], .brokerToController, .unknownCommand),
+    MalformedCase("§10.1 FOLLOW from the broker", [sig, [0x08]], .brokerToController, .unexpectedCommand),
+    MalformedCase("§10.1 FOLLOW from an invoker", [sig, [0x08]], .invokerToBroker, .unexpectedCommand),
+    MalformedCase("§10.1 FOLLOW with a body frame", [sig, [0x08], [0x00]], .controllerToBroker, .malformed),
+    MalformedCase("§10.1 INVOKERS with a body frame", [sig, [0x09], [0x00]], .controllerToBroker, .malformed),
+    MalformedCase("§10.1 COMPLETED to an invoker", [sig, [0x13], [0x01, 0x61, 0x01, 0x69, 0x00]], .brokerToInvoker, .unexpectedCommand),
+    MalformedCase("§10.1 COMPLETED with both no-completion causes", [sig, [0x13], [0x01, 0x61, 0x01, 0x69, 0x06]], .brokerToController, .malformed),
+    MalformedCase("§10.1 COMPLETED with a reserved flag bit", [sig, [0x13], [0x01, 0x61, 0x01, 0x69, 0x08]], .brokerToController, .malformed),
+    MalformedCase("§10.1 COMPLETED without its invoker id", [sig, [0x13], [0x01, 0x61]], .brokerToController, .malformed),
+    MalformedCase("§10.1 INVENTORY with an unknown health", [sig, [0x14], [0x00, 0x01, 0x00, 0x01, 0x01, 0x69, 0x09] + u32(1) + u32(1) + u32(0) + u32(0) + [0x00, 0x00]],
+                  .brokerToController, .malformed),
+    MalformedCase("§10.1 INVENTORY counting more invokers than it holds", [sig, [0x14], [0x00, 0x01, 0x00, 0x05]], .brokerToController, .malformed),
     MalformedCase("§9.1 CLUSTER with a body frame", [sig, [0x06], [0x00]], .controllerToBroker, .malformed),
     MalformedCase("§9.1 CLUSTER from the broker", [sig, [0x06]], .brokerToController, .unexpectedCommand),
     MalformedCase("§9.1 MEMBERS to the broker", [sig, [0x07], u64(1) + [0x00, 0x00]], .controllerToBroker, .unexpectedCommand),
@@ -428,9 +439,13 @@ private let specDirections: [UInt8: Set<Channel>] = [
     0x05: [.brokerToController, .brokerToInvoker],                                        // ERROR
     0x06: [.controllerToBroker, .invokerToBroker],                                        // CLUSTER (§9.1)
     0x07: [.brokerToController, .brokerToInvoker],                                        // MEMBERS (§9.1)
+    0x08: [.controllerToBroker],                                                          // FOLLOW (§10.1)
+    0x09: [.controllerToBroker],                                                          // INVOKERS (§10.1)
     0x10: [.controllerToBroker],                                                          // ACTIVATE
     0x11: [.brokerToController],                                                          // ANSWER
     0x12: [.brokerToController],                                                          // RECOVERED (§9.1)
+    0x13: [.brokerToController],                                                          // COMPLETED (§10.1)
+    0x14: [.brokerToController],                                                          // INVENTORY (§10.1)
     0x20: [.invokerToBroker],                                                             // CAPACITY
     0x21: [.brokerToInvoker],                                                             // DISPATCH
     0x22: [.invokerToBroker],                                                             // RESULT
@@ -502,7 +517,7 @@ struct MalformedInputTests {
             do throws(ProtocolError) {
                 let message = try Codec.decode(frames, channel: channel)
                 // Only the body-less commands can decode from two frames, and only where allowed.
-                #expect(byte == 0x03 || byte == 0x04 || byte == 0x06, "byte 0x\(String(byte, radix: 16)) decoded as \(message)")
+                #expect([0x03, 0x04, 0x06, 0x08, 0x09].contains(byte), "byte 0x\(String(byte, radix: 16)) decoded as \(message)")
                 #expect(specDirections[byte]?.contains(channel) == true, "byte 0x\(String(byte, radix: 16)) on \(channel)")
             } catch {
                 guard let allowed = specDirections[byte] else {
@@ -511,7 +526,7 @@ struct MalformedInputTests {
                 }
                 if allowed.contains(channel) {
                     // Allowed here; two frames are too few for every command with a body.
-                    #expect(byte != 0x03 && byte != 0x04 && byte != 0x06, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
+                    #expect(![0x03, 0x04, 0x06, 0x08, 0x09].contains(byte), "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
                     #expect(error.code == .malformed, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
                 } else {
                     #expect(error.code == .unexpectedCommand, "byte 0x\(String(byte, radix: 16)) on \(channel): \(error)")
