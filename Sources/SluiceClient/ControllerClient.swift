@@ -351,6 +351,10 @@ public final class ControllerClient: Sendable {
         clusterState.withLock { ($0.live, $0.incarnation, $0.estimate) }
     }
 
+    /// The largest message frame the broker accepts (its WELCOME's `max-message`, §4.2): a
+    /// larger payload or result would make libzmq drop the connection, so check it first.
+    public var maxMessageBytes: Int { connection.maxMessageBytes }
+
     /// Activations sent and not yet answered.
     public var pendingCount: Int { pending.withLock { $0.count } }
 

@@ -198,6 +198,10 @@ public final class InvokerClient: Sendable {
     public func start() { connection.start() }
 
     /// Suspends until the broker has answered HELLO with WELCOME, or `timeout` passes.
+    /// The largest message frame the broker accepts (its WELCOME's `max-message`, §4.2): a
+    /// larger payload or result would make libzmq drop the connection, so check it first.
+    public var maxMessageBytes: Int { connection.maxMessageBytes }
+
     /// Returns whether the broker welcomed this invoker.
     @discardableResult
     public func waitUntilWelcomed(timeout: Duration = .seconds(3600)) async -> Bool {

@@ -74,6 +74,10 @@ final class PeerConnection: Sendable {
     /// Signalled once the thread has stopped, for synchronous `closeBlocking()` callers.
     private let done = DispatchSemaphore(value: 0)
     private let welcomed = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// The largest message frame the broker accepts, from its last WELCOME (§4.2); 2 MiB, the
+    /// broker's default, before the first.
+    private let brokerMaxMessage = Locked(2 * 1024 * 1024)
+    var maxMessageBytes: Int { brokerMaxMessage.withLock { $0 } }
     /// Publications received (§4.14); best effort, so the oldest go when a reader falls behind.
     let publications: AsyncStream<Publication>
     private let publicationsContinuation: AsyncStream<Publication>.Continuation
@@ -350,6 +354,7 @@ final class PeerConnection: Sendable {
                     switch decoded {
                     case .success(.welcome(let welcome)):
                         heartbeat = .milliseconds(Int64(max(welcome.heartbeatMilliseconds, 10)))
+                        brokerMaxMessage.withLock { $0 = Int(welcome.maxMessageBytes) }
                         releaseWelcomeWaiters(welcomed: true)
                         stateChange(.welcomed(welcome))
                     case .success(.heartbeat):

@@ -4,6 +4,7 @@ import SluiceClient
 import SluiceOpenWhisk
 import SluiceProtocol
 import Synchronization
+import DequeModule
 
 /// Which side of OpenWhisk this provider speaks for.
 public enum MessagingRole: Sendable {
@@ -34,9 +35,10 @@ public final class SluiceMessagingProvider: Sendable {
     let hints: RoutingHints
     let connection: Connection
     private let inboxes = Mutex<[OpenWhiskTopic: Inbox]>([:])
-    /// The transaction of each activation a controller sent and has not had answered, to
-    /// write acknowledgements for answers the broker decides (docs/TOPICS.md).
-    let transactions = Mutex<[String: OpenWhiskTransactionID]>([:])
+    /// What a controller remembers of each activation it sent: until its answer, to write
+    /// OpenWhisk's acknowledgement when Sluice decides the answer; then, for the most recent
+    /// 65,536 answered, to write the completion for a COMPLETED notice (docs/TOPICS.md).
+    let sentActivations = Mutex(SentActivations())
     let sequence = Mutex<[String: Int64]>([:])
     /// Whether the last ping this invoker sent said `isEnabled: false`.
     let drained = Mutex(false)
@@ -60,7 +62,8 @@ public final class SluiceMessagingProvider: Sendable {
         self.logger = logger
         switch role {
         case .controller(let id, _):
-            connection = .controller(try ControllerClient(id: id, endpoint: endpoint, logger: logger))
+            // FOLLOW: OpenWhisk frees an invoker's slot in its books only on the completion.
+            connection = .controller(try ControllerClient(id: id, endpoint: endpoint, follow: true, logger: logger))
         case .invoker(let instance, let memoryMB, let slots, let tags, let dedicated):
             let topic = OpenWhiskTopic.invoker(instance)
             let inbox = Inbox(topic: topic.description)
@@ -81,6 +84,7 @@ public final class SluiceMessagingProvider: Sendable {
         case .controller(let client):
             client.start()
             startReading(client.answers) { [self] answer in deliverAnswer(answer) }
+            startReading(client.completions) { [self] notice in deliverCompletion(notice) }
             startReading(client.publications) { [self] publication in deliverPublication(publication) }
             return await client.waitUntilWelcomed(timeout: timeout)
         case .invoker(let client, _):
@@ -155,6 +159,14 @@ public final class SluiceMessagingProvider: Sendable {
         return SluiceMessageConsumer(provider: self, topic: parsed, inbox: chosen, maxPeek: maxPeek)
     }
 
+    /// The broker's `max-message`, from the session's WELCOME.
+    var maxMessageBytes: Int {
+        switch connection {
+        case .controller(let client): client.maxMessageBytes
+        case .invoker(let client, _): client.maxMessageBytes
+        }
+    }
+
     func inbox(_ topic: OpenWhiskTopic) -> Inbox? { inboxes.withLock { $0[topic] } }
 
     func removeConsumer(_ topic: OpenWhiskTopic) {
@@ -171,14 +183,29 @@ public final class SluiceMessagingProvider: Sendable {
     // MARK: Inbound
 
     private func deliverAnswer(_ answer: ControllerAnswer) {
-        let transid = transactions.withLock { $0.removeValue(forKey: answer.activationID) }
+        let sent = sentActivations.withLock { $0.answered(answer.activationID) }
         guard case .controller(let id, _) = role, let inbox = inbox(.completed(id)) else {
             logger.warning("answer arrived with no consumer of completed<C>; dropped",
                            metadata: ["activation": "\(answer.activationID)", "kind": "\(answer.kind)"])
             return
         }
-        inbox.append(answer.result.isEmpty ? SyntheticAcknowledgement.json(for: answer.header, transid: transid) : answer.result)
+        // The invoker's own acknowledgement when the answer carries it; otherwise the one
+        // OpenWhisk's controller needs for what Sluice decided (docs/TOPICS.md).
+        inbox.append(answer.result.isEmpty
+                     ? BrokerDecidedAcknowledgement.json(for: answer.header, sent: sent, nowMilliseconds: Self.nowMilliseconds())
+                     : answer.result)
     }
+
+    /// A COMPLETED notice (§10.1): OpenWhisk's controller gets the completion that frees the
+    /// invoker's slot in its books, after the result that released the caller.
+    private func deliverCompletion(_ notice: CompletedNotice) {
+        let sent = sentActivations.withLock { $0.completed(notice.activationID) }
+        guard case .controller(let id, _) = role, let inbox = inbox(.completed(id)),
+              let completion = BrokerDecidedAcknowledgement.completion(for: notice, sent: sent, nowMilliseconds: Self.nowMilliseconds()) else { return }
+        inbox.append(completion)
+    }
+
+    static func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
     private func deliverPublication(_ publication: Publication) {
         guard let topic = try? OpenWhiskTopic(publication.topic), topic.broadcastTopic != nil else { return }
@@ -205,4 +232,29 @@ public final class SluiceMessagingProvider: Sendable {
             return table[topic, default: 0]
         }
     }
+}
+
+/// The activations a controller sent, until answered; then the most recent answered ones, for
+/// their COMPLETED notices (which come only for answers that did not free the slot).
+struct SentActivations: Sendable {
+    private var pending: [String: SentActivation] = [:]
+    private var answered: [String: SentActivation] = [:]
+    private var answeredOrder = Deque<String>()
+    static let answeredCapacity = 65_536
+
+    mutating func sent(_ activation: SentActivation, id: String) { pending[id] = activation }
+
+    /// Takes it out of the pending ones and keeps it a while for a COMPLETED notice.
+    mutating func answered(_ id: String) -> SentActivation? {
+        guard let activation = pending.removeValue(forKey: id) else { return nil }
+        if answered.updateValue(activation, forKey: id) == nil {
+            answeredOrder.append(id)
+            if answeredOrder.count > Self.answeredCapacity, let oldest = answeredOrder.popFirst() {
+                answered.removeValue(forKey: oldest)
+            }
+        }
+        return activation
+    }
+
+    mutating func completed(_ id: String) -> SentActivation? { answered.removeValue(forKey: id) }
 }

@@ -19,13 +19,23 @@ public final class SluiceMessageProducer: Sendable {
     @discardableResult
     public func send(topic: String, _ bytes: [UInt8]) async throws(MessagingError) -> SendReceipt {
         let parsed = try OpenWhiskTopic(topic)
+        // Checked before anything is read or sent: libzmq would drop the connection (and the
+        // session) for a larger frame. OpenWhisk shrinks an acknowledgement whose send
+        // failed and sends it again.
+        let limit = provider.maxMessageBytes
+        guard bytes.count <= limit else {
+            throw MessagingError(topic: topic, problem: "message is \(bytes.count) bytes; the broker takes at most \(limit) (max-message): shrink it and send again")
+        }
         var activationID: String? = nil
         switch (provider.connection, parsed) {
         case (.controller(let client), .invoker(let number)):
-            let (header, transid) = try read(topic) { () throws(OpenWhiskMessageError) in try ActivationMessageAdapter.read(bytes, hints: provider.hints) }
+            let (header, read) = try read(topic) { () throws(OpenWhiskMessageError) in try ActivationMessageAdapter.read(bytes, hints: provider.hints) }
             var routed = header
             if case .controller(_, .direct) = provider.role { routed.targetInvoker = OpenWhiskIdentifiers.invokerID(instance: number) }
-            provider.transactions.withLock { $0[header.activationID] = transid }
+            var sent = read
+            sent.bookedInvoker = number
+            sent.sentAtMilliseconds = SluiceMessagingProvider.nowMilliseconds()
+            provider.sentActivations.withLock { $0.sent(sent, id: header.activationID) }
             client.submit([(routed, bytes)])
             activationID = header.activationID
         case (.invoker(let client, _), .completed):

@@ -82,17 +82,19 @@ public enum ActivationMessageAdapter {
         try read(json, hints: hints).header
     }
 
-    /// The routing header for the ActivationMessage `json` and its `transid`, read in one pass.
+    /// The routing header for the ActivationMessage `json`, and what a controller must
+    /// remember to write OpenWhisk's acknowledgement if Sluice decides the answer, read in one
+    /// pass. `sent.bookedInvoker` is -1 and `sent.sentAtMilliseconds` 0: the caller knows them.
     public static func read(
         _ json: [UInt8], hints: RoutingHints = RoutingHints()
-    ) throws(OpenWhiskMessageError) -> (header: RoutingHeader, transid: OpenWhiskTransactionID) {
+    ) throws(OpenWhiskMessageError) -> (header: RoutingHeader, sent: SentActivation) {
         let document = try JSONParser.parse(json, unbuilt: unbuiltFields)
         let message = try JSONObject(document, path: "")
 
         let transid = try OpenWhiskTransactionID.read(from: message)
         let action = try readAction(message)
         let revision = try readRevision(message)
-        let namespace = try readUserNamespace(message)
+        let (namespace, subject) = try readUser(message)
         let activationID = try OpenWhiskIdentifiers.activationID(try message.required("activationId"), field: "activationId")
         let answerTo = try readRootController(message)
         let blocking = try message.bool("blocking")
@@ -113,11 +115,13 @@ public enum ActivationMessageAdapter {
         try OpenWhiskIdentifiers.checkTags(hints.requiredTags, field: "hints.requiredTags")
 
         let header = RoutingHeader(
-            activationID: activationID, namespace: namespace, action: action, revision: revision,
+            activationID: activationID, namespace: namespace, action: action.qualified, revision: revision,
             memoryMB: memoryMB, timeLimitMilliseconds: timeLimit, blocking: blocking, blackbox: hints.blackbox,
             targetInvoker: target, answerTo: answerTo, requiredTags: hints.requiredTags,
             maxWaitMilliseconds: hints.maxWaitMilliseconds)
-        return (header, transid)
+        let sent = SentActivation(transid: transid, subject: subject ?? "", namespace: namespace, actionPath: action.path,
+                                  actionName: action.name, actionVersion: action.version ?? "0.0.1", blocking: blocking)
+        return (header, sent)
     }
 
     /// The routing header for the ActivationMessage `json`; see `routingHeader(from:hints:)` for `[UInt8]`.
@@ -129,10 +133,11 @@ public enum ActivationMessageAdapter {
 
     // MARK: Fields
 
-    /// `"<path>/<name>"` from `action`.
-    private static func readAction(_ message: JSONObject) throws(OpenWhiskMessageError) -> String {
+    /// `"<path>/<name>"` from `action`, its path, name and version.
+    private static func readAction(_ message: JSONObject) throws(OpenWhiskMessageError) -> (qualified: String, path: String, name: String, version: String?) {
         let value = try message.required("action")
         let qualified: String
+        var version: String? = nil
         switch value {
         case .object:
             let action = try JSONObject(value, path: "action")
@@ -142,7 +147,7 @@ public enum ActivationMessageAdapter {
             guard !name.isEmpty, !name.contains("/") else {
                 throw OpenWhiskMessageError(field: "action.name", problem: "must be a non-empty name without '/', found '\(shown(name))'")
             }
-            _ = try action.optionalString("version")
+            version = try action.optionalString("version")
             _ = try action.optionalString("binding")
             qualified = path + "/" + name
         case .string(let text):
@@ -161,7 +166,8 @@ public enum ActivationMessageAdapter {
         guard !Text.containsControlCharacter(qualified) else {
             throw OpenWhiskMessageError(field: "action", problem: "must not contain control characters")
         }
-        return qualified
+        let slash = qualified.lastIndex(of: "/")!
+        return (qualified, String(qualified[..<slash]), String(qualified[qualified.index(after: slash)...]), version)
     }
 
     /// `revision`: a string (trimmed, as OpenWhisk does) or null (empty).
@@ -181,10 +187,11 @@ public enum ActivationMessageAdapter {
         }
     }
 
-    /// `user.namespace.name`, or `user.namespace` when it is a plain string (older messages).
-    private static func readUserNamespace(_ message: JSONObject) throws(OpenWhiskMessageError) -> String {
+    /// `user.namespace.name` (or `user.namespace` when it is a plain string, older messages)
+    /// and `user.subject`.
+    private static func readUser(_ message: JSONObject) throws(OpenWhiskMessageError) -> (namespace: String, subject: String?) {
         let user = try message.object("user")
-        _ = try user.optionalString("subject")
+        let subject = try user.optionalString("subject")
         let value = try user.required("namespace")
         let name: String
         let field: String
@@ -201,7 +208,7 @@ public enum ActivationMessageAdapter {
             throw user.mismatch("namespace", expected: "an object or a string", found: value)
         }
         try OpenWhiskIdentifiers.checkName(name, field: field, maxLength: ProtocolConstants.maxNamespaceLength)
-        return name
+        return (name, subject)
     }
 
     /// The answering controller's id from `rootControllerIndex`.

@@ -81,7 +81,7 @@ extension BrokerEndToEndTests {
         #expect(acknowledgements.count == 6)
     }
 
-    @Test("Topic facade: broker-decided answers arrive on completed<C> as completion acknowledgements naming the kind")
+    @Test("Topic facade: a broker-decided answer arrives on completed<C> as a combined acknowledgement OpenWhisk accepts: the record says why, the booked invoker is named, health is not charged")
     func topicFacadeSyntheticAcknowledgement() async throws {
         let broker = try BrokerProcess()
         let controller = try SluiceMessagingProvider(role: .controller(id: "7"), endpoint: broker.controllerEndpoint)
@@ -93,15 +93,87 @@ extension BrokerEndToEndTests {
         let messages = await completed.peek(timeout: .seconds(10))
         let message = try #require(messages.first)
         let acknowledgement = try json(message.bytes)
-        #expect(acknowledgement["activationId"] as? String == hexID(42))
-        #expect(acknowledgement["isSystemError"] as? Bool == true)
         #expect((acknowledgement["transid"] as? [Any])?.first as? String == "tid-\(hexID(42))", "the transaction of the sent message")
-        let sluice = try #require(acknowledgement["sluice"] as? [String: Any])
-        #expect(sluice["answer"] as? String == "rejected")
-        #expect((sluice["reason"] as? String)?.contains("invoker3") == true)
-        // OpenWhisk's own reader accepts it as a completion message.
+        #expect(acknowledgement["isSystemError"] as? Bool == false, "not the invoker's fault")
+        let instance = try #require(acknowledgement["instance"] as? [String: Any])
+        #expect(instance["instance"] as? Int == 3, "the invoker OpenWhisk booked it on, so its slot is released")
+        #expect(instance["tags"] as? [Any] != nil && instance["dedicatedNamespaces"] as? [Any] != nil)
+        let record = try #require(acknowledgement["response"] as? [String: Any])
+        #expect(record["activationId"] as? String == hexID(42))
+        let response = try #require(record["response"] as? [String: Any])
+        #expect(response["statusCode"] as? Int == 1)
+        #expect((((response["result"] as? [String: Any])?["error"]) as? String)?.contains("invoker3") == true, "the reason")
+        // Sluice's own acknowledgement reader takes it as a combined acknowledgement.
         let parsed = try AcknowledgementAdapter.parse(message.bytes)
-        #expect(parsed.acknowledgement == .completion(activationID: hexID(42), isSystemError: true))
+        #expect(parsed.acknowledgement.activationID == hexID(42))
+        #expect(parsed.statusCode == 1)
+    }
+
+    @Test("Topic facade: a split acknowledgement (result, later completion) reaches OpenWhisk's controller as both: one answer, then the completion that frees the slot")
+    func topicFacadeSplitAcknowledgement() async throws {
+        let broker = try BrokerProcess()
+        let controller = try SluiceMessagingProvider(role: .controller(id: "0"), endpoint: broker.controllerEndpoint)
+        let invoker = try SluiceMessagingProvider(role: .invoker(instance: 2, memoryMB: 2048, slots: 4), endpoint: broker.invokerEndpoint)
+        defer { [controller, invoker].forEach { $0.close() } }
+        #expect(await controller.start())
+        #expect(await invoker.start())
+        let completed = try await controller.consumer(topic: "completed0")
+        let feed = try await invoker.consumer(topic: "invoker2")
+        try await controller.producer().send(topic: "invoker2", activationMessage(hexID(7)))
+        #expect(await feed.peek(timeout: .seconds(10)).count == 1)
+
+        let result = Array("""
+        {"transid":["tid-\(hexID(7))",1700000000000],"response":{"activationId":"\(hexID(7))","namespace":"guest","name":"hello",\
+        "subject":"guest","start":1,"end":2,"response":{"statusCode":0,"result":{"ok":true}},"logs":[],"version":"0.0.1","publish":false,"annotations":[]}}
+        """.utf8)
+        try await invoker.producer().send(topic: "completed0", result)
+        #expect(await completed.peek(timeout: .seconds(10)).map(\.bytes) == [result], "the result releases the caller, unchanged")
+
+        let completion = Array("""
+        {"transid":["tid-\(hexID(7))",1700000000000],"activationId":"\(hexID(7))","isSystemError":false,\
+        "instance":{"instance":2,"userMemory":"2048 MB","instanceType":"invoker","tags":[],"dedicatedNamespaces":[]}}
+        """.utf8)
+        try await invoker.producer().send(topic: "completed0", completion)
+        let second = try #require(await completed.peek(timeout: .seconds(10)).first, "the completion follows")
+        let parsed = try AcknowledgementAdapter.parse(second.bytes)
+        #expect(parsed.acknowledgement == .completion(activationID: hexID(7), isSystemError: false))
+        #expect(parsed.invokerInstance == 2)
+        #expect((try json(second.bytes)["transid"] as? [Any])?.first as? String == "tid-\(hexID(7))")
+        let settled = try await broker.waitForStatus("the completion freed the slot") { $0.gauges.inFlight == 0 && $0.counters["dispatched"] == 1 }
+        #expect(settled.counters["answered"] == 1, "one answer per activation; the completion is a notice")
+    }
+
+    @Test("Topic facade: a message over the broker's max-message fails the send with a clear error, and the session goes on")
+    func topicFacadeOversize() async throws {
+        let broker = try BrokerProcess(["--max-message-bytes", "65536"])
+        let controller = try SluiceMessagingProvider(role: .controller(id: "0"), endpoint: broker.controllerEndpoint)
+        let invoker = try SluiceMessagingProvider(role: .invoker(instance: 0, memoryMB: 2048, slots: 4), endpoint: broker.invokerEndpoint)
+        defer { [controller, invoker].forEach { $0.close() } }
+        #expect(await controller.start())
+        #expect(await invoker.start())
+        let completed = try await controller.consumer(topic: "completed0")
+        let feed = try await invoker.consumer(topic: "invoker0")
+        try await controller.producer().send(topic: "invoker0", activationMessage(hexID(1)))
+        #expect(await feed.peek(timeout: .seconds(10)).count == 1)
+
+        let big = Array("""
+        {"transid":["tid-\(hexID(1))",1700000000000],"response":{"activationId":"\(hexID(1))","namespace":"guest","name":"hello",\
+        "response":{"statusCode":0,"result":{"blob":"\(String(repeating: "x", count: 70_000))"}}},"isSystemError":false,\
+        "instance":{"instance":0,"userMemory":"2048 MB","instanceType":"invoker","tags":[],"dedicatedNamespaces":[]}}
+        """.utf8)
+        let error = await #expect(throws: MessagingError.self) { try await invoker.producer().send(topic: "completed0", big) }
+        #expect(error?.problem.contains("65536") == true && error?.problem.contains("shrink") == true, "\(String(describing: error))")
+        // OpenWhisk shrinks it (the response becomes the id) and sends again, on the same session.
+        let shrunk = Array("""
+        {"transid":["tid-\(hexID(1))",1700000000000],"response":"\(hexID(1))","isSystemError":false,\
+        "instance":{"instance":0,"userMemory":"2048 MB","instanceType":"invoker","tags":[],"dedicatedNamespaces":[]}}
+        """.utf8)
+        try await invoker.producer().send(topic: "completed0", shrunk)
+        #expect(await completed.peek(timeout: .seconds(10)).map(\.bytes) == [shrunk])
+        let status = try await broker.waitForStatus("the shrunk acknowledgement answered it") { $0.counters["answered"] == 1 }
+        #expect(status.counters["protocol_errors"] == 0, "nothing oversize reached the broker")
+        #expect(status.invokers.map(\.id) == ["invoker0"], "the invoker's session went on")
+        #expect(status.counters["invokers_lost"] == 0)
     }
 
     @Test("Topic facade: health pings fan out to every controller; isEnabled false drains the invoker; broadcasts reach subscribers")
