@@ -338,7 +338,9 @@ public struct BrokerCore<Payload: FrameBytes> {
             guard let target = invokers[header.targetInvoker] else {
                 return "target invoker '\(header.targetInvoker)' is not connected"
             }
-            if header.memoryMB > target.memoryMB {
+            // A drained target (0 0, §4.8) is judged when it takes work again: until then the
+            // activation waits for it, as it would in the invoker's Kafka topic.
+            if !target.draining, header.memoryMB > target.memoryMB {
                 return "needs \(header.memoryMB) MB; target invoker '\(target.id)' has \(target.memoryMB) MB"
             }
             return nil

@@ -152,6 +152,20 @@ struct HealthTests {
         #expect(h.core.invoker("i1")?.health == .unhealthy)
     }
 
+    @Test("§4.8/§6.1 work aimed at a drained invoker waits for it (it was rejected: 'has 0 MB'), and goes when it takes work again")
+    func targetedAtDrainedInvoker() {
+        var h = Harness()
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        h.capacity("i1", memoryMB: 0, slots: 0)
+        let waiting = h.activate("a1", targetInvoker: "i1")
+        #expect(waiting.answers.isEmpty, "not rejected: \(waiting.answers.map(\.header.reason))")
+        #expect(waiting.dispatches.isEmpty)
+        #expect(h.capacity("i1", memoryMB: 4096, slots: 2).placements == ["a1->i1"])
+        // Still refused when the invoker, taking work, is too small for it.
+        #expect(h.activate("big", memoryMB: 8192, targetInvoker: "i1").answers.map(\.kind) == [.rejected])
+    }
+
     @Test("§4.8/§6.1 work dispatched before a drain still completes normally after it: answered, slot freed, no error; no new work reaches the drained invoker")
     func completionAfterDrain() {
         var h = Harness()
