@@ -86,6 +86,8 @@ final class SluiceConnector(val settings: Settings) {
   private val offsets = new ConcurrentHashMap[String, AtomicLong]()
   /** Sent and not answered; then answered and kept (at most 65,536) for a COMPLETED notice. */
   private val pending = new ConcurrentHashMap[String, SentActivation]()
+  /** Activations published through [[activate]] (broker placement): their answers complete these, not `completed<C>`. */
+  private val waiters = new ConcurrentHashMap[String, scala.concurrent.Promise[Array[Byte]]]()
   private val answered = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap[String, SentActivation](1024, 0.75f, false) {
     override def removeEldestEntry(eldest: java.util.Map.Entry[String, SentActivation]): Boolean = size > 65536
   })
@@ -115,7 +117,10 @@ final class SluiceConnector(val settings: Settings) {
         sent.foreach(s => answered.put(a.activationId, s))
         val bytes = if (a.result.nonEmpty) a.result
                     else OpenWhiskJson.brokerDecided(a.activationId, a.kindName, a.invokerId, a.reason, sent, System.currentTimeMillis).getBytes("UTF-8")
-        inbox("completed" + id).add(bytes)
+        Option(waiters.remove(a.activationId)) match {
+          case Some(waiter) => waiter.trySuccess(bytes)
+          case None         => inbox("completed" + id).add(bytes)
+        }
       }
       override def completed(n: ControllerSession.Completed): Unit = {
         val sent = Option(answered.remove(n.activationId))
@@ -208,6 +213,29 @@ final class SluiceConnector(val settings: Settings) {
       case Topic.Broadcast(name) => session.publish(name, bytes)
     }
     ResultMetadata(topic, 0, nextOffset(topic))
+  }
+
+  /**
+   * Publishes an ActivationMessage for the broker to place (no target invoker), with the
+   * action's own limits, as a `LoadBalancer` that hands placement to the broker does
+   * (docs/OPENWHISK-CONNECTOR.md). The future completes with the acknowledgement OpenWhisk
+   * would have read on `completed<C>`: the invoker's, or the one written for an answer Sluice
+   * decided; it fails at once if the message cannot be sent.
+   */
+  def activate(bytes: Array[Byte], memoryMB: Long, timeLimitMillis: Long): Future[Array[Byte]] = Try {
+    val session = Option(controller.get).getOrElse(throw new IllegalStateException("no controller session: start it with consumer(\"completed<C>\") first"))
+    if (bytes.length > session.maxMessageBytes) {
+      throw new MessageTooLargeException(s"activation is ${bytes.length} bytes; the broker takes at most ${session.maxMessageBytes} (max-message)")
+    }
+    val (header, sent) = OpenWhiskJson.activation(bytes, Hints(memoryMB, timeLimitMillis), -1, direct = false)
+    val promise = scala.concurrent.Promise[Array[Byte]]()
+    waiters.put(header.activationId, promise)
+    pending.put(header.activationId, sent)
+    session.activate(header, bytes)
+    promise.future
+  } match {
+    case Success(future) => future
+    case Failure(error)  => Future.failed(error)
   }
 
   /** The broker's invokers now (INVOKERS, PROTOCOL.md §10.1), through the controller session. */

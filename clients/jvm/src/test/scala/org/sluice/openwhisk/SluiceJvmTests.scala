@@ -174,6 +174,26 @@ object SluiceJvmTests {
       check(peekOne(completed) == shrunk, "the shrunk acknowledgement, on the same session")
     }),
 
+    "Broker placement (LoadBalancer building blocks): publish with the action's limits, the broker places; the future gets the acknowledgement; invokerHealth and clusterSize from INVENTORY" -> (() => withConnectors(3) { case Seq(c, other, i) =>
+      import scala.concurrent.ExecutionContext.Implicits.global
+      c.consumer("completed0", 128)
+      other.consumer("completed1", 128)
+      val feed = i.consumer("invoker4", 16)
+      val balancer = new SluiceBalancer(c, 10.seconds)
+      val answer = balancer.publish(activationMessage(hex(7)).getBytes(UTF_8), 512, 30000)
+      check(peekOne(feed) == activationMessage(hex(7)), "placed by the broker on the only invoker")
+      Await.result(new SluiceProducer(i).send("completed0", Msg(combined(hex(7), 4))), 10.seconds)
+      check(new String(Await.result(answer, 10.seconds), UTF_8) == combined(hex(7), 4), "the publish future completes with the acknowledgement")
+      val tooBig = balancer.publish(activationMessage(hex(8)).getBytes(UTF_8), 4096, 30000)
+      check(OpenWhiskJson.acknowledgement(Await.result(tooBig, 10.seconds)) == Combined(hex(8), false, 1), "larger than every invoker: rejected, as OpenWhisk reads it")
+      val health = Await.result(balancer.invokerHealth(), 10.seconds)
+      check(health == IndexedSeq(InvokerView(4, 2048, Nil, Nil, "up")), s"invokerHealth: $health")
+      check(balancer.clusterSize == 2, s"clusterSize counts the connected controllers: ${balancer.clusterSize}")
+      Await.result(new SluiceProducer(i).send("health", Msg(ping(4, enabled = false))), 10.seconds)
+      val deadline = System.nanoTime + 10000000000L
+      while (Await.result(balancer.invokerHealth(), 10.seconds).map(_.state) != IndexedSeq("down")) check(System.nanoTime < deadline, "down once disabled")
+    }),
+
     "Provider: a JVM invoker process killed while running an activation: OpenWhisk's controller reads invokerLost, charged to that invoker" -> (() => withConnectors(1) { case Seq(c) =>
       val completed = c.consumer("completed0", 128)
       val child = new ProcessBuilder("java", "-cp", classPath, "org.sluice.openwhisk.HoldingInvoker", invokerEndpoint, "5").redirectErrorStream(true).start()
