@@ -195,6 +195,7 @@ let package = Package(
                 "SluiceBench",
                 "SluiceBroker",
                 "SluiceCore",
+                "SluiceOpenWhisk",
                 "SluicePluginAPI",
                 "SluiceOverflowDisk",
                 "SluiceProtocol",
