@@ -19,11 +19,14 @@ public final class BrokerChild {
 
     /// Starts `executable broker` with `arguments` added, and waits for its endpoints.
     /// - Parameter errors: where the broker's standard error goes (default: this process's).
-    public init(executable: String, arguments: [String] = [], errors: FileHandle = .standardError) throws {
+    /// With `forwarder`, starts `executable bench-forwarder` instead: the bench's forwarder
+    /// baseline (`Forwarder`), which reports its endpoints the same way.
+    public init(executable: String, arguments: [String] = [], errors: FileHandle = .standardError, forwarder: Bool = false) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
-                             "--log-level", "warning", "--stats-interval", "0s", "--monitor-endpoint", "127.0.0.1:0"] + arguments
+        process.arguments = forwarder ? ["bench-forwarder"] + arguments
+            : ["broker", "--controller-endpoint", "tcp://127.0.0.1:*", "--invoker-endpoint", "tcp://127.0.0.1:*",
+               "--log-level", "warning", "--stats-interval", "0s", "--monitor-endpoint", "127.0.0.1:0"] + arguments
         output = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -57,6 +57,29 @@ public enum BenchReport {
         return broker.roundTripsPerSecond / direct.roundTripsPerSecond
     }
 
+    /// CPU seconds a process spent per round trip, in microseconds (broker or forwarder).
+    public static func cpuPerRoundTrip(_ result: BenchResult) -> Double? {
+        guard let cpu = result.brokerCPUPercent, result.roundTripsPerSecond > 0 else { return nil }
+        return cpu / 100 / result.roundTripsPerSecond * 1e6
+    }
+
+    /// One line per baseline that ran beside the broker: the throughput ratio, and for the
+    /// forwarder both processes' CPU per round trip.
+    public static func comparisons(_ results: [BenchResult]) -> [String] {
+        var lines: [String] = []
+        if let ratio = ratio(results) { lines.append(String(format: "ratio broker/direct (round trips per second): %.2f", ratio)) }
+        let open = results.last { $0.mode == "broker" }?.offeredRate
+        if let broker = results.last(where: { $0.mode == "broker" && $0.offeredRate == open }),
+           let forwarder = results.last(where: { $0.mode == "forwarder" }), forwarder.roundTripsPerSecond > 0 {
+            lines.append(String(format: "ratio broker/forwarder (round trips per second): %.2f", broker.roundTripsPerSecond / forwarder.roundTripsPerSecond))
+            if let brokerCPU = cpuPerRoundTrip(broker), let forwarderCPU = cpuPerRoundTrip(forwarder) {
+                lines.append(String(format: "CPU per round trip: broker %.1f us, forwarder %.1f us (broker/forwarder %.2f)",
+                                    brokerCPU, forwarderCPU, brokerCPU / forwarderCPU))
+            }
+        }
+        return lines
+    }
+
     public static func json(_ results: [BenchResult]) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -21,7 +21,10 @@ struct BenchCommand: ParsableCommand {
             then offers half of it.
 
             --baseline direct runs the same workload with no broker (controllers talk to \
-            invokers directly over ZeroMQ) and prints broker/direct. --hold N measures \
+            invokers directly over ZeroMQ) and prints broker/direct; --baseline forwarder runs \
+            it through a minimal credit-based forwarder on the same ZeroMQ wrapper (a process of \
+            its own, measured like the broker) and prints broker/forwarder and both CPU costs \
+            per round trip; --baseline direct,forwarder runs both. --hold N measures \
             memory per activation in flight: N activations are run through first (so every \
             connection's libzmq buffers exist), the broker's RSS is sampled, N more are filled \
             in at the broker's pace and held, RSS is sampled again, then all are answered.
@@ -54,8 +57,10 @@ struct BenchCommand: ParsableCommand {
     var invokerThreads = 1
     @Option(help: "Memory mode: warm up with this many, then hold this many in flight and report the broker's RSS growth per activation.")
     var hold: Int = 0
-    @Option(help: "Also run this baseline: 'direct' (no broker, raw ZeroMQ between the same peers).")
+    @Option(help: "Also run baselines, comma-separated: 'direct' (no broker, raw ZeroMQ between the same peers), 'forwarder' (a minimal credit-based forwarding broker on the same ZeroMQ wrapper, a process of its own).")
     var baseline: String?
+
+    var baselines: [String] { baseline.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? [] }
     @Option(help: "Use a running broker's controller endpoint instead of starting one.")
     var controllerEndpoint: String?
     @Option(help: "Use a running broker's invoker endpoint instead of starting one.")
@@ -80,7 +85,9 @@ struct BenchCommand: ParsableCommand {
         guard controllers >= 1, invokers >= 1, slots >= 1, window >= 1, payload >= 0, answer >= 0, invokerThreads >= 1, hold >= 0 else {
             throw ValidationError("--controllers, --invokers, --slots, --window and --invoker-threads must be at least 1; sizes and --hold at least 0")
         }
-        if let baseline, baseline != "direct" { throw ValidationError("--baseline takes 'direct'; got '\(baseline)'") }
+        if let unknown = baselines.first(where: { $0 != "direct" && $0 != "forwarder" }) {
+            throw ValidationError("--baseline takes 'direct', 'forwarder' or both, comma-separated; got '\(unknown)'")
+        }
         if let rate, rate != "half", (Double(rate) ?? 0) <= 0 {
             throw ValidationError("--rate takes a positive number of activations per second, or 'half'; got '\(rate)'")
         }
@@ -163,24 +170,34 @@ struct BenchCommand: ParsableCommand {
         } else {
             results.append(try throughBroker(configuration, label: closedLabel))
         }
-        if baseline == "direct" {
-            var direct = configuration
-            direct.holdCount = 0
+        for name in baselines {
+            var other = configuration
+            other.holdCount = 0
+            let what = name == "direct" ? "with no broker (direct baseline)" : "through the forwarder baseline (bench-forwarder)"
             if let offeredRate {
-                note(String(format: "sluice bench: the same open loop (%.0f activations/s) with no broker (direct baseline)", offeredRate))
-                direct.load = .open(rate: offeredRate)
+                note(String(format: "sluice bench: the same open loop (%.0f activations/s) \(what)", offeredRate))
+                other.load = .open(rate: offeredRate)
             } else {
-                note("sluice bench: the same closed loop with no broker (direct baseline)")
-                direct.load = .closed(window: window)
+                note("sluice bench: the same closed loop \(what)")
+                other.load = .closed(window: window)
             }
-            results.append(try Bench.run(direct, broker: nil))
+            if name == "direct" {
+                results.append(try Bench.run(other, broker: nil))
+            } else {
+                let forwarder = try BrokerChild(executable: Self.ownExecutable, forwarder: true)
+                defer { forwarder.stop() }
+                var result = try Bench.run(other, broker: .init(controllerEndpoint: forwarder.controllerEndpoint,
+                                                                 invokerEndpoint: forwarder.invokerEndpoint, pid: forwarder.pid))
+                result.mode = "forwarder"
+                results.append(result)
+            }
         }
 
         if json {
             print(try BenchReport.json(results))
         } else {
             print(BenchReport.table(results))
-            if let ratio = BenchReport.ratio(results) { print(String(format: "ratio broker/direct (round trips per second): %.2f", ratio)) }
+            for line in BenchReport.comparisons(results) { print(line) }
         }
         if let chart {
             try BenchReport.svg(results, title: "sluice bench: \(describe)").write(toFile: chart, atomically: true, encoding: .utf8)
