@@ -71,6 +71,8 @@ final class BrokerLoop {
         var coreConfiguration = configuration.core
         coreConfiguration.persistOverflow = overflowStore != nil
         coreConfiguration.recordsLatencies = feed != nil
+        // This loop sends .endOfBatch after every socket drain (see `drain`).
+        coreConfiguration.batchesPlacement = true
         core = BrokerCore(configuration: coreConfiguration, strategy: strategy, start: .zero)
         // The ZAP handler must be bound before the first client handshakes.
         if case .curve(let curve) = configuration.security {
@@ -357,6 +359,9 @@ final class BrokerLoop {
         let time = now
         // Group commit: one journal sync for the whole batch (docs/ARCHITECTURE.md, "Overflow").
         defer { commitJournal() }
+        // Slots the batch's completions freed are offered to waiting work once, here (runs
+        // before the commit above: its DISPATCHes of journaled work are held for that sync).
+        defer { if taken > 0 { process(.endOfBatch, at: time, commit: false) } }
         while taken < configuration.batchSize {
             // Frames are received into reused messages; only an opaque frame the core keeps is
             // replaced, so a message costs one new ZMQMessage at most.

@@ -21,6 +21,12 @@ public struct BrokerConfiguration: Sendable, Equatable {
     /// Longest an activation may wait before it is answered `expired` (§6.2); an activation
     /// may ask for less (`max-wait-ms`).
     public var maxWaitingAge: Duration = .seconds(60)
+    /// The shell sends `.endOfBatch` after each batch of received messages, so the waiting
+    /// queue is offered the slots a batch's completions freed once per batch, not once per
+    /// completion. Nothing else waits for it: a new activation, a tick or any other change of
+    /// room first offers pending slots to waiting work, so a freed slot still goes to work
+    /// that waited before a newcomer (§6.1). The broker's loop turns it on.
+    public var batchesPlacement = false
     /// Activations of one action that may wait; past it: `throttled` (OpenWhisk's scheduler
     /// stops a queue at 10,000).
     public var maxWaitingPerAction = 10_000

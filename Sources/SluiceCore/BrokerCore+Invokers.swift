@@ -183,7 +183,7 @@ extension BrokerCore {
         }
         notifyCompleted(record, id: id, invokerID: invokerID, systemError: completion.systemError, cause: .completion, into: &actions)
         recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
-        drainWaiting(into: &actions)
+        placeWaitingAfterCompletion(into: &actions)
     }
 
     // MARK: Health (§5)

@@ -5,6 +5,7 @@ extension BrokerCore {
         if otherMembersSlots != nil { updateLimitShare() }
         // Expire first: the drains below must not dispatch work past its wait limit.
         expireWaiting(into: &actions)
+        flushPendingPlacement(into: &actions)
         fireDeadlines(into: &actions)
         checkLiveness(into: &actions)
         expireParkedAnswers(into: &actions)

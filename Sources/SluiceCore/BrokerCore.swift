@@ -74,6 +74,9 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
     let waitingLookahead = 8
+    /// A completion freed a slot whose offer to waiting work is deferred to the end of the
+    /// batch (`BrokerConfiguration.batchesPlacement`).
+    var placementPending = false
     /// `configuration.completionTimeout` in integer nanoseconds: `Duration` arithmetic runs
     /// 128-bit generic code, and this is needed for every DISPATCH.
     let completionFloorNanoseconds: UInt64
@@ -229,6 +232,8 @@ public struct BrokerCore<Payload: FrameBytes> {
             otherMembersSlots = slots
             updateLimitShare()
             drainWaiting(into: &actions)
+        case .endOfBatch:
+            flushPendingPlacement(into: &actions)
         }
     }
 
@@ -277,6 +282,8 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func activate(_ incoming: RoutingHeader, payload: Payload?, from controllerID: String,
                            route: RoutingID, into actions: inout [BrokerAction<Payload>]) {
         guard let payload else { preconditionFailure("ACTIVATE decoded without its payload frame") }
+        // Room freed earlier in this batch goes to work that waited before this one (§6.1).
+        flushPendingPlacement(into: &actions)
         if isKnownActivation(incoming.activationID) {
             reply(.controller, route, .duplicateActivation,
                   "activation \(incoming.activationID) is already waiting or in flight (§4.6)",
@@ -403,6 +410,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// (looking at most `waitingLookahead` deep). Namespaces at their concurrency limit are
     /// skipped. Turns repeat while anything was placed and any invoker has room.
     mutating func drainWaiting(into actions: inout [BrokerAction<Payload>]) {
+        placementPending = false
         guard !waiting.isEmpty, !invokers.isEmpty else { return }
         var placedAny = true
         // Room only shrinks during a drain, so a namespace with nothing that fits now is
@@ -443,6 +451,21 @@ public struct BrokerCore<Payload: FrameBytes> {
                 if !anyRoom { return }
             }
         }
+    }
+
+    /// After a completion freed a slot: offer waiting work the room now, or at the end of the
+    /// batch (`BrokerConfiguration.batchesPlacement`).
+    mutating func placeWaitingAfterCompletion(into actions: inout [BrokerAction<Payload>]) {
+        if configuration.batchesPlacement {
+            placementPending = !waiting.isEmpty
+        } else {
+            drainWaiting(into: &actions)
+        }
+    }
+
+    /// Offers slots freed earlier in this batch to waiting work, if any are pending.
+    mutating func flushPendingPlacement(into actions: inout [BrokerAction<Payload>]) {
+        if placementPending { drainWaiting(into: &actions) }
     }
 
     /// Waiting work a previous run left in the overflow store: queued again in order (it is

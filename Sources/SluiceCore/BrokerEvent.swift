@@ -47,6 +47,10 @@ public enum BrokerEvent<Payload: FrameBytes> {
     /// The slots the other members advertise (from etcd): this broker enforces its share of
     /// every namespace limit; only in a cluster.
     case otherMembersSlots(Int)
+    /// The shell handed over a batch of received messages. With
+    /// `BrokerConfiguration.batchesPlacement`, slots freed by the batch's completions are
+    /// offered to waiting work now, in one pass, rather than once per completion.
+    case endOfBatch
 }
 
 /// Something the shell must do.

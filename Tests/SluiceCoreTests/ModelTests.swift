@@ -97,6 +97,9 @@ struct ModelRun {
         configuration.completionTimeoutSlack = .zero
         configuration.maxParkedAnswerAge = .seconds(100_000)
         configuration.healthCooldown = .seconds(1)
+        // Half the seeds run as the broker's loop does: placement after completions batched
+        // until an .endOfBatch, sent at random points.
+        configuration.batchesPlacement = seed % 2 == 0
         self.configuration = configuration
         core = BrokerCore(configuration: configuration, strategy: try! BuiltInStrategies.registry.make("least-loaded"))
     }
@@ -379,6 +382,7 @@ struct ModelRun {
             case 58..<63: try capacity()
             case 63..<68: try controllerHello()
             case 68..<70: try controllerGoodbye()
+            case 70..<80 where configuration.batchesPlacement: try feed(.endOfBatch)
             case 70..<95: try advance()
             case 95..<98: try swap()
             default: try crash()

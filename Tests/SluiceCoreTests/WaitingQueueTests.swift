@@ -224,3 +224,44 @@ struct OverflowFailureTests {
         #expect(h.core.counters.dispatchRetries == 0)
     }
 }
+
+@Suite("Placement batched per loop turn (BrokerConfiguration.batchesPlacement)")
+struct BatchedPlacementTests {
+    func harness() -> Harness {
+        var configuration = BrokerConfiguration()
+        configuration.batchesPlacement = true
+        var h = Harness(configuration: configuration)
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 2)
+        return h
+    }
+
+    @Test("completions in a batch free their slots; the waiting work is placed once, at the end of the batch, oldest first")
+    func placedAtEndOfBatch() {
+        var h = harness()
+        for id in ["a1", "a2", "w1", "w2", "w3"] { h.activate(id) }
+        #expect(h.core.waitingCount == 3)
+        #expect(h.complete("a1", on: "i1", result: bytes("r")).dispatches.isEmpty, "deferred to the end of the batch")
+        #expect(h.complete("a2", on: "i1", result: bytes("r")).dispatches.isEmpty)
+        #expect(h.handle(.endOfBatch).placements == ["w1->i1", "w2->i1"], "one pass, oldest first")
+        #expect(h.handle(.endOfBatch).placements.isEmpty, "nothing pending any more")
+    }
+
+    @Test("a freed slot still goes to waiting work before an activation that arrives later in the same batch")
+    func waitingBeforeNewcomer() {
+        var h = harness()
+        for id in ["a1", "a2", "w1"] { h.activate(id) }
+        h.complete("a1", on: "i1", result: bytes("r"))
+        let newcomer = h.activate("new")
+        #expect(newcomer.placements == ["w1->i1"], "the waiting one takes the slot; the newcomer waits")
+        #expect(h.core.waitingCount == 1)
+    }
+
+    @Test("a tick places what a batch left pending, after expiring what waited too long")
+    func tickFlushes() {
+        var h = harness()
+        for id in ["a1", "a2", "w1"] { h.activate(id) }
+        h.complete("a1", on: "i1", result: bytes("r"))
+        #expect(h.advance(by: .milliseconds(100)).placements == ["w1->i1"])
+    }
+}
