@@ -70,17 +70,13 @@ public final class InvokerSession extends Session {
             case Wire.DISPATCH:
                 listener.dispatch(RoutingHeader.decode(body[0]), body[1]);
                 break;
-            case Wire.PUBLISH: {
-                Wire.Reader r = new Wire.Reader(body[0]);
-                String topic = r.shortString("topic");
-                r.u8("origin-role");
-                listener.publication(topic, r.shortString("origin"), body[1]);
-                break;
-            }
             default:
                 break;
         }
     }
+
+    @Override
+    protected void publication(String topic, String origin, byte[] payload) { listener.publication(topic, origin, payload); }
 
     @Override
     protected void error(int code, String activationRef, String reason) { listener.error(code, activationRef, reason); }

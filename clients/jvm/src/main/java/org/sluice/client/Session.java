@@ -111,6 +111,9 @@ public abstract class Session implements AutoCloseable {
     /** A message from the broker other than WELCOME, HEARTBEAT and ERROR. On the session thread. */
     protected abstract void deliver(int command, byte[][] body);
 
+    /** A publication (§4.14) for this session's subscriptions. On the session thread. */
+    protected void publication(String topic, String origin, byte[] payload) {}
+
     /** An ERROR from the broker (already acted on for notRegistered). On the session thread. */
     protected void error(int code, String activationRef, String reason) {}
 
@@ -245,6 +248,13 @@ public abstract class Session implements AutoCloseable {
                 }
                 case Wire.HEARTBEAT:
                     break;
+                case Wire.PUBLISH: {
+                    Wire.Reader r = new Wire.Reader(body[0]);
+                    String topic = r.shortString("topic");
+                    r.u8("origin-role");
+                    publication(topic, r.shortString("origin"), body[1]);
+                    break;
+                }
                 case Wire.ERROR: {
                     Wire.Reader r = new Wire.Reader(body[0]);
                     int code = r.u16("code");

@@ -131,10 +131,15 @@ final class SluiceConnector(val settings: Settings) {
       override def error(code: Int, ref: String, reason: String): Unit = log.warning(s"broker error $code ($ref): $reason")
     })
     controllerId.set(id)
+    launch(session, settings.controllerEndpoint, controller)
+  }
+
+  /** Subscribes a new session to the broadcast topics consumed so far, starts it and waits (10 s at most) for its WELCOME. */
+  private def launch[S <: org.sluice.client.Session](session: S, endpoint: String, holder: AtomicReference[S]): S = {
     subscribeAll(session)
     session.start()
-    if (!session.awaitWelcome(10000)) log.warning(s"no WELCOME from the broker at ${settings.controllerEndpoint} within 10 s; still trying")
-    controller.set(session)
+    if (!session.awaitWelcome(10000)) log.warning(s"no WELCOME from the broker at $endpoint within 10 s; still trying")
+    holder.set(session)
     session
   }
 
@@ -151,11 +156,7 @@ final class SluiceConnector(val settings: Settings) {
         override def error(code: Int, ref: String, reason: String): Unit = log.warning(s"broker error $code ($ref): $reason")
       })
     invokerInstance.set(instance)
-    subscribeAll(session)
-    session.start()
-    if (!session.awaitWelcome(10000)) log.warning(s"no WELCOME from the broker at ${settings.invokerEndpoint} within 10 s; still trying")
-    invoker.set(session)
-    session
+    launch(session, settings.invokerEndpoint, invoker)
   }
 
   def consumer(topic: String, maxPeek: Int): MessageConsumer = {
