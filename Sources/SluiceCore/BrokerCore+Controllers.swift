@@ -48,6 +48,7 @@ extension BrokerCore {
             endSession(.controller, route)
             // FOLLOW belongs to the session, as subscriptions do (§10.1).
             controller.follows = false
+            controller.heartbeatDue = firstHeartbeat(for: controllerID)
         }
         if let old = controller.route, old != route {
             // The old connection's session is over (§3.3): it gets nothing more.

@@ -78,6 +78,7 @@ extension BrokerCore {
         var invoker = InvokerState(id: hello.invokerID, position: takePosition(for: hello.invokerID), route: route,
                                    memoryMB: hello.memoryMB, slots: hello.slots, tags: hello.tags, lastSeen: now)
         invoker.dedicatedNamespaces = hello.dedicatedNamespaces
+        invoker.heartbeatDue = firstHeartbeat(for: hello.invokerID)
         countDedicated(invoker.dedicatedNamespaces, by: 1)
         store(invoker)
         invokerIDByRoute[route] = hello.invokerID

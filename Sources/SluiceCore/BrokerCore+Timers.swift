@@ -9,18 +9,49 @@ extension BrokerCore {
         fireDeadlines(into: &actions)
         checkLiveness(into: &actions)
         expireParkedAnswers(into: &actions)
-        if now.since(lastHeartbeatSent) >= configuration.heartbeatInterval {
-            lastHeartbeatSent = now
-            // Cluster sessions hear this broker's room with each heartbeat (§9.3).
-            let roomHeartbeat: Message? = clusterSessions.isEmpty ? nil : .roomHeartbeat(room)
-            func heartbeat(_ endpoint: Endpoint, _ route: RoutingID) -> Message {
-                guard let roomHeartbeat, clusterSessions.contains(SessionKey(endpoint: endpoint, route: route)) else { return .heartbeat }
-                return roomHeartbeat
+        sendDueHeartbeats(into: &actions)
+    }
+
+    /// When a new session's first HEARTBEAT is due: within one interval, at a phase taken from
+    /// its id, so that sessions that start together (a broker restart, a bench) do not all get
+    /// their heartbeats in the same tick every interval after.
+    func firstHeartbeat(for id: String) -> Timestamp {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let interval = UInt64(max(configuration.heartbeatInterval.nanoseconds, 1))
+        return now + .nanoseconds(Int64(hash % interval))
+    }
+
+    /// HEARTBEAT to every session whose own interval is up (§4.3). The scan compares one
+    /// timestamp per session; only the sessions due are sent to.
+    mutating func sendDueHeartbeats(into actions: inout [BrokerAction<Payload>]) {
+        let interval = configuration.heartbeatInterval
+        // Cluster sessions hear this broker's room with each heartbeat (§9.3).
+        let roomHeartbeat: Message? = clusterSessions.isEmpty ? nil : .roomHeartbeat(room)
+        func heartbeat(_ endpoint: Endpoint, _ route: RoutingID) -> Message {
+            guard let roomHeartbeat, clusterSessions.contains(SessionKey(endpoint: endpoint, route: route)) else { return .heartbeat }
+            return roomHeartbeat
+        }
+        func next(after due: Timestamp) -> Timestamp {
+            let following = due + interval
+            return following > now ? following : now + interval
+        }
+        var index = controllers.values.startIndex
+        while index != controllers.values.endIndex {
+            if let route = controllers.values[index].route, now >= controllers.values[index].heartbeatDue {
+                actions.append(.send(.controller, route, heartbeat(.controller, route), opaque: nil))
+                controllers.values[index].heartbeatDue = next(after: controllers.values[index].heartbeatDue)
             }
-            for controller in controllers.values {
-                if let route = controller.route { actions.append(.send(.controller, route, heartbeat(.controller, route), opaque: nil)) }
+            controllers.values.formIndex(after: &index)
+        }
+        var position = invokers.values.startIndex
+        while position != invokers.values.endIndex {
+            if now >= invokers.values[position].heartbeatDue {
+                let route = invokers.values[position].route
+                actions.append(.send(.invoker, route, heartbeat(.invoker, route), opaque: nil))
+                invokers.values[position].heartbeatDue = next(after: invokers.values[position].heartbeatDue)
             }
-            for invoker in invokers.values { actions.append(.send(.invoker, invoker.route, heartbeat(.invoker, invoker.route), opaque: nil)) }
+            invokers.values.formIndex(after: &position)
         }
     }
 

@@ -67,7 +67,6 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// Ids that timed out or were lost recently, to count their late completions (§5).
     var recentlyFinished = RecentSet<String>(capacity: 65_536)
 
-    var lastHeartbeatSent = Timestamp.zero
     public internal(set) var shuttingDown = false
     /// Durations for the latency histograms, taken by the shell (`takeLatencySamples()`).
     var latencySamples = LatencySamples()
@@ -90,7 +89,6 @@ public struct BrokerCore<Payload: FrameBytes> {
         self.configuration = configuration
         self.strategy = strategy
         self.now = start
-        self.lastHeartbeatSent = start
         self.completionFloorNanoseconds = configuration.completionTimeoutFloor.nanoseconds
         self.completionSlackNanoseconds = configuration.completionTimeoutSlack.nanoseconds
         self.completionMultiplier = UInt64(max(configuration.completionTimeoutMultiplier, 1))

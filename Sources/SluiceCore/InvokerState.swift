@@ -10,6 +10,9 @@ struct InvokerState {
     /// Stable position in the cluster view (§6.1).
     let position: Int
     var route: RoutingID
+    /// When this session's next HEARTBEAT is due (§4.3): each session has its own phase, so
+    /// heartbeats to 1,000 invokers are spread over the interval instead of sent in one burst.
+    var heartbeatDue = Timestamp.zero
     var memoryMB: UInt32
     var slots: UInt32
     var tags: [String]
@@ -60,6 +63,8 @@ struct ControllerState<Payload> {
     var lastSeen: Timestamp
     /// This session asked for COMPLETED notices (FOLLOW, §10.1).
     var follows = false
+    /// When this session's next HEARTBEAT is due (see `InvokerState.heartbeatDue`).
+    var heartbeatDue = Timestamp.zero
     /// Answers waiting for this controller to come back (§6.4), oldest first: appended and
     /// expired in O(1), and compact (a deque frees what expiry takes off its front).
     var parked: Deque<ParkedAnswer<Payload>> = []

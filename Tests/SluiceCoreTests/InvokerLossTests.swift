@@ -161,3 +161,29 @@ struct FullPipeTests {
         #expect(failed.answers.isEmpty)
     }
 }
+
+@Suite("Heartbeats to peers (§4.3)")
+struct HeartbeatSpreadTests {
+    @Test("100 invokers that register together get their heartbeats spread over the interval, each exactly one per interval")
+    func spread() {
+        var h = Harness()
+        h.controllerHello("c1")
+        for n in 0..<100 { h.invokerHello("inv-\(n)") }
+        var perTick: [Int] = []
+        var perInvoker: [String: Int] = [:]
+        for _ in 0..<30 {
+            let observed = h.advance(by: .milliseconds(100), step: .milliseconds(100))
+            let beats = observed.actions.compactMap { action -> String? in
+                if case .send(.invoker, let route, .heartbeat, _) = action { return routeName(route) }
+                return nil
+            }
+            perTick.append(beats.count)
+            for route in beats { perInvoker[route, default: 0] += 1 }
+        }
+        // 3 s of ticks every 100 ms: each invoker gets 3 heartbeats (one per second).
+        #expect(perInvoker.count == 100)
+        #expect(perInvoker.values.allSatisfy { $0 == 3 }, "\(perInvoker.values.sorted())")
+        // Spread: no tick carries more than a third of them (they were all due at once before).
+        #expect(perTick.max() ?? 0 <= 34, "heartbeats per 100 ms tick: \(perTick)")
+    }
+}
