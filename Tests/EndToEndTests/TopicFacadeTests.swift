@@ -1,6 +1,7 @@
 import Foundation
 import SluiceMessaging
 import SluiceOpenWhisk
+import SluiceTestKit
 import Testing
 
 // The MessagingProvider-shaped facade (docs/TOPICS.md) against the real broker.
@@ -189,22 +190,29 @@ extension BrokerEndToEndTests {
         let health = try await controllers.asyncMap { try await $0.consumer(topic: "health") }
         let cache = try await controllers.asyncMap { try await $0.consumer(topic: "cacheInvalidation") }
         let feed = try await invoker.consumer(topic: "invoker0")
-        try await Task.sleep(for: .milliseconds(200))  // subscriptions reach the broker
-
-        // A ping reaches both controllers unchanged.
-        try await invoker.producer().send(topic: "health", ping(0, enabled: true))
-        for consumer in health {
-            #expect(await consumer.peek(timeout: .seconds(5)).map(\.bytes) == [ping(0, enabled: true)])
+        // A ping reaches both controllers unchanged. A publication can overtake the SUBSCRIBE
+        // that makes it heard (they travel on different connections), so it is sent until both
+        // have heard one; every one heard is the ping, byte for byte.
+        var pings: [[[UInt8]]] = [[], []]
+        try await waitUntil("both controllers hear a ping", timeout: .seconds(10), every: .milliseconds(1)) {
+            try await invoker.producer().send(topic: "health", ping(0, enabled: true))
+            for index in 0..<2 { pings[index] += await health[index].peek(timeout: .milliseconds(100)).map(\.bytes) }
+            return pings.allSatisfy { !$0.isEmpty }
         }
+        #expect(pings.joined().allSatisfy { $0 == ping(0, enabled: true) })
         // A controller's cache invalidation reaches both controllers (itself included).
-        try await controllers[0].producer().send(topic: "cacheInvalidation", Array(#"{"key":"guest/hello"}"#.utf8))
-        for consumer in cache {
-            #expect(await consumer.peek(timeout: .seconds(5)).map(\.bytes) == [Array(#"{"key":"guest/hello"}"#.utf8)])
+        let invalidation = Array(#"{"key":"guest/hello"}"#.utf8)
+        var heard: [[[UInt8]]] = [[], []]
+        try await waitUntil("both controllers hear the invalidation", timeout: .seconds(10), every: .milliseconds(1)) {
+            try await controllers[0].producer().send(topic: "cacheInvalidation", invalidation)
+            for index in 0..<2 { heard[index] += await cache[index].peek(timeout: .milliseconds(100)).map(\.bytes) }
+            return heard.allSatisfy { !$0.isEmpty }
         }
+        #expect(heard.joined().allSatisfy { $0 == invalidation })
 
         // Drained: new work waits; enabled again: it is delivered.
         try await invoker.producer().send(topic: "health", ping(0, enabled: false))
-        try await Task.sleep(for: .milliseconds(300))
+        try await broker.waitForStatus("invoker0 drained") { $0.invokers.first?.state == "draining" }
         try await controllers[1].producer().send(topic: "invoker5", activationMessage(hexID(9), controller: "1"))
         #expect(await feed.peek(timeout: .milliseconds(700)).isEmpty, "a drained invoker gets no new work")
         try await invoker.producer().send(topic: "health", ping(0, enabled: true))
