@@ -93,7 +93,7 @@ final class InvokerDriver: @unchecked Sendable {
             }
         }
         var held: [(socket: Int, route: ZMQMessage?, id: String)] = []
-        var lastHeartbeat = monotonicNanoseconds()
+        let lastHeartbeat = monotonicNanoseconds()
         let heartbeatNanoseconds: UInt64 = 500_000_000
 
         func answer(_ index: Int, route: ZMQMessage?, id: String) throws(ZMQError) {
@@ -165,15 +165,24 @@ final class InvokerDriver: @unchecked Sendable {
         }
 
         // Every session heartbeats on time, even while a burst keeps one pass busy for
-        // seconds: a late round would get the last invokers of it declared lost.
+        // seconds: a late round would get the last invokers of it declared lost. Each socket
+        // has its own phase, so 1,000 invokers do not send 1,000 heartbeats in one burst
+        // (which stalled this thread, and the answers it owes, every interval).
+        let phase = heartbeatNanoseconds / UInt64(max(sockets.count, 1))
+        var nextBeat = sockets.indices.map { lastHeartbeat + UInt64($0) * phase }
+        var beatCursor = 0
         func heartbeatIfDue() throws {
-            guard case .broker = topology else { return }
+            guard case .broker = topology, !sockets.isEmpty else { return }
             let now = monotonicNanoseconds()
-            guard now - lastHeartbeat >= heartbeatNanoseconds else { return }
-            lastHeartbeat = now
-            for (index, socket) in sockets.enumerated() {
-                try socket.send(.heartbeat, flags: .dontWait)
-                markReady(index)
+            // Sockets come due in cursor order; stop at the first that is not due yet.
+            var sent = 0
+            while sent < sockets.count, nextBeat[beatCursor] <= now {
+                try sockets[beatCursor].send(.heartbeat, flags: .dontWait)
+                markReady(beatCursor)
+                nextBeat[beatCursor] += heartbeatNanoseconds
+                if nextBeat[beatCursor] <= now { nextBeat[beatCursor] = now + heartbeatNanoseconds }
+                beatCursor = (beatCursor + 1) % sockets.count
+                sent += 1
             }
         }
 
