@@ -16,10 +16,8 @@ extension BrokerCore {
     /// its id, so that sessions that start together (a broker restart, a bench) do not all get
     /// their heartbeats in the same tick every interval after.
     func firstHeartbeat(for id: String) -> Timestamp {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in id.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
         let interval = UInt64(max(configuration.heartbeatInterval.nanoseconds, 1))
-        return now + .nanoseconds(Int64(hash % interval))
+        return now + .nanoseconds(Int64(StableHash.fnv1a(id) % interval))
     }
 
     /// HEARTBEAT to every session whose own interval is up (§4.3). The scan compares one

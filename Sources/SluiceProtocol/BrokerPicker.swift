@@ -75,19 +75,13 @@ public enum BrokerPicker {
         var best = 0
         var bestScore: UInt64 = 0
         for (index, id) in brokerIDs.enumerated() {
-            let score = mix(fnv1a(key) ^ fnv1a(id) &* 0x9E37_79B9_7F4A_7C15)
+            let score = mix(StableHash.fnv1a(key) ^ StableHash.fnv1a(id) &* 0x9E37_79B9_7F4A_7C15)
             if index == 0 || score > bestScore || (score == bestScore && id < brokerIDs[best]) {
                 best = index
                 bestScore = score
             }
         }
         return best
-    }
-
-    static func fnv1a(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return hash
     }
 
     /// A finaliser (splitmix64) so that neighbouring inputs spread.

@@ -48,3 +48,14 @@ public enum Text {
         return String(validating: bytes, as: UTF8.self)
     }
 }
+
+/// A hash that is the same in every process and run (Swift's `Hasher` is seeded per process):
+/// for placement and spreading decisions that peers or later runs must repeat.
+public enum StableHash {
+    /// 64-bit FNV-1a of the UTF-8 bytes of `text`.
+    public static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return hash
+    }
+}

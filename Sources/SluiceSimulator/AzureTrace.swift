@@ -1,3 +1,4 @@
+import SluiceProtocol
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -105,7 +106,7 @@ public struct AzureTrace: Sendable, Equatable {
         var counts: [[Int]] = []
         for function in functions {
             let namespace = "o" + String(function.owner.prefix(12))
-            var random = SimulationRandom(seed: Self.fnv(function.owner + "/" + function.app + "/" + function.function) ^ seed)
+            var random = SimulationRandom(seed: StableHash.fnv1a(function.owner + "/" + function.app + "/" + function.function) ^ seed)
             let median = min(max(exp(durationMu + durationSigma * random.normal()), 0.001), timeLimitSeconds)
             actions.append(SimulatedAction(name: "\(namespace)/f\(function.function.prefix(16))", namespace: namespace,
                                            medianSeconds: median, jitterSigma: jitterSigma, timeLimitSeconds: timeLimitSeconds))
@@ -114,14 +115,6 @@ public struct AzureTrace: Sendable, Equatable {
         return Workload(actions: actions, countsPerMinute: counts, seed: seed)
     }
 
-    static func fnv(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01B3
-        }
-        return hash
-    }
 
     static func hex(_ value: UInt64) -> String {
         var mixed = value &* 0xBF58_476D_1CE4_E5B9

@@ -239,11 +239,7 @@ final class Simulation {
 
     /// Each action's home broker: a hash of its namespace and name over the brokers.
     lazy var homeBroker: [Int] = workload.actions.map { action in
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in (action.namespace + "/" + action.name).utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
-        }
-        return Int(hash % UInt64(brokerCount))
+        Int(StableHash.fnv1a(action.namespace + "/" + action.name) % UInt64(brokerCount))
     }
 
     /// Power of two choices over the controller's estimate of each broker's room.
