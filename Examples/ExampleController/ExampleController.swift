@@ -184,12 +184,7 @@ final class StopSignals: Sendable {
     var count: Int { received.value.withLock { $0 } }
 
     init() {
-        // A parent that spawned this from a thread blocking signals passes that mask on.
-        var stopping = sigset_t()
-        sigemptyset(&stopping)
-        sigaddset(&stopping, SIGINT)
-        sigaddset(&stopping, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &stopping, nil)
+        unblockTerminationSignals()
         let received = received
         sources = [SIGTERM, SIGINT].map { number in
             signal(number, SIG_IGN)

@@ -109,13 +109,7 @@ struct ExampleInvoker: ParsableCommand {
         // Run until killed: SIGINT/SIGTERM end the process; the broker answers whatever was
         // in flight `invokerLost` once heartbeats stop.
         signal(SIGPIPE, SIG_IGN)
-        // A parent that spawned this from a thread blocking signals (Foundation's Process does
-        // so from Dispatch threads) passes that mask on: unblock, so SIGINT/SIGTERM end it.
-        var terminating = sigset_t()
-        sigemptyset(&terminating)
-        sigaddset(&terminating, SIGINT)
-        sigaddset(&terminating, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &terminating, nil)
+        unblockTerminationSignals()
         while true { sleep(3600) }
     }
 }

@@ -20,15 +20,8 @@ struct BenchForwarderCommand: ParsableCommand {
     func run() throws {
         let forwarder = try Forwarder()
         FileHandle.standardOutput.write(Data("listening controllers=\(forwarder.controllerEndpoint) invokers=\(forwarder.invokerEndpoint)\n".utf8))
-        let stopped = InterruptFlag()
-        let sources = [SIGTERM, SIGINT].map { number in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stopped.set() }
-            source.resume()
-            return source
-        }
+        let stopped = InterruptFlag(watching: [SIGTERM, SIGINT])
+        defer { stopped.stopWatching() }
         try forwarder.run { stopped.isSet }
-        sources.forEach { $0.cancel() }
     }
 }

@@ -114,11 +114,7 @@ struct DemoCommand: AsyncParsableCommand {
         controller = load
 
         // Ctrl-C: stop the loop below; children in this process group got it too.
-        let interrupted = InterruptFlag()
-        signal(SIGINT, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-        source.setEventHandler { interrupted.set() }
-        source.resume()
+        let interrupted = InterruptFlag(watching: [SIGINT])
 
         let started = ContinuousClock.now
         var events: [String] = ["broker started: controllers \(broker.controllerEndpoint), invokers \(broker.invokerEndpoint), monitor http://\(monitor)",
@@ -171,7 +167,7 @@ struct DemoCommand: AsyncParsableCommand {
         stoppedCleanly = true
         for child in children.values where child.isRunning { kill(child.processIdentifier, SIGKILL) }
         for child in children.values { child.waitUntilExit() }
-        source.cancel()
+        interrupted.stopWatching()
         var lines = ["", "demo stopped after \(started.duration(to: .now).components.seconds)s; broker log and config in \(folder.path)"]
         if let summary {
             let fields = Dictionary(summary.split(separator: " ").compactMap { part -> (String, String)? in
@@ -188,10 +184,24 @@ struct DemoCommand: AsyncParsableCommand {
     }
 }
 
-/// Set once from a signal handler's queue, read by the demo loop.
+/// Set when one of the watched signals arrives (they no longer end the process), read by a
+/// command's loop.
 final class InterruptFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(watching signals: [Int32]) {
+        sources = signals.map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in self?.set() }
+            source.resume()
+            return source
+        }
+    }
+
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+    func stopWatching() { lock.withLock { sources }.forEach { $0.cancel() } }
 }

@@ -53,13 +53,7 @@ struct OpenWhiskLikeInvoker: ParsableCommand {
     func run() throws {
         // A subprocess that exits before reading its stdin must not kill the invoker.
         signal(SIGPIPE, SIG_IGN)
-        // A parent that spawned this from a thread blocking signals (Foundation's Process does
-        // so from Dispatch threads) passes that mask on: unblock, so SIGINT/SIGTERM end it.
-        var terminating = sigset_t()
-        sigemptyset(&terminating)
-        sigaddset(&terminating, SIGINT)
-        sigaddset(&terminating, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &terminating, nil)
+        unblockTerminationSignals()
         let instance = id
         let invokerID = OpenWhiskIdentifiers.invokerID(instance: instance)
         let runner = ActionRunner(instance: instance, userMemoryMB: memory, timeout: actionTimeout)
