@@ -183,7 +183,8 @@ public final class SluiceMessagingProvider: Sendable {
     // MARK: Inbound
 
     private func deliverAnswer(_ answer: ControllerAnswer) {
-        let sent = sentActivations.withLock { $0.answered(answer.activationID) }
+        // A COMPLETED notice can follow only an answer that carried the invoker's result.
+        let sent = sentActivations.withLock { $0.answered(answer.activationID, noticeMayFollow: !answer.result.isEmpty) }
         guard case .controller(let id, _) = role, let inbox = inbox(.completed(id)) else {
             logger.warning("answer arrived with no consumer of completed<C>; dropped",
                            metadata: ["activation": "\(answer.activationID)", "kind": "\(answer.kind)"])
@@ -234,8 +235,9 @@ public final class SluiceMessagingProvider: Sendable {
     }
 }
 
-/// The activations a controller sent, until answered; then the most recent answered ones, for
-/// their COMPLETED notices (which come only for answers that did not free the slot).
+/// The activations a controller sent, until answered; then the most recent ones answered by
+/// the invoker's result, for their COMPLETED notices (§10.1: sent only when the answer did not
+/// free the slot; an answer the broker decided always does).
 struct SentActivations: Sendable {
     private var pending: [String: SentActivation] = [:]
     private var answered: [String: SentActivation] = [:]
@@ -244,10 +246,10 @@ struct SentActivations: Sendable {
 
     mutating func sent(_ activation: SentActivation, id: String) { pending[id] = activation }
 
-    /// Takes it out of the pending ones and keeps it a while for a COMPLETED notice.
-    mutating func answered(_ id: String) -> SentActivation? {
+    /// Takes it out of the pending ones and, when a notice may follow, keeps it a while for it.
+    mutating func answered(_ id: String, noticeMayFollow: Bool) -> SentActivation? {
         guard let activation = pending.removeValue(forKey: id) else { return nil }
-        if answered.updateValue(activation, forKey: id) == nil {
+        if noticeMayFollow, answered.updateValue(activation, forKey: id) == nil {
             answeredOrder.append(id)
             if answeredOrder.count > Self.answeredCapacity, let oldest = answeredOrder.popFirst() {
                 answered.removeValue(forKey: oldest)
