@@ -13,11 +13,9 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  */
 public final class ControllerSession extends Session {
     /** Callbacks, on the session thread. */
-    public abstract static class Listener {
+    public abstract static class Listener extends Session.PeerListener {
         public abstract void answer(Answer answer);
         public void completed(Completed notice) {}
-        public void publication(String topic, String origin, byte[] payload) {}
-        public void error(int code, String activationRef, String reason) {}
     }
 
     /** ANSWER (§4.7). */
@@ -89,7 +87,7 @@ public final class ControllerSession extends Session {
     private final Queue<CompletableFuture<Inventory>> inventoryWaiters = new ConcurrentLinkedQueue<>();
 
     public ControllerSession(String id, String endpoint, boolean follow, Listener listener) {
-        super(id, endpoint, "sluice-controller-" + id);
+        super(id, endpoint, "sluice-controller-" + id, listener);
         this.follow = follow;
         this.listener = listener;
     }
@@ -157,10 +155,4 @@ public final class ControllerSession extends Session {
                 break;
         }
     }
-
-    @Override
-    protected void publication(String topic, String origin, byte[] payload) { listener.publication(topic, origin, payload); }
-
-    @Override
-    protected void error(int code, String activationRef, String reason) { listener.error(code, activationRef, reason); }
 }

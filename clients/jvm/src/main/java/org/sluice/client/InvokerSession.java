@@ -10,10 +10,8 @@ import java.util.List;
  */
 public final class InvokerSession extends Session {
     /** Callbacks, on the session thread. */
-    public abstract static class Listener {
+    public abstract static class Listener extends Session.PeerListener {
         public abstract void dispatch(RoutingHeader header, byte[] payload);
-        public void publication(String topic, String origin, byte[] payload) {}
-        public void error(int code, String activationRef, String reason) {}
     }
 
     private final List<String> tags;
@@ -23,7 +21,7 @@ public final class InvokerSession extends Session {
     private volatile long slots;
 
     public InvokerSession(String id, String endpoint, long memoryMB, long slots, List<String> tags, List<String> dedicatedNamespaces, Listener listener) {
-        super(id, endpoint, "sluice-invoker-" + id);
+        super(id, endpoint, "sluice-invoker-" + id, listener);
         this.memoryMB = memoryMB;
         this.slots = slots;
         this.tags = tags == null ? new ArrayList<String>() : new ArrayList<>(tags);
@@ -74,10 +72,4 @@ public final class InvokerSession extends Session {
                 break;
         }
     }
-
-    @Override
-    protected void publication(String topic, String origin, byte[] payload) { listener.publication(topic, origin, payload); }
-
-    @Override
-    protected void error(int code, String activationRef, String reason) { listener.error(code, activationRef, reason); }
 }

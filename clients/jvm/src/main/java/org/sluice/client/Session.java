@@ -26,8 +26,17 @@ import org.zeromq.ZMQ;
 public abstract class Session implements AutoCloseable {
     private static final int LIVENESS = 3;
 
+    /** What every session reports, on the session thread; the roles' listeners add their own. */
+    public abstract static class PeerListener {
+        /** A publication (§4.14) for this session's subscriptions. */
+        public void publication(String topic, String origin, byte[] payload) {}
+        /** An ERROR from the broker (already acted on for notRegistered). */
+        public void error(int code, String activationRef, String reason) {}
+    }
+
     protected final String id;
     protected final String endpoint;
+    private final PeerListener peerListener;
     private final ZMQ.Context context;
     private final String wakeAddress = "inproc://sluice-wake-" + UUID.randomUUID();
     private final ZMQ.Socket wakeSender;
@@ -42,10 +51,11 @@ public abstract class Session implements AutoCloseable {
     private volatile String brokerId = "";
     private volatile int reconnects;
 
-    protected Session(String id, String endpoint, String threadName) {
+    protected Session(String id, String endpoint, String threadName, PeerListener peerListener) {
         if (!Wire.isValidId(id)) throw new IllegalArgumentException("id '" + id + "' is not [A-Za-z0-9._-]{1,128} (SLU/1 §3.2)");
         this.id = id;
         this.endpoint = endpoint;
+        this.peerListener = peerListener;
         this.context = ZMQ.context(1);
         this.wakeReceiver = context.socket(ZMQ.PULL);
         wakeReceiver.bind(wakeAddress);
@@ -110,12 +120,6 @@ public abstract class Session implements AutoCloseable {
 
     /** A message from the broker other than WELCOME, HEARTBEAT and ERROR. On the session thread. */
     protected abstract void deliver(int command, byte[][] body);
-
-    /** A publication (§4.14) for this session's subscriptions. On the session thread. */
-    protected void publication(String topic, String origin, byte[] payload) {}
-
-    /** An ERROR from the broker (already acted on for notRegistered). On the session thread. */
-    protected void error(int code, String activationRef, String reason) {}
 
     /** Throws when a frame is larger than the broker accepts (libzmq would drop the connection). */
     protected final void checkSize(byte[] frame) {
@@ -252,7 +256,7 @@ public abstract class Session implements AutoCloseable {
                     Wire.Reader r = new Wire.Reader(body[0]);
                     String topic = r.shortString("topic");
                     r.u8("origin-role");
-                    publication(topic, r.shortString("origin"), body[1]);
+                    peerListener.publication(topic, r.shortString("origin"), body[1]);
                     break;
                 }
                 case Wire.ERROR: {
@@ -265,7 +269,7 @@ public abstract class Session implements AutoCloseable {
                         List<byte[][]> again = announcement();
                         for (int i = again.size() - 1; i >= 0; i--) pending.addFirst(again.get(i));
                     }
-                    error(code, ref, reason);
+                    peerListener.error(code, ref, reason);
                     break;
                 }
                 default:

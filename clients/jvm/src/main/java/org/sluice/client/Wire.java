@@ -52,17 +52,14 @@ public final class Wire {
             for (int shift = 24; shift >= 0; shift -= 8) out.write((int) (value >>> shift) & 0xFF);
             return this;
         }
-        public Writer shortString(String value) {
+        public Writer shortString(String value) { return string(value, 255); }
+        public Writer longString(String value) { return string(value, 65535); }
+
+        /** A u8- (at most 255 bytes) or u16-prefixed (at most 65535) UTF-8 string. */
+        private Writer string(String value, int maxBytes) {
             byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-            if (bytes.length > 255) throw new IllegalArgumentException("string of " + bytes.length + " bytes; a short-string holds at most 255");
-            u8(bytes.length);
-            out.write(bytes, 0, bytes.length);
-            return this;
-        }
-        public Writer longString(String value) {
-            byte[] bytes = value.getBytes(StandardCharsets.UTF_8);
-            if (bytes.length > 65535) throw new IllegalArgumentException("string of " + bytes.length + " bytes; a long-string holds at most 65535");
-            u16(bytes.length);
+            if (bytes.length > maxBytes) throw new IllegalArgumentException("string of " + bytes.length + " bytes; this field holds at most " + maxBytes);
+            if (maxBytes == 255) u8(bytes.length); else u16(bytes.length);
             out.write(bytes, 0, bytes.length);
             return this;
         }
