@@ -71,6 +71,10 @@ public final class ControllerClient: Sendable {
         public var answeredBrokerLost = 0
         /// Times the broker was lost (silent, or a new incarnation).
         public var brokerLosses = 0
+        /// The incarnation this client found silent: it gets no new work even if it speaks
+        /// again (a paused process), as invokers never return to it (§9.5); a restart is a new
+        /// incarnation and a candidate again.
+        var silentIncarnation: UInt64?
     }
 
     private enum Waiter: Sendable {
@@ -188,7 +192,10 @@ public final class ControllerClient: Sendable {
             stateChange: { event in
                 switch event {
                 case .reconnecting(let reason) where cluster:
-                    clusterState.withLock { $0.live = false }
+                    clusterState.withLock { state in
+                        state.live = false
+                        state.silentIncarnation = state.incarnation
+                    }
                     loseBroker("silent: \(reason)", [])
                 case .welcomed(let welcome) where cluster:
                     clusterState.withLock { state in
@@ -348,7 +355,7 @@ public final class ControllerClient: Sendable {
     /// What picking a broker needs of this session, without copying its member list: asked
     /// for every activation a `ClusterController` places.
     var placement: (live: Bool, incarnation: UInt64?, estimate: BrokerPicker.Estimate) {
-        clusterState.withLock { ($0.live, $0.incarnation, $0.estimate) }
+        clusterState.withLock { ($0.live && ($0.incarnation == nil || $0.incarnation != $0.silentIncarnation), $0.incarnation, $0.estimate) }
     }
 
     /// The largest message frame the broker accepts (its WELCOME's `max-message`, §4.2): a
