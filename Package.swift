@@ -202,6 +202,7 @@ let package = Package(
                 "SluiceSimulator",
                 "SluiceStrategies",
                 "SluiceMonitor",
+                "SluiceTransport",
                 "SluiceCluster",
                 "SluiceEtcd",
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -23,6 +23,8 @@ final class BrokerLoop {
     var zap: ZAPHandler?
     /// Reused for every received message (see `drain`).
     var receiveFrames: [ZMQMessage] = []
+    /// Pointers to those frames' bytes while one is decoded; reused likewise.
+    var decodeScratch: [RawFrame] = []
     let clock = ContinuousClock()
     let origin: ContinuousClock.Instant
 
@@ -370,7 +372,7 @@ final class BrokerLoop {
             turnMessages += 1
             // A ROUTER always delivers the routing id first; anything after it is the peer's.
             let route = RoutingID(receiveFrames[0].bytes)
-            var (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel)
+            var (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel, scratch: &decodeScratch)
             if let zap, case .success(let message) = decoded, let refusal = zap.refusal(of: message, on: endpoint, frame: receiveFrames[1]) {
                 decoded = .failure(refusal)
             }

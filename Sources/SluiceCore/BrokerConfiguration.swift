@@ -79,7 +79,7 @@ public struct BrokerConfiguration: Sendable, Equatable {
 
     /// The in-flight limit of `namespace`, if it has one.
     public func concurrencyLimit(of namespace: String) -> Int? {
-        namespaceConcurrencyLimits[namespace] ?? namespaceConcurrencyLimit
+        namespaceConcurrencyLimits.isEmpty ? namespaceConcurrencyLimit : namespaceConcurrencyLimits[namespace] ?? namespaceConcurrencyLimit
     }
 
     /// How long an activation may wait: its own limit if it set a shorter one.

@@ -6,13 +6,13 @@ extension BrokerCore {
             controllerHello(controllerID, from: route, into: &actions)
             return
         }
-        guard let controllerID = controllerIDByRoute[route], controllers[controllerID] != nil else {
+        guard let controllerID = controllerIDByRoute[route], let index = controllers.index(forKey: controllerID) else {
             reply(.controller, route, .notRegistered, "send HELLO first: this connection has no session (§3.3)",
                   activationID: message.activationID ?? "", into: &actions)
             return
         }
         // In place: copying the state out and back would copy its parked answers.
-        controllers[controllerID]?.lastSeen = now
+        controllers.values[index].lastSeen = now
 
         switch message {
         case .heartbeat:

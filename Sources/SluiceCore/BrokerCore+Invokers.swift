@@ -37,7 +37,7 @@ extension BrokerCore {
         case .result(let result):
             invokerResult(result, payload: opaque, from: invokerID, route: route, into: &actions)
         case .completion(let completion):
-            invokerCompletion(completion, payload: opaque, from: invokerID, route: route, into: &actions)
+            invokerCompletion(completion, payload: opaque, from: invokerID, at: index, route: route, into: &actions)
         case .subscribe, .unsubscribe, .publish:
             broadcastCommand(message, from: route, endpoint: .invoker, peerID: invokerID, opaque: opaque, into: &actions)
         default:
@@ -165,13 +165,16 @@ extension BrokerCore {
                result: payload, to: inFlight[handle].answerTo, arrivedAt: inFlight[handle].enqueuedAt, into: &actions)
     }
 
-    mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String, route: RoutingID,
+    /// `index`: the invoker's place in `invokers` (looked up once per message, by `invokerSent`;
+    /// nothing here adds or removes an invoker, so it stays valid).
+    mutating func invokerCompletion(_ completion: CompletionHeader, payload: Payload?, from invokerID: String,
+                                    at index: [String: InvokerState].Index, route: RoutingID,
                                     into actions: inout [BrokerAction<Payload>]) {
         let id = completion.activationID
         if let report = completion.warm { updateWarm(invokerID, report) }
         guard let handle = ownedActivation(id, invokerID: invokerID, route: route, command: .completion, into: &actions) else { return }
-        let record = release(handle, id: id)
-        recordLatency(since: dispatchedAt(record), as: \.ran)
+        let record = release(handle, id: id, invokerIndex: index)
+        recordLatency(since: dispatchedAt(record), as: .ran)
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
@@ -183,17 +186,18 @@ extension BrokerCore {
             }
         }
         notifyCompleted(record, id: id, invokerID: invokerID, systemError: completion.systemError, cause: .completion, into: &actions)
-        recordHealth(invokerID, completion.systemError ? .systemError : .ok, into: &actions)
+        recordHealth(invokerID, completion.systemError ? .systemError : .ok, at: index, into: &actions)
         placeWaitingAfterCompletion(into: &actions)
     }
 
     // MARK: Health (§5)
 
-    mutating func recordHealth(_ invokerID: String, _ sample: InvokerState.Sample, into actions: inout [BrokerAction<Payload>]) {
+    mutating func recordHealth(_ invokerID: String, _ sample: InvokerState.Sample, at knownIndex: [String: InvokerState].Index? = nil,
+                               into actions: inout [BrokerAction<Payload>]) {
         let window = configuration.healthWindow
         // The common case, a success on a healthy invoker, changes only its window: nothing a
-        // strategy sees, so the snapshot (rebuilt by `release` a moment ago) stays as it is.
-        if sample == .ok, let index = invokers.index(forKey: invokerID), invokers.values[index].health == .healthy {
+        // strategy sees, so the snapshot stays as it is.
+        if sample == .ok, let index = knownIndex ?? invokers.index(forKey: invokerID), invokers.values[index].health == .healthy {
             invokers.values[index].recent.record(.ok, capacity: window)
             return
         }

@@ -159,6 +159,27 @@ public struct BrokerCore<Payload: FrameBytes> {
         return result
     }
 
+    /// `updateInvoker` for the per-activation changes (a DISPATCH, a completion): they move only
+    /// the invoker's load, so its snapshot's load fields are written in place instead of a new
+    /// snapshot (with its id, tags and warm set) being built and stored for every message.
+    mutating func updateInvokerLoad<Result>(at index: [String: InvokerState].Index, _ body: (inout InvokerState) -> Result) -> Result {
+        func change(_ invoker: inout InvokerState) -> (Result, position: Int, InvokerLoad, before: AggregateShare, after: AggregateShare) {
+            let before = AggregateShare(invoker)
+            let result = body(&invoker)
+            return (result, invoker.position, invoker.load, before, AggregateShare(invoker))
+        }
+        let (result, position, load, before, after) = change(&invokers.values[index])
+        if before != after {
+            account(before, by: -1)
+            account(after, by: 1)
+        }
+        loads[position] = load
+        cluster[position]?.setLoad(load)
+        assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
+        assert(cluster[position] == invokers.values[index].snapshot, "invoker snapshot drifted from its state")
+        return result
+    }
+
     /// Writes a position of the view: its snapshot and its packed load, together.
     mutating func setSnapshot(_ snapshot: InvokerSnapshot?, at position: Int) {
         loads[position] = snapshot.map(InvokerLoad.init) ?? .absent
@@ -314,12 +335,12 @@ public struct BrokerCore<Payload: FrameBytes> {
         // the namespace is below its limit; otherwise it queues behind them (FIFO per namespace).
         if waiting.waiting(namespace: header.namespace) == 0 && belowLimit(header.namespace) {
             switch decide(header, into: &actions) {
-            case .place(let invokerID):
-                dispatch(item, to: invokerID, into: &actions)
+            case .place(let invoker):
+                dispatch(item, at: invoker, into: &actions)
                 return
-            case .force(let invokerID):
+            case .force(let invoker):
                 counters.forcedPlacements += 1
-                dispatch(item, to: invokerID, into: &actions)
+                dispatch(item, at: invoker, into: &actions)
                 return
             case .reject(let reason):
                 answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil, to: header.answerTo, arrivedAt: now, into: &actions)
@@ -424,12 +445,12 @@ public struct BrokerCore<Payload: FrameBytes> {
                     let id = candidate.header.activationID
                     var served = false
                     switch decide(candidate.header, into: &actions) {
-                    case .place(let invokerID):
-                        if let item = takeWaiting(id, into: &actions) { dispatch(item, to: invokerID, into: &actions) }
+                    case .place(let invoker):
+                        if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
                         served = true
-                    case .force(let invokerID):
+                    case .force(let invoker):
                         counters.forcedPlacements += 1
-                        if let item = takeWaiting(id, into: &actions) { dispatch(item, to: invokerID, into: &actions) }
+                        if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
                         served = true
                     case .reject(let reason):
                         if let item = takeWaiting(id, into: &actions) {
@@ -535,12 +556,21 @@ public struct BrokerCore<Payload: FrameBytes> {
         drainWaiting(into: &actions)
     }
 
+    /// A placement decision with the chosen invoker's place in `invokers` (valid until an
+    /// invoker is added or removed), so a DISPATCH does not look it up again.
+    enum Placement {
+        case place([String: InvokerState].Index)
+        case force([String: InvokerState].Index)
+        case reject(reason: String)
+        case wait
+    }
+
     /// Where `header` should run now, or why not.
-    mutating func decide(_ header: RoutingHeader, into actions: inout [BrokerAction<Payload>]) -> PlacementDecision {
+    mutating func decide(_ header: RoutingHeader, into actions: inout [BrokerAction<Payload>]) -> Placement {
         if !header.targetInvoker.isEmpty {
             // The controller chose: honour it when that invoker is healthy and has room.
-            guard let target = invokers[header.targetInvoker] else { return .wait }
-            return target.canTake(memoryMB: header.memoryMB) ? .place(invokerID: target.id) : .wait
+            guard let index = invokers.index(forKey: header.targetInvoker) else { return .wait }
+            return invokers.values[index].canTake(memoryMB: header.memoryMB) ? .place(index) : .wait
         }
         if invokers.isEmpty { return .wait }
         let request = PlacementRequest(header: header)
@@ -548,11 +578,13 @@ public struct BrokerCore<Payload: FrameBytes> {
         let decision = strategy.place(request, in: view)
         switch decision {
         case .place(let id):
-            if let position = invokers[id]?.position, view.isEligible(position, for: request) { return decision }
+            if let index = invokers.index(forKey: id), view.isEligible(invokers.values[index].position, for: request) { return .place(index) }
         case .force(let id):
-            if let snapshot = invokers[id]?.snapshot, view.isAllowed(snapshot, for: request) { return decision }
-        case .wait, .reject:
-            return decision
+            if let index = invokers.index(forKey: id), view.isAllowed(invokers.values[index].snapshot, for: request) { return .force(index) }
+        case .wait:
+            return .wait
+        case .reject(let reason):
+            return .reject(reason: reason)
         }
         // A strategy named an invoker that may not take the work: a broken contract.
         // Keep the work waiting and say so.
@@ -566,15 +598,14 @@ public struct BrokerCore<Payload: FrameBytes> {
         return .wait
     }
 
-    mutating func dispatch(_ item: WaitingActivation<Payload>, to invokerID: String, into actions: inout [BrokerAction<Payload>]) {
+    mutating func dispatch(_ item: WaitingActivation<Payload>, at index: [String: InvokerState].Index, into actions: inout [BrokerAction<Payload>]) {
         let header = item.header
-        guard let index = invokers.index(forKey: invokerID) else { preconditionFailure("dispatch to unknown invoker \(invokerID)") }
         let deadline = completionDeadline(timeLimitMilliseconds: header.timeLimitMilliseconds)
         let handle = inFlight.insert(header.activationID, InFlightRecord(
             memoryMB: header.memoryMB, timeLimitMilliseconds: header.timeLimitMilliseconds,
             invokerPosition: Int32(invokers.values[index].position), deadline: deadline, enqueuedAt: item.enqueuedAt,
             answerTo: header.answerTo, namespace: header.namespace))
-        let route = updateInvoker(at: index) { invoker in
+        let route = updateInvokerLoad(at: index) { invoker in
             invoker.usedSlots += 1
             invoker.usedMemoryMB += UInt64(header.memoryMB)
             invoker.inFlight.insert(handle)
@@ -583,7 +614,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         namespaceInFlight[header.namespace, default: 0] += 1
         deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1
-        recordLatency(since: item.enqueuedAt, as: \.waited)
+        recordLatency(since: item.enqueuedAt, as: .waited)
         actions.append(.send(.invoker, route, .dispatch(header), opaque: item.payload))
     }
 
@@ -595,17 +626,22 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// Ends an in-flight activation's life on its invoker: frees the slot and the deadline.
     /// `id` is the activation's id, which every caller has at hand (rebuilding it from the
     /// record would allocate a string per completion).
+    /// `invokerIndex`: where the invoker is in `invokers`, when the caller has looked it up.
     @discardableResult
-    mutating func release(_ handle: InFlightTable.Handle, id: String, cancelDeadline: Bool = true) -> InFlightRecord {
+    mutating func release(_ handle: InFlightTable.Handle, id: String, cancelDeadline: Bool = true,
+                          invokerIndex: [String: InvokerState].Index? = nil) -> InFlightRecord {
         let record = inFlight.remove(handle)
         if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }
-        let inNamespace = namespaceInFlight[record.namespace, default: 0] - 1
-        namespaceInFlight[record.namespace] = inNamespace > 0 ? inNamespace : nil
+        if let index = namespaceInFlight.index(forKey: record.namespace) {
+            if namespaceInFlight.values[index] > 1 { namespaceInFlight.values[index] -= 1 } else { namespaceInFlight.remove(at: index) }
+        }
         let invokerID = invokerID(of: record)
-        updateInvoker(invokerID) { invoker in
-            invoker.usedSlots -= 1
-            invoker.usedMemoryMB -= UInt64(record.memoryMB)
-            invoker.inFlight.remove(handle)
+        if let index = invokerIndex ?? invokers.index(forKey: invokerID) {
+            updateInvokerLoad(at: index) { invoker in
+                invoker.usedSlots -= 1
+                invoker.usedMemoryMB -= UInt64(record.memoryMB)
+                invoker.inFlight.remove(handle)
+            }
         }
         strategy.activationCompleted(CompletedActivation(activationID: id, namespace: record.namespace, memoryMB: record.memoryMB),
                                      invokerID: invokerID)
@@ -630,7 +666,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, arrivedAt: Timestamp?,
                          into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
-        if let arrivedAt { recordLatency(since: arrivedAt, as: \.answered) }
+        if let arrivedAt { recordLatency(since: arrivedAt, as: .answered) }
         forgetRecovered(answer.activationID, controllerID: controllerID)
         deliver(answer, result: result, to: controllerID, into: &actions)
     }

@@ -88,12 +88,19 @@ public struct LatencySamples: Sendable, Equatable {
 
     public var isEmpty: Bool { waited.isEmpty && ran.isEmpty && answered.isEmpty && dropped == 0 }
 
-    mutating func add(_ duration: UInt64, to kind: WritableKeyPath<LatencySamples, [UInt64]>) {
-        if self[keyPath: kind].count < capacity {
-            self[keyPath: kind].append(duration)
-        } else {
-            dropped += 1
+    /// Which histogram a sample belongs to (a key path here cost a runtime call per sample).
+    enum Kind { case waited, ran, answered }
+
+    mutating func add(_ duration: UInt64, to kind: Kind) {
+        switch kind {
+        case .waited: Self.append(duration, to: &waited, capacity: capacity, dropped: &dropped)
+        case .ran: Self.append(duration, to: &ran, capacity: capacity, dropped: &dropped)
+        case .answered: Self.append(duration, to: &answered, capacity: capacity, dropped: &dropped)
         }
+    }
+
+    private static func append(_ duration: UInt64, to samples: inout [UInt64], capacity: Int, dropped: inout Int) {
+        if samples.count < capacity { samples.append(duration) } else { dropped += 1 }
     }
 }
 
@@ -148,7 +155,7 @@ extension BrokerCore {
 
     /// Time from `start` to now, in nanoseconds, recorded as `kind` if the configuration asks.
     @inline(__always)
-    mutating func recordLatency(since start: Timestamp, as kind: WritableKeyPath<LatencySamples, [UInt64]>) {
+    mutating func recordLatency(since start: Timestamp, as kind: LatencySamples.Kind) {
         guard configuration.recordsLatencies else { return }
         latencySamples.add(now.nanoseconds >= start.nanoseconds ? now.nanoseconds - start.nanoseconds : 0, to: kind)
     }

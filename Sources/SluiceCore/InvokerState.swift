@@ -44,6 +44,13 @@ struct InvokerState {
         return usedSlots < slots && usedMemoryMB + UInt64(needed) <= UInt64(memoryMB)
     }
 
+    /// The load figures of `snapshot`, without building it.
+    var load: InvokerLoad {
+        InvokerLoad(inFlight: UInt32(clamping: inFlight.count), slots: slots,
+                    freeSlots: slots > usedSlots ? slots - usedSlots : 0,
+                    freeMemoryMB: UInt64(memoryMB) > usedMemoryMB ? UInt32(UInt64(memoryMB) - usedMemoryMB) : 0)
+    }
+
     var snapshot: InvokerSnapshot {
         InvokerSnapshot(id: id, position: position, memoryMB: memoryMB, slots: slots,
                         freeMemoryMB: UInt64(memoryMB) > usedMemoryMB ? UInt32(UInt64(memoryMB) - usedMemoryMB) : 0,
@@ -117,5 +124,14 @@ struct HealthWindow {
         next = 0
         systemErrors = 0
         timeouts = 0
+    }
+}
+
+extension InvokerSnapshot {
+    /// Writes the load figures (`InvokerState.load`) in place.
+    mutating func setLoad(_ load: InvokerLoad) {
+        freeMemoryMB = load.freeMemoryMB
+        freeSlots = load.freeSlots
+        inFlight = Int(load.inFlight)
     }
 }

@@ -41,8 +41,9 @@ struct WaitingQueue<Payload: FrameBytes> {
 
     var count: Int { live.count }
     var isEmpty: Bool { live.isEmpty }
-    func contains(_ id: String) -> Bool { live[id] != nil }
-    func waiting(namespace: String) -> Int { perNamespace[namespace, default: 0] }
+    // An empty queue answers without hashing the key (every ACTIVATE asks both).
+    func contains(_ id: String) -> Bool { !live.isEmpty && live[id] != nil }
+    func waiting(namespace: String) -> Int { live.isEmpty ? 0 : perNamespace[namespace, default: 0] }
     func waiting(action: String) -> Int { perAction[action, default: 0] }
 
     /// Adds an item at the back (or the front: a DISPATCH that could not be sent goes first).

@@ -63,10 +63,23 @@ struct ByteReader {
 
     /// An id (§3.2): `[A-Za-z0-9._-]{1,128}`, or empty when `optional`.
     mutating func id(_ field: String, optional: Bool = false) throws(ProtocolError) -> String {
-        let value = try shortString(field)
-        if value.isEmpty && optional { return value }
-        try Identifier.validate(value, field: field)
-        return value
+        let length = Int(try u8(field))
+        guard offset + length <= buffer.count else {
+            throw ProtocolError(.malformed, "\(frameName): field '\(field)' claims \(length) bytes, only \(buffer.count - offset) left")
+        }
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
+        offset += length
+        if length == 0 && optional { return "" }
+        // Checked on the bytes, before a string is made: a valid id is ASCII, so the string
+        // needs no UTF-8 validation of its own.
+        guard Identifier.isValid(slice) else {
+            guard let text = Text.decode(slice) else {
+                throw ProtocolError(.malformed, "\(frameName): field '\(field)' is not valid UTF-8")
+            }
+            try Identifier.validate(text, field: field)
+            preconditionFailure("an id the byte check refused passed the string check")
+        }
+        return String(decoding: slice, as: UTF8.self)
     }
 
     /// The frame must be fully consumed (§3.2).
@@ -81,12 +94,20 @@ struct ByteReader {
 public enum Identifier {
     /// Whether `value` matches `[A-Za-z0-9._-]{1,128}`.
     public static func isValid(_ value: String) -> Bool {
-        let utf8 = value.utf8
-        guard !utf8.isEmpty, utf8.count <= ProtocolConstants.maxIDLength else { return false }
-        return utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x2D
+        var value = value
+        return value.withUTF8 { isValid(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Whether `bytes` match `[A-Za-z0-9._-]{1,128}`.
+    public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= ProtocolConstants.maxIDLength else { return false }
+        for byte in bytes {
+            let letter = byte | 0x20
+            guard (byte >= 0x30 && byte <= 0x39) || (letter >= 0x61 && letter <= 0x7A) || byte == 0x2E || byte == 0x5F || byte == 0x2D else {
+                return false
+            }
         }
+        return true
     }
 
     /// Throws `invalidId` naming the field when `value` breaks the rule.

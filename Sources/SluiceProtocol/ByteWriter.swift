@@ -2,7 +2,13 @@
 struct ByteWriter {
     var bytes: [UInt8] = []
 
-    init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
+
+    /// Takes `buffer`'s storage (left empty) and writes from its start, keeping its capacity.
+    init(reusing buffer: inout [UInt8]) {
+        swap(&bytes, &buffer)
+        bytes.removeAll(keepingCapacity: true)
+    }
 
     mutating func u8(_ value: UInt8) { bytes.append(value) }
 
@@ -33,6 +39,11 @@ struct ByteWriter {
     }
 
     mutating func longString(_ value: String) {
+        if value.utf8.count <= Int(UInt16.max) {
+            u16(UInt16(value.utf8.count))
+            bytes.append(contentsOf: value.utf8)
+            return
+        }
         var utf8 = Array(value.utf8)
         // Reasons are free text; cut rather than trap so an error reply can always be sent,
         // and cut on a character boundary so the text stays valid UTF-8 (§3.2).

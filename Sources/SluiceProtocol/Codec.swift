@@ -41,10 +41,20 @@ public enum Codec {
 
     /// The header frame of `message`, or nil for commands without one.
     public static func encodeBody(_ message: Message) -> [UInt8]? {
-        var writer = ByteWriter()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(128)
+        return encodeBody(message, into: &bytes) ? bytes : nil
+    }
+
+    /// Writes the header frame of `message` over `bytes`, keeping their capacity (a sender that
+    /// encodes many messages reuses one buffer). Returns false, with `bytes` empty, for
+    /// commands without one.
+    public static func encodeBody(_ message: Message, into bytes: inout [UInt8]) -> Bool {
+        var writer = ByteWriter(reusing: &bytes)
+        defer { bytes = writer.bytes }
         switch message {
         case .heartbeat, .goodbye, .cluster, .follow, .invokers:
-            return nil
+            return false
         case .completed(let notice):
             writer.shortString(notice.activationID)
             writer.shortString(notice.invokerID)
@@ -136,7 +146,7 @@ public enum Codec {
             writer.u8(header.originRole.rawValue)
             writer.shortString(header.originID)
         }
-        return writer.bytes
+        return true
     }
 
     static func encode(_ header: RoutingHeader, into writer: inout ByteWriter) {

@@ -15,7 +15,7 @@ public struct RecentSet<Element: Hashable & Sendable>: Sendable {
 
     public var count: Int { members.count }
 
-    public func contains(_ element: Element) -> Bool { members[element] != nil }
+    public func contains(_ element: Element) -> Bool { !members.isEmpty && members[element] != nil }
 
     /// Entries the insertion order holds, forgotten ones included: at most about 4 x capacity.
     var storedEntries: Int { order.count }

@@ -27,8 +27,13 @@ public enum Text {
     /// and U+007F to U+009F). Same answer as
     /// `unicodeScalars.contains { $0.properties.generalCategory == .control }`.
     public static func containsControlCharacter(_ value: String) -> Bool {
+        var value = value
+        return value.withUTF8 { containsControlCharacter(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func containsControlCharacter(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var previous: UInt8 = 0
-        for byte in value.utf8 {
+        for byte in bytes {
             // U+0080...U+009F are encoded as C2 80...C2 9F.
             if byte < 0x20 || byte == 0x7F || (previous == 0xC2 && byte >= 0x80 && byte <= 0x9F) { return true }
             previous = byte

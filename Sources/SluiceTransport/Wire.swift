@@ -13,11 +13,21 @@ public enum Wire {
     /// Decodes received frames (without a routing-id frame). Returns the message and its
     /// opaque frame, if it has one.
     public static func decode(_ frames: ArraySlice<ZMQMessage>, channel: Channel) -> (Result<Message, ProtocolError>, ZMQMessage?) {
+        var scratch: [RawFrame] = []
+        return decode(frames, channel: channel, scratch: &scratch)
+    }
+
+    /// `decode`, with the array of frame pointers kept by the caller between messages (the
+    /// broker's loop), so a message costs no allocation for it.
+    public static func decode(_ frames: ArraySlice<ZMQMessage>, channel: Channel,
+                              scratch raw: inout [RawFrame]) -> (Result<Message, ProtocolError>, ZMQMessage?) {
         do {
             // Decoded through pointers to the frames' bytes: the codec's specialization for
             // RawFrame, made in its own module, so no cross-module optimization is needed.
             let message = try withExtendedLifetime(frames) { () throws(ProtocolError) -> Message in
-                let raw = frames.map { frame in RawFrame(frame.unsafeBytes) }
+                raw.removeAll(keepingCapacity: true)
+                for frame in frames { raw.append(RawFrame(frame.unsafeBytes)) }
+                defer { raw.removeAll(keepingCapacity: true) }
                 return try Codec.decode(raw[...], channel: channel)
             }
             return (.success(message), message.hasOpaqueFrame ? frames[frames.startIndex + Message.opaqueFrameIndex] : nil)
@@ -48,11 +58,15 @@ extension ZMQSocket {
     func sendFrames(_ message: Message, opaque: ZMQMessage?, flags: ZMQFlags) throws(ZMQError) {
         let more = flags.union(.sendMore)
         try send(frame: Wire.signature, flags: more)
-        let body = Codec.encodeBody(message)
+        // The header is encoded into the socket's reused buffer (taken out while in use).
+        var body: [UInt8] = []
+        swap(&body, &encodeBuffer)
+        defer { swap(&body, &encodeBuffer) }
+        let hasBody = Codec.encodeBody(message, into: &body)
         let trailer = Codec.encodeTrailer(message)
-        let lastIsCommand = body == nil && !message.hasOpaqueFrame && trailer == nil
+        let lastIsCommand = !hasBody && !message.hasOpaqueFrame && trailer == nil
         try send(frame: Wire.commandFrames[Int(message.command.rawValue)], flags: lastIsCommand ? flags : more)
-        if let body {
+        if hasBody {
             try send(frame: body, flags: message.hasOpaqueFrame || trailer != nil ? more : flags)
         }
         if message.hasOpaqueFrame {

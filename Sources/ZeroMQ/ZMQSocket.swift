@@ -40,6 +40,10 @@ public final class ZMQSocket {
     /// Keeps the context alive while the socket exists.
     private let context: ZMQContext
     public let type: ZMQSocketType
+    /// A buffer for whoever sends on this socket to encode a frame into and reuse for the next
+    /// (a socket is used by one thread at a time, so it needs no lock): a send then costs no
+    /// allocation for its header frame. `zmq_send` copies the bytes before returning.
+    public var encodeBuffer: [UInt8] = []
 
     public init(_ context: ZMQContext, type: ZMQSocketType) throws(ZMQError) {
         guard let handle = zmq_socket(context.handle, type.raw) else {
