@@ -27,3 +27,4 @@ bash scripts/consumer-check.sh
 echo "test: bench smoke run (numbers are printed, never asserted; it fails if an answer is lost)"
 "$BIN/sluice" bench --duration 2s --warmup 500ms --baseline direct --quiet
 "$BIN/sluice" bench --duration 1s --warmup 200ms --rate 2000 --quiet
+"$BIN/sluice" core-bench --round-trips 20000 --repeats 1
