@@ -611,6 +611,15 @@ public struct BrokerCore<Payload: FrameBytes> {
             invoker.inFlight.insert(handle)
             return invoker.route
         }
+        // §4.12: this DISPATCH takes one of the idle containers the invoker's last report
+        // announced, until the next report says how many are idle.
+        if let idle = invokers.values[index].warm[header.action]?.idle, idle > 0 {
+            let snapshot = updateInvoker(at: index) { invoker in
+                invoker.warm[header.action]?.idle = idle - 1
+                return invoker.snapshot
+            }
+            strategy.invokerChanged(snapshot)
+        }
         namespaceInFlight[header.namespace, default: 0] += 1
         deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1

@@ -506,6 +506,9 @@ public enum Codec {
         }
         var entries: [WarmReport.Entry] = []
         entries.reserveCapacity(count)
+        // Each action at most once (§4.12, "Broken reports"); a set only when there can be a repeat.
+        var seen: Set<String> = []
+        if count > 1 { seen.reserveCapacity(count) }
         for _ in 0..<count {
             let action = try reader.longString("action")
             guard !action.isEmpty, action.utf8.count <= ProtocolConstants.maxActionLength else {
@@ -515,6 +518,11 @@ public enum Codec {
             let total = try reader.u16("total")
             guard total >= 1, idle <= total else {
                 throw ProtocolError(.malformed, "warm report for '\(action)': need total >= 1 and idle <= total; got idle \(idle), total \(total) (§4.12)")
+            }
+            if count > 1 {
+                guard seen.insert(action).inserted else {
+                    throw ProtocolError(.malformed, "warm report lists action '\(action)' twice (§4.12)")
+                }
             }
             entries.append(WarmReport.Entry(action: action, idle: idle, total: total))
         }

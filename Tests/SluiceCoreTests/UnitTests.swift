@@ -2,6 +2,7 @@ import Testing
 import SluiceCore
 import SluiceProtocol
 import SluicePluginAPI
+import SluiceStrategies
 
 // Building blocks of the core: the deadline wheel behind the circuit breaker (§5) and the
 // configuration check.
@@ -167,6 +168,36 @@ struct WarmReportTests {
         h.invokerGoodbye("i2")
         #expect(h.core.clusterView.warmPositions["guest/b"] == nil)
         #expect(h.core.clusterView.invokers[i2] == nil)
+    }
+
+    @Test("§4.12 a DISPATCH counts the reported idle containers down until the next report: back-to-back activations of one action do not both go to one idle container")
+    func dispatchesCountIdleDown() throws {
+        var h = Harness(strategy: try BuiltInStrategies.registry.make("warm-affinity"))
+        h.controllerHello("c1")
+        h.invokerHello("i1", memoryMB: 4096, slots: 4)
+        h.invokerHello("i2", memoryMB: 4096, slots: 4)
+        h.receive(.invoker, from: "i1", .invokerHeartbeat(WarmReport([WarmReport.Entry(action: "guest/echo", idle: 1, total: 1)])))
+        #expect(h.core.invoker("i1")?.hasIdleWarm(for: "guest/echo") == true)
+
+        // The first takes i1's idle container; the second, right behind it, must not count on it.
+        #expect(h.activate("a1").placements == ["a1->i1"])
+        #expect(h.core.invoker("i1")?.warm["guest/echo"]?.idle == 0)
+        #expect(h.core.invoker("i1")?.isWarm(for: "guest/echo") == true)
+        #expect(h.activate("a2").placements == ["a2->i2"])
+
+        // A COMPLETION without a report leaves the counted-down report in force.
+        h.complete("a2", on: "i2")
+        #expect(h.core.invoker("i1")?.warm["guest/echo"]?.idle == 0)
+        // The next report replaces the count: i1's container is idle again.
+        h.complete("a1", on: "i1")
+        h.receive(.invoker, from: "i1", .invokerHeartbeat(WarmReport([WarmReport.Entry(action: "guest/echo", idle: 1, total: 1)])))
+        #expect(h.core.invoker("i1")?.warm["guest/echo"]?.idle == 1)
+        #expect(h.activate("a3").placements == ["a3->i1"])
+        // Never below zero, and other actions' entries are not touched.
+        h.receive(.invoker, from: "i2", .invokerHeartbeat(WarmReport([WarmReport.Entry(action: "guest/other", idle: 2, total: 2)])))
+        #expect(h.activate("a4").placements.count == 1)
+        #expect(h.core.invoker("i1")?.warm["guest/echo"]?.idle == 0)
+        #expect(h.core.invoker("i2")?.warm["guest/other"]?.idle == 2)
     }
 
     @Test("§6.1 eligibility through the core: required tags and dedicated namespaces")
