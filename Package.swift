@@ -125,6 +125,7 @@ let package = Package(
             name: "SluiceSimulator",
             dependencies: [
                 "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceStrategyOpenWhiskSharding",
+                .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
         // The monitoring endpoint: /metrics, /healthz, /readyz, /status over HTTP/1, off the loop

@@ -1,3 +1,4 @@
+import HeapModule
 import SluiceCore
 import SluicePluginAPI
 import SluiceProtocol
@@ -359,14 +360,14 @@ final class Simulation {
 
     func startRunning(_ activation: Int, container: Int, on invoker: Int) {
         invokers[invoker].advance(to: now)
-        invokers[invoker].running.push(.init(finish: invokers[invoker].virtualTime + workload.arrivals[activation].work,
+        invokers[invoker].running.insert(.init(finish: invokers[invoker].virtualTime + workload.arrivals[activation].work,
                                              activation: Int32(activation), container: Int32(container)))
         reschedule(invoker)
     }
 
     func reschedule(_ invoker: Int) {
         invokers[invoker].generation &+= 1
-        guard let first = invokers[invoker].running.first else { return }
+        guard let first = invokers[invoker].running.min else { return }
         let remaining = max(0, first.finish - invokers[invoker].virtualTime)
         events.schedule(now + remaining / invokers[invoker].rate, .processorSharing(invoker: Int32(invoker), generation: invokers[invoker].generation))
     }
@@ -375,8 +376,8 @@ final class Simulation {
         invokers[invoker].advance(to: now)
         var finished: [ProcessorSharingJob] = []
         let horizon = invokers[invoker].virtualTime + 1e-9 * max(1, invokers[invoker].virtualTime)
-        while let first = invokers[invoker].running.first, first.finish <= horizon {
-            finished.append(invokers[invoker].running.pop()!)
+        while let first = invokers[invoker].running.min, first.finish <= horizon {
+            finished.append(invokers[invoker].running.popMin()!)
         }
         if finished.isEmpty {
             reschedule(invoker)

@@ -149,6 +149,26 @@ func close(_ actual: Double?, _ expected: Double, tolerance: Double = 1e-6) -> B
     }
 }
 
+@Suite struct BackToBackTests {
+    @Test("§4.12 two activations of one action back to back use two invokers' idle warm containers, not one container twice")
+    func backToBackActivationsUseBothWarmContainers() throws {
+        // Two invokers, four slots and cores each; warm-affinity packing (the busiest warm
+        // candidate wins). t=0: two activations of "a" at once go one per invoker (nothing is
+        // warm yet: least loaded), both cold; each invoker keeps one idle warm container of "a"
+        // (reported with the COMPLETION). t=10: two more at the same instant, before any
+        // report. The first takes invoker0's idle container (a tie, the lower position). The
+        // broker counts that container as taken (§4.12), so the second goes to invoker1's idle
+        // one: both warm. Counting invoker0's report twice would pack the second onto
+        // invoker0, now the busier, where it needs a second container: a cold start (the wire
+        // case of issue 18).
+        let workload = Workload(actions: actions(["a"]), arrivals: arrivals([(0, 0, 1), (0, 0, 1), (10, 0, 1), (10, 0, 1)]))
+        let records = Simulator.trace(workload, settings: settings(cores: 4, containers: 4, invokers: 2),
+                                      strategy: try strategy("warm-affinity", ["pack": "true"]))
+        #expect(records.map(\.coldStart) == [true, true, false, false])
+        #expect(records.map { $0.invoker ?? "-" } == ["invoker0", "invoker1", "invoker0", "invoker1"])
+    }
+}
+
 @Suite struct WorkloadTests {
     @Test func sameSeedSameNumbers() throws {
         var synthetic = SyntheticWorkload()
