@@ -121,10 +121,13 @@ let package = Package(
         ),
         // Discrete-event placement simulator: the real BrokerCore on a virtual clock, with modelled
         // invokers (docs/PLACEMENT.md). No ZeroMQ.
+        // The placement-trace format: written by the broker, read by `sluice simulate --trace`
+        // and `sluice trace inspect` (docs/TRACES.md). No dependencies.
+        .target(name: "SluiceTrace"),
         .target(
             name: "SluiceSimulator",
             dependencies: [
-                "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceStrategyOpenWhiskSharding",
+                "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceStrategyOpenWhiskSharding", "SluiceTrace",
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
@@ -174,6 +177,7 @@ let package = Package(
                 "SluicePluginAPI",
                 "CSluicePlugin",
                 "SluiceStrategies",
+                "SluiceTrace",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -204,6 +208,7 @@ let package = Package(
                 "SluiceStrategies",
                 "SluiceMonitor",
                 "SluiceTransport",
+                "SluiceTrace",
                 "SluiceCluster",
                 "SluiceEtcd",
                 .product(name: "Configuration", package: "swift-configuration"),
@@ -285,7 +290,7 @@ let package = Package(
             name: "WarmAffinityTests",
             dependencies: ["SluiceTestKit", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategyWarmAffinity"]
         ),
-        .testTarget(name: "SluiceSimulatorTests", dependencies: ["SluiceSimulator", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies"]),
+        .testTarget(name: "SluiceSimulatorTests", dependencies: ["SluiceSimulator", "SluiceCore", "SluicePluginAPI", "SluiceProtocol", "SluiceStrategies", "SluiceTrace"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -4,6 +4,7 @@ import SluiceCore
 import SluiceMonitor
 import SluicePluginAPI
 import SluiceProtocol
+import SluiceTrace
 import SluiceTransport
 import ZeroMQ
 
@@ -53,6 +54,13 @@ final class BrokerLoop {
     var lastMonitorSnapshot: Timestamp?
     let monitorRefresh: Duration = .milliseconds(250)
 
+    /// The placement trace being recorded (docs/TRACES.md), and what it last wrote of the
+    /// cluster's shape (position: memory, slots).
+    var trace: TraceWriter?
+    var traceOrigin = Timestamp.zero
+    var traceShape: [Int: (memoryMB: UInt32, slots: UInt32)] = [:]
+    var traceStopLogged = false
+
     struct HeldSend {
         var endpoint: Endpoint
         var route: RoutingID
@@ -94,6 +102,71 @@ final class BrokerLoop {
             }
         }
         actions.reserveCapacity(1024)
+        if let path = configuration.trace.path {
+            do {
+                trace = try TraceWriter(path: path, startMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000),
+                                        segmentBytes: configuration.trace.segmentBytes, budgetBytes: configuration.trace.budgetBytes)
+            } catch {
+                throw BrokerConfiguration.Invalid(key: "trace.path", problem: error.description)
+            }
+            traceOrigin = now
+            core.recordsTrace = true
+            logger.notice("recording a placement trace", metadata: [
+                "path": "\(path)", "segment_bytes": "\(configuration.trace.segmentBytes)", "budget_bytes": "\(configuration.trace.budgetBytes)",
+            ])
+        }
+    }
+
+    /// Hands the trace writer what the core and the cluster's shape produced since the last
+    /// call; the writer hashes and writes on its own thread. Once per tick, so the loop's
+    /// per-message cost is the core's append of one small event.
+    func flushTrace(at time: Timestamp) {
+        guard let trace else { return }
+        var inputs: [TraceInput] = []
+        func microseconds(_ at: Timestamp) -> UInt64 { at.nanoseconds > traceOrigin.nanoseconds ? (at.nanoseconds - traceOrigin.nanoseconds) / 1000 : 0 }
+        // The shape first: an arrival placed on a new invoker follows its registration.
+        var seen = Set<Int>()
+        for case let invoker? in core.clusterView.invokers {
+            seen.insert(invoker.position)
+            if let last = traceShape[invoker.position], last.memoryMB == invoker.memoryMB, last.slots == invoker.slots { continue }
+            traceShape[invoker.position] = (invoker.memoryMB, invoker.slots)
+            inputs.append(.record(.invoker(position: UInt32(invoker.position), microseconds: microseconds(time), memoryMB: invoker.memoryMB,
+                                           slots: invoker.slots)))
+        }
+        for position in traceShape.keys where !seen.contains(position) {
+            traceShape[position] = nil
+            inputs.append(.record(.invokerLeft(position: UInt32(position), microseconds: microseconds(time))))
+        }
+        for event in core.takeTraceEvents() {
+            switch event {
+            case .arrival(let sequence, let at, let action, let namespace, let memory):
+                inputs.append(.arrival(sequence: sequence, microseconds: microseconds(at), action: action, namespace: namespace, memoryMB: memory))
+            case .answered(let sequence, let at, let kind, let ran, let warm, let position):
+                inputs.append(.record(.answered(sequence: sequence, microseconds: microseconds(at), kind: kind.rawValue, ran: ran != nil,
+                                                ranMicroseconds: (ran ?? 0) / 1000, warm: warm, invoker: position.map { UInt32($0) })))
+            }
+        }
+        trace.submit(inputs)
+        if !traceStopLogged, let reason = trace.status.stopped {
+            traceStopLogged = true
+            core.recordsTrace = false
+            logger.warning("placement trace stopped; the broker goes on without it", metadata: [
+                "path": "\(trace.path)", "reason": "\(reason)", "records": "\(trace.status.records)",
+            ])
+        }
+    }
+
+    /// Writes the rest of the trace and closes it (at shutdown).
+    func closeTrace() {
+        guard let trace else { return }
+        flushTrace(at: now)
+        trace.close()
+        let status = trace.status
+        logger.notice("placement trace closed", metadata: [
+            "path": "\(trace.path)", "records": "\(status.records)", "bytes": "\(status.bytes)", "segments": "\(status.segments)",
+            "dropped": "\(status.dropped)", "stopped": "\(status.stopped ?? "no")",
+        ])
+        self.trace = nil
     }
 
     static func makeRouter(_ context: ZMQContext, _ configuration: BrokerNodeConfiguration, domain: String) throws(ZMQError) -> ZMQSocket {
@@ -249,6 +322,7 @@ final class BrokerLoop {
                 health.tick(late: .nanoseconds(Int64(clamping: time.nanoseconds - nextTick)))
                 if feed != nil { latenessSamples.append(time.nanoseconds - nextTick) }
                 process(.tick, at: time)
+                flushTrace(at: time)
                 logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount,
@@ -277,6 +351,7 @@ final class BrokerLoop {
             }
         }
         logBadInputSummaries(badInputLog.endWindow(now: now, force: true))
+        closeTrace()
         let parked = core.parkedAnswerCount
         if parked > 0 {
             logger.warning("answers kept for absent controllers are lost at shutdown", metadata: ["count": "\(parked)"])

@@ -41,6 +41,8 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
     public var monitor = MonitorSettings()
     /// Cluster membership in etcd (`cluster.*`, docs/CLUSTER.md); nil: a single node.
     public var cluster: ClusterSettings?
+    /// The placement trace (`trace.*`, `--record-trace`, docs/TRACES.md); off without a path.
+    public var trace = TraceSettings()
 
     public init() {}
 
@@ -110,7 +112,24 @@ public struct BrokerNodeConfiguration: Sendable, Equatable {
         default:
             throw .init(key: "overflow.store", problem: "unknown store '\(overflow.store)'; known: memory, disk")
         }
+        if trace.path?.isEmpty == true { throw .init(key: "trace.path", problem: "must name a file (or leave it out: no trace)") }
+        if trace.segmentBytes < 1 << 16 { throw .init(key: "trace.segment-bytes", problem: "must be at least 65536; got \(trace.segmentBytes)") }
+        if trace.budgetBytes < trace.segmentBytes {
+            throw .init(key: "trace.budget-bytes", problem: "must be at least trace.segment-bytes (\(trace.segmentBytes)); got \(trace.budgetBytes)")
+        }
     }
+}
+
+/// Where and how much of a placement trace is recorded (docs/TRACES.md).
+public struct TraceSettings: Sendable, Equatable {
+    /// The first segment's file; later segments add `.1`, `.2`, ... nil: no trace.
+    public var path: String?
+    /// Largest segment file, bytes.
+    public var segmentBytes = 64 << 20
+    /// All segments together; recording stops (with a warning) when it is reached.
+    public var budgetBytes = 1 << 30
+
+    public init() {}
 }
 
 /// How the broker's endpoints are secured (docs/SECURITY.md).
@@ -244,6 +263,13 @@ extension BrokerNodeConfiguration {
                 .init("overflow.disk.budget-bytes", "\(overflow.budgetBytes)"),
                 .init("overflow.disk.segment-bytes", "\(overflow.segmentBytes)"),
                 .init("overflow.disk.fsync", overflow.fsync),
+            ]
+        }
+        if let path = trace.path {
+            entries += [
+                .init("trace.path", path),
+                .init("trace.segment-bytes", "\(trace.segmentBytes)"),
+                .init("trace.budget-bytes", "\(trace.budgetBytes)"),
             ]
         }
         if let cluster {

@@ -70,6 +70,11 @@ public struct BrokerCore<Payload: FrameBytes> {
     public internal(set) var shuttingDown = false
     /// Durations for the latency histograms, taken by the shell (`takeLatencySamples()`).
     var latencySamples = LatencySamples()
+    /// Placement trace (`recordsTrace`, `takeTraceEvents()`): off unless the shell records.
+    var tracing = false
+    var traceSequence: UInt32 = 0
+    var traceStates: [String: TraceState] = [:]
+    var traceEvents: [TraceEvent] = []
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
     let waitingLookahead = 8
@@ -313,6 +318,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         var header = incoming
         if header.answerTo.isEmpty { header.answerTo = controllerID }
         let id = header.activationID
+        traceArrival(header)
 
         if recentlyFinished.contains(id) {
             // Its earlier run timed out or lost its invoker and may still be running: a late
@@ -613,7 +619,10 @@ public struct BrokerCore<Payload: FrameBytes> {
         }
         // §4.12: this DISPATCH takes one of the idle containers the invoker's last report
         // announced, until the next report says how many are idle.
-        if let idle = invokers.values[index].warm[header.action]?.idle, idle > 0 {
+        let idleWarm = invokers.values[index].warm.isEmpty ? 0 : invokers.values[index].warm[header.action]?.idle ?? 0
+        if tracing { traceDispatch(header.activationID, warm: idleWarm > 0, position: invokers.values[index].position) }
+        if idleWarm > 0 {
+            let idle = idleWarm
             let snapshot = updateInvoker(at: index) { invoker in
                 invoker.warm[header.action]?.idle = idle - 1
                 return invoker.snapshot
@@ -676,6 +685,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                          into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
         if let arrivedAt { recordLatency(since: arrivedAt, as: .answered) }
+        if tracing { traceAnswer(answer.activationID, kind: answer.kind) }
         forgetRecovered(answer.activationID, controllerID: controllerID)
         deliver(answer, result: result, to: controllerID, into: &actions)
     }

@@ -109,6 +109,10 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory of the disk overflow store.", valueName: "dir"))
     var overflowPath: String?
 
+    @Option(help: ArgumentHelp("Record a placement trace to this file (new; later segments add .1, .2, ...): arrivals, run times, outcomes and the cluster's shape, names as salted hashes, no ids or payloads. Replay it with `sluice simulate --trace`; see docs/TRACES.md.",
+                               valueName: "path"))
+    var recordTrace: String?
+
     @Option(help: ArgumentHelp("HTTP monitoring endpoint, host:port (default 127.0.0.1:5680; port 0 picks a free one; off: none).",
                                valueName: "host:port"))
     var monitorEndpoint: String?
@@ -156,6 +160,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let maxMessageBytes { node.core.maxMessageBytes = maxMessageBytes }
         if let overflowStore { node.overflow.store = overflowStore }
         if let overflowPath { node.overflow.path = overflowPath }
+        if let recordTrace { node.trace.path = recordTrace }
         if let monitorEndpoint { node.monitor.endpoint = monitorEndpoint == "off" ? nil : monitorEndpoint }
         if let cluster {
             if node.cluster == nil { node.cluster = ClusterSettings(name: cluster, etcd: []) } else { node.cluster?.name = cluster }

@@ -30,6 +30,7 @@ enum ConfigurationFile {
         ("security", ["curve", "key-file", "controller-keys", "invoker-keys"]),
         ("monitor", ["endpoint", "top-namespaces", "max-invoker-series", "stall-after"]),
         ("cluster", ["name", "etcd", "lease-ttl"]),
+        ("trace", ["path", "segment-bytes", "budget-bytes"]),
     ]
 
     struct Failure: Error, CustomStringConvertible {
@@ -98,6 +99,9 @@ enum ConfigurationFile {
         if let v = try await read("overflow.disk.budget-bytes", integer, expected: "a whole number") { node.overflow.budgetBytes = v }
         if let v = try await read("overflow.disk.segment-bytes", integer, expected: "a whole number") { node.overflow.segmentBytes = v }
         if let v = try await read("overflow.disk.fsync", text, expected: "every-batch, never or an interval like 50ms") { node.overflow.fsync = v }
+        if let v = try await read("trace.path", text, expected: "a file to record the placement trace to") { node.trace.path = v }
+        if let v = try await read("trace.segment-bytes", integer, expected: "a whole number") { node.trace.segmentBytes = v }
+        if let v = try await read("trace.budget-bytes", integer, expected: "a whole number") { node.trace.budgetBytes = v }
         if let name = try await read("cluster.name", text, expected: "a cluster name") {
             node.cluster = ClusterSettings(name: name, etcd: node.cluster?.etcd ?? [])
         }

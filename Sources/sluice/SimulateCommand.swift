@@ -3,6 +3,7 @@ import Foundation
 import SluicePluginAPI
 import SluiceSimulator
 import SluiceStrategies
+import SluiceTrace
 
 /// Measures the placement quality of every routing strategy on serverless workloads.
 struct SimulateCommand: ParsableCommand {
@@ -52,8 +53,12 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Write the SVG charts into this folder.")
     var svgDir: String?
 
-    @Option(help: "Run this trace file (Azure per-minute CSV) on the hermod cluster instead of the scenarios.")
+    @Option(help: "Replay this trace instead of the scenarios: one recorded by `sluice broker --record-trace` (on the recorded cluster's shape, or --cluster), or an Azure per-minute CSV (on the hermod cluster).")
     var trace: String?
+
+    @Option(help: ArgumentHelp("With a recorded --trace: replay on this cluster instead of the recorded one: invokers:cores:memory-mb, e.g. 8:12:8192.",
+                               valueName: "n:cores:mb"))
+    var cluster: String?
 
     @Option(help: "Minutes of the trace to run (default: all of it).")
     var traceMinutes: Int?
@@ -137,6 +142,7 @@ struct SimulateCommand: ParsableCommand {
             print(String(decoding: try encoder.encode(Document(seed: seed, summaries: summaries, runs: runs)), as: UTF8.self))
         } else {
             print(Report.summaryTable(summaries), terminator: "")
+            if trace != nil, let results = runs.first?.results { print(Report.recommendation(results)) }
             for series in ["balanced", "skewed"] {
                 let sweep = runs.filter { $0.scenario == .hermod && $0.series == series }
                 guard sweep.count > 1 else { continue }
@@ -161,6 +167,11 @@ struct SimulateCommand: ParsableCommand {
 
     func runTrace(_ path: String, names: [String], registry: StrategyRegistry,
                   parameters: [String: [String: String]]) throws -> [ScenarioRun] {
+        if let head = FileHandle(forReadingAtPath: path).map({ handle in defer { try? handle.close() }; return handle.readData(ofLength: 4) }),
+           Array(head) == TraceFormat.magic {
+            return try runRecordedTrace(path, names: names, registry: registry, parameters: parameters)
+        }
+        if cluster != nil { throw ValidationError("--cluster applies to a trace recorded by `sluice broker --record-trace`, not to an Azure CSV") }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let parsed: AzureTrace
         do { parsed = try AzureTrace(csv: text) } catch { throw ValidationError("\(path): \(error.description)") }
@@ -169,6 +180,42 @@ struct SimulateCommand: ParsableCommand {
         settings.cluster = Scenarios.hermodCluster()
         settings.seed = seed
         let duration = Double(min(traceMinutes ?? parsed.minutes, parsed.minutes) * 60)
+        var results: [SimulationResult] = []
+        for name in names {
+            results.append(Simulator.run(workload, settings: settings, strategy: try registry.make(name, parameters: parameters[name] ?? [:]),
+                                         duration: duration))
+        }
+        return [ScenarioRun(scenario: .hermod, series: "trace", label: (path as NSString).lastPathComponent, x: 0, results: results)]
+    }
+
+    /// Replays a recorded trace through every strategy on the recorded shape (or --cluster).
+    func runRecordedTrace(_ path: String, names: [String], registry: StrategyRegistry,
+                          parameters: [String: [String: String]]) throws -> [ScenarioRun] {
+        let recorded: RecordedTrace
+        do { recorded = RecordedTrace(try TraceFile(path: path)) } catch { throw ValidationError(error.description) }
+        guard !recorded.activations.isEmpty else { throw ValidationError("\(path): the trace holds no activations") }
+        var settings = SimulationSettings()
+        settings.cluster = recorded.cluster
+        settings.seed = seed
+        if let cluster {
+            let parts = cluster.split(separator: ":").map { Int($0) }
+            guard parts.count == 3, let invokers = parts[0], let cores = parts[1], let memory = parts[2],
+                  invokers >= 1, cores >= 1, memory >= 128 else {
+                throw ValidationError("--cluster '\(cluster)' must be invokers:cores:memory-mb, e.g. 8:12:8192")
+            }
+            settings.cluster.invokers = invokers
+            settings.cluster.cores = cores
+            settings.cluster.memoryMB = UInt32(memory)
+        }
+        let workload = recorded.workload()
+        let duration = recorded.span + 1
+        if !json {
+            print(String(format: "replaying %@: %d activations of %d actions over %.0f s, on %d invokers x %d cores, %d MB (%@); cold start %.2f s (%@)",
+                         path, recorded.activations.count, recorded.actionHashes.count, recorded.span, settings.cluster.invokers,
+                         settings.cluster.cores, settings.cluster.memoryMB, cluster == nil ? "as recorded" : "--cluster",
+                         settings.cluster.coldStartSeconds.lowerBound,
+                         recorded.estimatedColdStartSeconds == nil ? "the simulator's default: the trace has no warm and cold runs of one action" : "estimated from the trace"))
+        }
         var results: [SimulationResult] = []
         for name in names {
             results.append(Simulator.run(workload, settings: settings, strategy: try registry.make(name, parameters: parameters[name] ?? [:]),

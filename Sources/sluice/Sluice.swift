@@ -16,7 +16,7 @@ struct Sluice: AsyncParsableCommand {
             Then connect the example invokers and controller (see README.md).
             """,
         version: SluiceVersion.current,
-        subcommands: [BrokerCommand.self, StatusCommand.self, DemoCommand.self, ClusterCommand.self, BenchCommand.self, KeygenCommand.self, StrategyBenchCommand.self, MemoryBenchCommand.self, CoreBenchCommand.self, OverflowBenchCommand.self, OpenWhiskJSONBenchCommand.self, BenchForwarderCommand.self, SimulateCommand.self],
+        subcommands: [BrokerCommand.self, StatusCommand.self, DemoCommand.self, ClusterCommand.self, BenchCommand.self, KeygenCommand.self, StrategyBenchCommand.self, MemoryBenchCommand.self, CoreBenchCommand.self, OverflowBenchCommand.self, OpenWhiskJSONBenchCommand.self, BenchForwarderCommand.self, SimulateCommand.self, TraceCommand.self],
         defaultSubcommand: nil
     )
 }
