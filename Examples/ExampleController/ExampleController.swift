@@ -57,12 +57,22 @@ struct ExampleController: AsyncParsableCommand {
     @Option(help: "Append one line per activation sent and per answer to this file (`sent <activation id> <ns>`, `answer <activation id> <kind> <ns>`, monotonic ns), for checkers.")
     var eventLog: String?
 
-    @Option(help: "With --cluster: spread activations over this many actions (<action>-0 ... <action>-N-1), as a real platform runs many.")
+    @Option(help: "Spread activations over this many actions (<action>-0 ... <action>-N-1), as a real platform runs many.")
     var actions = 1
+
+    @Option(help: "With --actions: pick actions by a Zipf law of this exponent (1.0: the usual popularity skew) instead of in turn.")
+    var zipf: Double?
+
+    /// An index drawn from cumulative weights.
+    static func pick(_ cumulative: [Double]) -> Int {
+        let draw = Double.random(in: 0..<(cumulative.last ?? 1))
+        return cumulative.firstIndex { draw < $0 } ?? cumulative.count - 1
+    }
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
+        if let zipf { guard zipf > 0 else { throw ValidationError("--zipf must be positive (1.0 is the usual skew)") } }
         guard payloadBytes >= 0 else { throw ValidationError("--payload-bytes must not be negative") }
         guard action.contains("/") else { throw ValidationError("--action must look like namespace/name") }
         guard BrokerPicker.Rule(rawValue: brokerChoice) != nil else {
@@ -94,6 +104,14 @@ struct ExampleController: AsyncParsableCommand {
         }
         print("controller \(id): sending \(count) activations, window \(window), payload \(payloadBytes) B")
         let actionCount = actions
+        // Cumulative weights 1/k^s of the Zipf law over the actions.
+        let zipfTable = zipf.map { exponent in
+            var sum = 0.0
+            return (1...max(actionCount, 1)).map { rank in
+                sum += 1 / pow(Double(rank), exponent)
+                return sum
+            }
+        }
         let baseAction = action
         let events = try eventLog.map { try ControllerEventLog(path: $0) }
 
@@ -109,7 +127,7 @@ struct ExampleController: AsyncParsableCommand {
             sentAt[activationID] = .now
             payloads[activationID] = payload
             events?.write("sent \(activationID)")
-            let name = actionCount > 1 ? "\(baseAction)-\(sent % actionCount)" : baseAction
+            let name = actionCount > 1 ? "\(baseAction)-\(zipfTable.map { Self.pick($0) } ?? sent % actionCount)" : baseAction
             return (RoutingHeader(activationID: activationID, namespace: namespace, action: name, memoryMB: memory,
                                   timeLimitMilliseconds: timeLimit), payload)
         }

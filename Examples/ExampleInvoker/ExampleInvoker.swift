@@ -48,6 +48,12 @@ struct ExampleInvoker: ParsableCommand {
     @Option(help: "Seconds an action's container stays warm after its last activation (0: report no warm containers).")
     var keepAlive = 60.0
 
+    @Option(help: "Added to the run time when no idle container of the action is warm (a container is created): 150ms, 1s (default 0ms: none).")
+    var coldStart = "0ms"
+
+    @Option(help: "Most containers kept at once (0: no limit); a new one first evicts the idle container used least recently.")
+    var containers = 0
+
     @Option(help: "Append one line per activation started and finished to this file (`start|end <activation id> <invoker id> <slots> <monotonic ns>`), for checkers.")
     var eventLog: String?
 
@@ -77,13 +83,15 @@ struct ExampleInvoker: ParsableCommand {
         let id = id
         let queue = DispatchQueue(label: "sluice.example.invoker.work", attributes: .concurrent)
         let holder = ClientHolder()
-        let containers = WarmContainers(keepAlive: keepAlive)
+        let coldStartSeconds = try parseMilliseconds(coldStart) / 1000
+        guard coldStartSeconds >= 0, self.containers >= 0 else { throw ValidationError("--cold-start and --containers must not be negative") }
+        let containers = WarmContainers(keepAlive: keepAlive, limit: self.containers)
         let events = try eventLog.map { try EventLog(path: $0, invokerID: id, slots: slots) }
         let client = try InvokerClient(id: id, endpoint: endpoint, memoryMB: memoryMB, slots: slots, cluster: cluster) { activation in
             events?.write("start", activation.header.activationID)
-            containers.start(activation.header.action)
+            let cold = containers.start(activation.header.action)
             let milliseconds = low == high ? low : Double.random(in: low...high)
-            queue.asyncAfter(deadline: .now() + milliseconds / 1000) {
+            queue.asyncAfter(deadline: .now() + milliseconds / 1000 + (cold ? coldStartSeconds : 0)) {
                 guard let client = holder.client else { return }
                 let result = Array("result-of:\(activation.header.activationID):".utf8) + activation.payload
                 let failed = systemErrorRate > 0 && Double.random(in: 0..<1) < systemErrorRate
@@ -121,23 +129,41 @@ final class ClientHolder: @unchecked Sendable {
 }
 
 /// A toy container pool: one container per action per concurrent activation, kept warm for
-/// `keepAlive` seconds after its last use, reported to the broker with each completion.
+/// `keepAlive` seconds after its last use, at most `limit` at once (0: no limit), reported to
+/// the broker with each completion.
 final class WarmContainers: @unchecked Sendable {
     private struct Pool { var total = 0; var running = 0; var lastUsed = Date() }
     private var pools: [String: Pool] = [:]
     private let lock = NSLock()
     let keepAlive: Double
+    let limit: Int
 
-    init(keepAlive: Double) { self.keepAlive = keepAlive }
+    init(keepAlive: Double, limit: Int = 0) {
+        self.keepAlive = keepAlive
+        self.limit = limit
+    }
 
-    func start(_ action: String) {
+    /// Starts an activation of `action`; returns true when it needs a new container (a cold start).
+    func start(_ action: String) -> Bool {
         lock.lock()
         defer { lock.unlock() }
         var pool = pools[action] ?? Pool()
+        let cold = pool.running >= pool.total
         pool.running += 1
         pool.total = max(pool.total, pool.running)
         pool.lastUsed = Date()
         pools[action] = pool
+        if cold && limit > 0 {
+            // Over the limit: evict idle containers of other actions, least recently used first.
+            var held = pools.values.reduce(0) { $0 + $1.total }
+            while held > limit, let victim = pools.filter({ $0.key != action && $0.value.total > $0.value.running })
+                .min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key {
+                pools[victim]?.total -= 1
+                if pools[victim]?.total == 0 { pools[victim] = nil }
+                held -= 1
+            }
+        }
+        return cold
     }
 
     /// Marks one activation of `action` done and returns the report to send, or nil when

@@ -128,44 +128,46 @@ public final class TraceWriter: @unchecked Sendable {
         }
     }
 
+    /// Encodes a batch and writes it with one write per segment it touches (not per record).
     private func write(_ batch: [TraceInput], buffer: inout [UInt8]) {
-        for input in batch {
-            condition.lock()
-            let stopped = state.stopped != nil
-            if stopped { state.dropped += 1 }
-            condition.unlock()
-            if stopped { continue }
-            let record: TraceRecord
-            switch input {
-            case .arrival(let sequence, let time, let action, let namespace, let memory):
-                record = .arrival(sequence: sequence, microseconds: time, action: salt.hash(action), namespace: salt.hash(namespace),
-                                  memoryMB: memory)
-            case .record(let given):
-                record = given
-            }
-            do throws(TraceError) {
-                if segmentSize + TraceFormat.recordSize > segmentBytes {
-                    try flush(&buffer)
+        condition.lock()
+        let stopped = state.stopped != nil
+        if stopped { state.dropped += batch.count }
+        condition.unlock()
+        if stopped { return }
+        buffer.removeAll(keepingCapacity: true)
+        var written = 0
+        for (index, input) in batch.enumerated() {
+            if segmentSize + TraceFormat.recordSize > segmentBytes {
+                do throws(TraceError) {
+                    try flush(&buffer, records: &written)
                     condition.lock()
                     let total = state.bytes
                     condition.unlock()
                     guard total + TraceFormat.headerSize + TraceFormat.recordSize <= budgetBytes else {
-                        stop("the trace budget of \(budgetBytes) bytes is reached")
-                        continue
+                        stop("the trace budget of \(budgetBytes) bytes is reached", dropping: batch.count - index)
+                        return
                     }
                     try openSegment(header.segment + UInt32(segmentCount))
+                } catch {
+                    stop(error.description, dropping: batch.count - index)
+                    return
                 }
-                buffer.removeAll(keepingCapacity: true)
-                record.write(into: &buffer)
-                try flush(&buffer)
-                segmentSize += TraceFormat.recordSize
-                condition.lock()
-                state.records += 1
-                state.bytes += TraceFormat.recordSize
-                condition.unlock()
-            } catch {
-                stop(error.description)
             }
+            switch input {
+            case .arrival(let sequence, let time, let action, let namespace, let memory):
+                TraceRecord.arrival(sequence: sequence, microseconds: time, action: salt.hash(action), namespace: salt.hash(namespace),
+                                    memoryMB: memory).write(into: &buffer)
+            case .record(let record):
+                record.write(into: &buffer)
+            }
+            segmentSize += TraceFormat.recordSize
+            written += 1
+        }
+        do throws(TraceError) {
+            try flush(&buffer, records: &written)
+        } catch {
+            stop(error.description, dropping: written)
         }
     }
 
@@ -175,20 +177,26 @@ public final class TraceWriter: @unchecked Sendable {
         return state.segments
     }
 
-    private func flush(_ buffer: inout [UInt8]) throws(TraceError) {
+    /// Writes the encoded records and counts them.
+    private func flush(_ buffer: inout [UInt8], records: inout Int) throws(TraceError) {
         guard !buffer.isEmpty, let file else { return }
         do {
             try file.write(contentsOf: buffer)
         } catch {
             throw TraceError("writing the trace failed: \(error)")
         }
+        condition.lock()
+        state.records += records
+        state.bytes += buffer.count
+        condition.unlock()
+        records = 0
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private func stop(_ reason: String) {
+    private func stop(_ reason: String, dropping count: Int) {
         condition.lock()
         if state.stopped == nil { state.stopped = reason }
-        state.dropped += 1
+        state.dropped += count
         condition.unlock()
     }
 }

@@ -188,6 +188,9 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        if let path = node.trace.path, FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("invalid configuration 'trace.path': trace file \(path) already exists; record to a new path (a trace is never overwritten)")
+        }
         if node.overflow.store == "disk" {
             do {
                 _ = try FsyncPolicy.parse(node.overflow.fsync)

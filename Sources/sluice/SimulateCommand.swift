@@ -60,6 +60,9 @@ struct SimulateCommand: ParsableCommand {
                                valueName: "n:cores:mb"))
     var cluster: String?
 
+    @Option(help: "With a recorded --trace: seconds an idle container stays warm in the replay (a trace does not record the invokers' keep-alive; default: the simulator's 1200).")
+    var keepAlive: Double?
+
     @Option(help: "Minutes of the trace to run (default: all of it).")
     var traceMinutes: Int?
 
@@ -171,7 +174,9 @@ struct SimulateCommand: ParsableCommand {
            Array(head) == TraceFormat.magic {
             return try runRecordedTrace(path, names: names, registry: registry, parameters: parameters)
         }
-        if cluster != nil { throw ValidationError("--cluster applies to a trace recorded by `sluice broker --record-trace`, not to an Azure CSV") }
+        if cluster != nil || keepAlive != nil {
+            throw ValidationError("--cluster and --keep-alive apply to a trace recorded by `sluice broker --record-trace`, not to an Azure CSV")
+        }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let parsed: AzureTrace
         do { parsed = try AzureTrace(csv: text) } catch { throw ValidationError("\(path): \(error.description)") }
@@ -207,14 +212,19 @@ struct SimulateCommand: ParsableCommand {
             settings.cluster.cores = cores
             settings.cluster.memoryMB = UInt32(memory)
         }
+        if let keepAlive {
+            guard keepAlive > 0 else { throw ValidationError("--keep-alive must be positive") }
+            settings.cluster.keepAliveSeconds = keepAlive
+        }
         let workload = recorded.workload()
         let duration = recorded.span + 1
         if !json {
-            print(String(format: "replaying %@: %d activations of %d actions over %.0f s, on %d invokers x %d cores, %d MB (%@); cold start %.2f s (%@)",
+            print(String(format: "replaying %@: %d activations of %d actions over %.0f s, on %d invokers x %d cores, %d MB (%@); cold start %.2f s (%@); keep-alive %.0f s",
                          path, recorded.activations.count, recorded.actionHashes.count, recorded.span, settings.cluster.invokers,
                          settings.cluster.cores, settings.cluster.memoryMB, cluster == nil ? "as recorded" : "--cluster",
                          settings.cluster.coldStartSeconds.lowerBound,
-                         recorded.estimatedColdStartSeconds == nil ? "the simulator's default: the trace has no warm and cold runs of one action" : "estimated from the trace"))
+                         recorded.estimatedColdStartSeconds == nil ? "the simulator's default: the trace has no warm and cold runs of one action" : "estimated from the trace",
+                         settings.cluster.keepAliveSeconds))
         }
         var results: [SimulationResult] = []
         for name in names {

@@ -44,6 +44,12 @@ struct TraceCommand: ParsableCommand {
                          answered.count, trace.activations.count - answered.count))
             print("  cluster: up to \(trace.invokers) invokers at once, usually \(trace.invokerSlots) slots and \(trace.invokerMemoryMB) MB each")
             if let cold = trace.estimatedColdStartSeconds { print(String(format: "  cold start seen in the run times: %.2f s", cold)) }
+            let ranCount = trace.activations.filter { $0.ran != nil }.count
+            if ranCount > 0 {
+                print(String(format: "  %.1f %% of the %d that ran found an idle warm container of their action when dispatched (%.1f %% cold, as the broker counted them, PROTOCOL.md §4.12)",
+                             100 * Double(trace.activations.filter(\.warm).count) / Double(ranCount), ranCount,
+                             100 - 100 * Double(trace.activations.filter(\.warm).count) / Double(ranCount)))
+            }
 
             var kinds: [String: Int] = [:]
             for activation in answered { kinds[activation.kind.map { "\($0)" } ?? "?", default: 0] += 1 }

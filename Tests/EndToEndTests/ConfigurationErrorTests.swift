@@ -15,6 +15,8 @@ extension BrokerEndToEndTests {
         (["--monitor-endpoint", "nowhere"], "'monitor.endpoint'"),
         (["--monitor-endpoint", "127.0.0.1:70000"], "'monitor.endpoint'"),
         (["--log-format", "xml"], "--log-format"),
+        // Issue 18: a trace is never overwritten (this source file exists).
+        (["--record-trace", #filePath], "'trace.path'"),
     ])
     func badConfiguration(arguments: [String], named: String) throws {
         let broker = try ChildProcess(Products.path("sluice"), ["broker"] + arguments)

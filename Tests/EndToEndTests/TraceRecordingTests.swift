@@ -1,0 +1,73 @@
+import Foundation
+import SluiceProtocol
+import SluiceSimulator
+import SluiceStrategies
+import SluiceTrace
+import Testing
+
+extension BrokerEndToEndTests {
+    @Test("Issue 18: a real broker records a trace of a run (example controller and invokers as processes); it holds every arrival and answer in order, the cluster's shape, no names, ids or payload bytes, and replays deterministically")
+    func recordAndReplayATrace() async throws {
+        let directory = try Self.temporaryDirectory("trace")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("run.sltr").path
+        let broker = try BrokerProcess(["--record-trace", path, "--strategy", "warm-affinity"])
+        let invokers = try ["trace-inv-1", "trace-inv-2"].map { try startInvoker(broker, id: $0, slots: 4, duration: "2ms-8ms") }
+        defer { for invoker in invokers { invoker.signal(SIGKILL) } }
+        try await broker.waitForInvokers(["trace-inv-1", "trace-inv-2"])
+        let count = 600
+        let controller = try ChildProcess(Products.path("sluice-example-controller"), [
+            "--endpoint", broker.controllerEndpoint, "--id", "trace-ctl", "--count", "\(count)", "--window", "8",
+            "--actions", "4", "--action", "secretns/payroll-export", "--payload-bytes", "64",
+        ])
+        defer { controller.signal(SIGKILL) }
+        let status = await controller.exit(timeout: .seconds(120))
+        #expect(status == 0, "controller: \(controller.output.current.suffix(400)) \(controller.errors.current.suffix(400))")
+        let counters = try broker.stop()
+        #expect(counters["answered_success"] == count)
+
+        let file = try TraceFile(path: path)
+        #expect(file.tornBytes == 0, "a clean shutdown closes the trace")
+        var arrivals: [UInt32: UInt64] = [:]
+        var answered = 0
+        var lastArrival: UInt64 = 0
+        for record in file.records {
+            switch record {
+            case .arrival(let sequence, let time, _, _, let memory):
+                #expect(arrivals[sequence] == nil, "sequence \(sequence) arrives once")
+                #expect(time >= lastArrival, "arrivals are in order")
+                #expect(memory == 256)
+                lastArrival = time
+                arrivals[sequence] = time
+            case .answered(let sequence, let time, let kind, let ran, let ranMicroseconds, _, let invoker):
+                let arrivedAt = try #require(arrivals[sequence], "answer \(sequence) follows its arrival")
+                #expect(time >= arrivedAt && ran && ranMicroseconds <= time - arrivedAt)
+                #expect(kind == AnswerKind.success.rawValue && invoker != nil)
+                answered += 1
+            default:
+                break
+            }
+        }
+        #expect(arrivals.count == count)
+        #expect(answered == count)
+        let trace = RecordedTrace(file)
+        #expect(trace.actionHashes.count == 4)
+        #expect(trace.invokers == 2 && trace.invokerSlots == 4)
+        #expect(trace.activations.filter(\.warm).count > count / 2, "most runs found an idle container of their action (the invokers report warm sets)")
+
+        // Privacy: nothing of the names, the ids or the payloads is in the file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        for needle in ["secretns", "payroll", "trace-ctl", "trace-inv", "{\"n\":", String(repeating: "x", count: 16)] {
+            #expect(bytes.range(of: Data(needle.utf8)) == nil, "'\(needle)' must not be in the trace")
+        }
+
+        // Replay: the same trace and seed give the same numbers.
+        var settings = SimulationSettings()
+        settings.cluster = trace.cluster
+        let runs = try (0..<2).map { _ in
+            Simulator.run(trace.workload(), settings: settings, strategy: try BuiltInStrategies.registry.make("least-loaded"), duration: trace.span + 1)
+        }
+        #expect(runs[0] == runs[1])
+        #expect(runs[0].activations == count)
+    }
+}
