@@ -235,6 +235,15 @@ public final class Broker: Sendable {
         if let outcome { throw outcome }
     }
 
+    /// Starts recording a placement trace with `settings`, changes where it goes, or stops it
+    /// (nil) while the broker runs (a configuration reload, docs/TRACES.md). Throws why not.
+    public func setTrace(_ settings: TraceSettings?) async throws(TraceChangeError) {
+        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            control.requestTrace(TraceRequest(settings: settings) { problem in continuation.resume(returning: problem) })
+        }
+        if let outcome { throw TraceChangeError(description: outcome) }
+    }
+
     /// A recent snapshot of counters and occupancy.
     public var status: BrokerStatus { control.status }
 }
@@ -276,4 +285,9 @@ public struct BindFailure: Error, CustomStringConvertible {
     public var description: String {
         "cannot listen on \(key) \(endpoint): \(error.message) (errno \(error.errno)); is the address local and the port free?"
     }
+}
+
+/// Why a placement trace could not be started or changed.
+public struct TraceChangeError: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }

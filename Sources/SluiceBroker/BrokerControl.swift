@@ -12,6 +12,7 @@ final class BrokerControl: Sendable {
     private let snapshot = Mutex(BrokerStatus())
     /// Strategy changes for the loop, in order; nil once the loop has stopped taking them.
     private let strategyRequests = Mutex<[StrategyRequest]?>([])
+    private let traceRequests = Mutex<[TraceRequest]?>([])
 
     /// Invokers joining and leaving, for the cluster agent (docs/CLUSTER.md); the loop yields,
     /// never waits. Finished when the loop stops.
@@ -93,6 +94,30 @@ final class BrokerControl: Sendable {
         }
     }
 
+    /// Asks the loop to start, change or stop the placement trace (a configuration reload).
+    func requestTrace(_ request: TraceRequest) {
+        let accepted = traceRequests.withLock { queue -> Bool in
+            guard queue != nil else { return false }
+            queue!.append(request)
+            return true
+        }
+        if accepted { wake.signal() } else { request.reply("the broker has stopped") }
+    }
+
+    func takeTraceRequests() -> [TraceRequest] {
+        traceRequests.withLock { queue in
+            defer { if queue != nil { queue!.removeAll() } }
+            return queue ?? []
+        }
+    }
+
+    func closeTraceRequests() -> [TraceRequest] {
+        traceRequests.withLock { queue in
+            defer { queue = nil }
+            return queue ?? []
+        }
+    }
+
     func publishStrategy(_ name: String) {
         snapshot.withLock { $0.strategy = name }
     }
@@ -129,4 +154,11 @@ public struct BoundEndpoints: Sendable, Equatable {
     public var invoker: String
     /// The monitoring endpoint's `host:port`, nil when it is off.
     public var monitor: String?
+}
+
+/// A placement trace the loop should record from now on (nil: stop recording), and whom to
+/// tell how it went (nil: done; otherwise why not).
+struct TraceRequest: Sendable {
+    var settings: TraceSettings?
+    var reply: @Sendable (String?) -> Void
 }

@@ -60,6 +60,7 @@ final class BrokerLoop {
     var traceOrigin = Timestamp.zero
     var traceShape: [Int: (memoryMB: UInt32, slots: UInt32)] = [:]
     var traceStopLogged = false
+    var traceSettings: TraceSettings?
 
     struct HeldSend {
         var endpoint: Endpoint
@@ -102,19 +103,50 @@ final class BrokerLoop {
             }
         }
         actions.reserveCapacity(1024)
-        if let path = configuration.trace.path {
+        if configuration.trace.path != nil {
             do {
-                trace = try TraceWriter(path: path, startMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000),
-                                        segmentBytes: configuration.trace.segmentBytes, budgetBytes: configuration.trace.budgetBytes)
+                try startTrace(configuration.trace)
             } catch {
                 throw BrokerConfiguration.Invalid(key: "trace.path", problem: error.description)
             }
-            traceOrigin = now
-            core.recordsTrace = true
-            logger.notice("recording a placement trace", metadata: [
-                "path": "\(path)", "segment_bytes": "\(configuration.trace.segmentBytes)", "budget_bytes": "\(configuration.trace.budgetBytes)",
-            ])
         }
+    }
+
+    /// Opens a new trace and starts recording into it.
+    func startTrace(_ settings: TraceSettings) throws(TraceError) {
+        guard let path = settings.path else { return }
+        let writer = try TraceWriter(path: path, startMilliseconds: UInt64(Date().timeIntervalSince1970 * 1000),
+                                     segmentBytes: settings.segmentBytes, budgetBytes: settings.budgetBytes)
+        trace = writer
+        traceSettings = settings
+        traceOrigin = now
+        traceShape = [:]
+        traceStopLogged = false
+        core.recordsTrace = true
+        logger.notice("recording a placement trace", metadata: [
+            "path": "\(path)", "segment_bytes": "\(settings.segmentBytes)", "budget_bytes": "\(settings.budgetBytes)",
+        ])
+    }
+
+    /// A reload asked for another trace, or none: the current one is closed first.
+    func changeTrace(_ request: TraceRequest) {
+        if let settings = request.settings, settings == traceSettings, trace != nil {
+            request.reply(nil)
+            return
+        }
+        closeTrace()
+        guard let settings = request.settings else {
+            request.reply(nil)
+            return
+        }
+        do {
+            try startTrace(settings)
+            request.reply(nil)
+        } catch {
+            logger.error("placement trace not started", metadata: ["path": "\(settings.path ?? "")", "error": "\(error)"])
+            request.reply(error.description)
+        }
+        publishMonitorSnapshot(state: nil)
     }
 
     /// Hands the trace writer what the core and the cluster's shape produced since the last
@@ -160,6 +192,7 @@ final class BrokerLoop {
     func closeTrace() {
         guard let trace else { return }
         flushTrace(at: now)
+        core.recordsTrace = false
         trace.close()
         let status = trace.status
         logger.notice("placement trace closed", metadata: [
@@ -167,6 +200,7 @@ final class BrokerLoop {
             "dropped": "\(status.dropped)", "stopped": "\(status.stopped ?? "no")",
         ])
         self.trace = nil
+        traceSettings = nil
     }
 
     static func makeRouter(_ context: ZMQContext, _ configuration: BrokerNodeConfiguration, domain: String) throws(ZMQError) -> ZMQSocket {
@@ -261,6 +295,9 @@ final class BrokerLoop {
             for request in control.closeStrategyRequests() {
                 request.reply(ParameterError(key: "routing.strategy", problem: "the broker stopped before the change took effect"))
             }
+            for request in control.closeTraceRequests() {
+                request.reply("the broker stopped before the change took effect")
+            }
         }
         try recoverOverflow()
         feed?.beat()
@@ -300,6 +337,9 @@ final class BrokerLoop {
             }
             for request in control.takeStrategyRequests() {
                 swapStrategy(request)
+            }
+            for request in control.takeTraceRequests() {
+                changeTrace(request)
             }
             if let news = control.takeMembers() {
                 process(.membersChanged(news.members), at: now)
@@ -424,6 +464,11 @@ final class BrokerLoop {
                                                budgetBytes: usage.budgetBytes, broken: journal.broken.map { "\($0)" })
         } else {
             snapshot.overflow = nil
+        }
+        snapshot.trace = trace.map { writer in
+            let status = writer.status
+            return TraceStatus(path: writer.path, records: status.records, bytes: status.bytes, segments: status.segments,
+                               dropped: status.dropped, stopped: status.stopped)
         }
         snapshot.slowTurns = health.totalSlowTurns
         snapshot.lateTicks = health.totalLateTicks

@@ -20,6 +20,8 @@ public struct MonitorSnapshot: Sendable {
     public var counters = BrokerCounters()
     public var broker = BrokerSnapshot()
     public var overflow: OverflowStatus?
+    /// The placement trace being recorded (docs/TRACES.md); nil: none.
+    public var trace: TraceStatus?
     /// Loop turns longer than the slow threshold, and ticks that came late, since start.
     public var slowTurns = 0
     public var lateTicks = 0
@@ -79,6 +81,25 @@ public struct OverflowStatus: Sendable, Equatable, Codable {
         self.bytes = bytes
         self.budgetBytes = budgetBytes
         self.broken = broken
+    }
+}
+
+/// The placement trace as `/status` shows it: where, how much, and why it stopped if it did.
+public struct TraceStatus: Sendable, Equatable, Codable {
+    public var path: String
+    public var records: Int
+    public var bytes: Int
+    public var segments: Int
+    public var dropped: Int
+    public var stopped: String?
+
+    public init(path: String, records: Int, bytes: Int, segments: Int, dropped: Int, stopped: String?) {
+        self.path = path
+        self.records = records
+        self.bytes = bytes
+        self.segments = segments
+        self.dropped = dropped
+        self.stopped = stopped
     }
 }
 

@@ -59,6 +59,8 @@ public struct StatusDocument: Codable, Sendable, Equatable {
     public var waitingByNamespace: [NamespaceWaiting]
     public var waitingOtherNamespaces: Int
     public var overflow: OverflowStatus?
+    /// The placement trace being recorded; null when none is.
+    public var trace: TraceStatus?
     public var loop: Loop
     /// This broker's view of its cluster; null on a single node.
     public var cluster: ClusterStatus?
@@ -98,6 +100,7 @@ public struct StatusDocument: Codable, Sendable, Equatable {
         waitingByNamespace = shown.map { NamespaceWaiting(namespace: $0.namespace, waiting: $0.waiting) }
         waitingOtherNamespaces = broker.waitingByNamespace.dropFirst(shown.count).map(\.waiting).reduce(0, +)
         overflow = snapshot.overflow
+        trace = snapshot.trace
         loop = Loop(lastTickSecondsAgo: feed.sinceLastBeat?.seconds, slowTurns: snapshot.slowTurns, lateTicks: snapshot.lateTicks)
         cluster = feed.cluster
     }

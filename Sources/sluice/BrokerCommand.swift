@@ -188,9 +188,6 @@ struct BrokerCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        if let path = node.trace.path, FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("invalid configuration 'trace.path': trace file \(path) already exists; record to a new path (a trace is never overwritten)")
-        }
         if node.overflow.store == "disk" {
             do {
                 _ = try FsyncPolicy.parse(node.overflow.fsync)
@@ -262,6 +259,10 @@ struct BrokerCommand: AsyncParsableCommand {
             return
         }
         let node = try await nodeConfiguration(reading, strategies: strategies)
+        // Checked here, not with the rest: a reload that keeps recording names the same file.
+        if let path = node.trace.path, FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("invalid configuration 'trace.path': trace file \(path) already exists; record to a new path (a trace is never overwritten)")
+        }
 
         let logger = Logger(label: "sluice.broker")
         let broker: Broker

@@ -4,7 +4,8 @@ import ServiceLifecycle
 import SluiceBroker
 import SluicePluginAPI
 
-/// Applies changes of the routing strategy in the configuration file to the running broker.
+/// Applies changes of the routing strategy and of the placement trace in the configuration file
+/// to the running broker.
 ///
 /// swift-configuration's `ReloadingFileProvider` watches the file: every second, and at once on
 /// SIGHUP. It runs as its own service in the same group, and publishes a new snapshot when the
@@ -59,12 +60,25 @@ struct ConfigurationReloader: Service {
         var routingOnly = current
         routingOnly.strategy = next.strategy
         routingOnly.strategyParameters = next.strategyParameters
+        routingOnly.trace = next.trace
         if routingOnly != next {
-            logger.warning("configuration changes outside routing need a restart; ignored", metadata: ["file": "\(path)"])
+            logger.warning("configuration changes outside routing and trace need a restart; ignored", metadata: ["file": "\(path)"])
+        }
+        var inEffect = current
+        // The placement trace starts, moves or stops live (docs/TRACES.md).
+        if next.trace != current.trace {
+            do {
+                try await broker.setTrace(next.trace.path == nil ? nil : next.trace)
+                inEffect.trace = next.trace
+                logger.notice("configuration reloaded; placement trace \(next.trace.path == nil ? "stopped" : "recording")",
+                              metadata: ["path": "\(next.trace.path ?? current.trace.path ?? "")"])
+            } catch {
+                logger.error("configuration reload: placement trace not changed", metadata: ["error": "\(error)"])
+            }
         }
         guard next.strategy != current.strategy || next.strategyParameters != current.strategyParameters else {
             logger.info("configuration reloaded; routing unchanged", metadata: ["strategy": "\(current.strategy)"])
-            return current
+            return inEffect
         }
         do {
             try await broker.replaceStrategy(next.strategy, parameters: next.strategyParameters)
@@ -72,11 +86,13 @@ struct ConfigurationReloader: Service {
             logger.error("configuration reload refused; keeping the running strategy", metadata: [
                 "strategy": "\(current.strategy)", "error": "\(error)",
             ])
-            return current
+            return inEffect
         }
         logger.notice("configuration reloaded; switching routing strategy", metadata: [
             "from": "\(current.strategy)", "to": "\(next.strategy)",
         ])
-        return routingOnly
+        inEffect.strategy = next.strategy
+        inEffect.strategyParameters = next.strategyParameters
+        return inEffect
     }
 }

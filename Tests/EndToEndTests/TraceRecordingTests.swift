@@ -71,3 +71,57 @@ extension BrokerEndToEndTests {
         #expect(runs[0].activations == count)
     }
 }
+
+extension BrokerEndToEndTests {
+    @Test("Issue 18: trace.* in the config file starts and stops recording in a running broker (SIGHUP); /status shows it; an existing file is refused and the broker goes on")
+    func traceTurnsOnAndOffThroughReload() async throws {
+        let directory = try Self.temporaryDirectory("trace-reload")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("sluice.yaml")
+        let tracePath = directory.appendingPathComponent("live.sltr").path
+        let write: @Sendable (String) throws -> Void = { trace in
+            try "broker:\n  heartbeat-interval: 500ms\n\(trace)".write(to: file, atomically: true, encoding: .utf8)
+        }
+        try write("")
+        let broker = try BrokerProcess(["--config", file.path, "--log-level", "notice"])
+        let invoker = try startInvoker(broker, id: "reload-inv", slots: 4, duration: "1ms-3ms")
+        defer { invoker.signal(SIGKILL) }
+        try await broker.waitForInvokers(["reload-inv"])
+        #expect(try await broker.status().trace == nil)
+
+        func run(_ count: Int, _ prefix: String) async throws {
+            let controller = try ChildProcess(Products.path("sluice-example-controller"), [
+                "--endpoint", broker.controllerEndpoint, "--id", prefix, "--count", "\(count)", "--window", "4", "--payload-bytes", "16",
+            ])
+            defer { controller.signal(SIGKILL) }
+            #expect(await controller.exit(timeout: .seconds(60)) == 0)
+        }
+        try await run(50, "before")
+
+        // On: recording starts with the next activations.
+        try write("trace:\n  path: \(tracePath)\n")
+        broker.child.signal(SIGHUP)
+        try await broker.waitForStatus("/status shows the trace") { $0.trace?.path == tracePath }
+        try await run(100, "during")
+        // Each activation is an arrival and an answer (and the invoker's registration).
+        try await broker.waitForStatus("the trace has the 100 activations") { ($0.trace?.records ?? 0) >= 201 }
+
+        // Off: the trace is closed; later work is not recorded.
+        try write("")
+        broker.child.signal(SIGHUP)
+        try await broker.waitForStatus("/status shows no trace") { $0.trace == nil }
+        try await run(50, "after")
+        let trace = try TraceFile(path: tracePath)
+        #expect(trace.records.count { if case .arrival = $0 { true } else { false } } == 100)
+        #expect(trace.records.count { if case .answered = $0 { true } else { false } } == 100)
+
+        // On again at the same path: refused (never overwritten); the broker goes on without one.
+        try write("trace:\n  path: \(tracePath)\n")
+        broker.child.signal(SIGHUP)
+        #expect(broker.child.errors.wait(for: "placement trace not changed", timeout: .seconds(10)) != nil)
+        #expect(try await broker.status().trace == nil)
+        try await run(20, "refused")
+        let counters = try broker.stop()
+        #expect(counters["answered_success"] == 220)
+    }
+}
