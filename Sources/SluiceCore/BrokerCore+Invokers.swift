@@ -162,7 +162,7 @@ extension BrokerCore {
         }
         inFlight[handle].answered = true
         answer(AnswerHeader(activationID: result.activationID, kind: result.outcome.answerKind, invokerID: invokerID),
-               result: payload, to: inFlight[handle].answerTo, arrivedAt: inFlight[handle].enqueuedAt, into: &actions)
+               result: payload, to: inFlight[handle].answerTo, arrivedAt: inFlight[handle].enqueuedAt, handle: handle, into: &actions)
     }
 
     /// `index`: the invoker's place in `invokers` (looked up once per message, by `invokerSent`;
@@ -178,11 +178,11 @@ extension BrokerCore {
         if !record.answered {
             if completion.includesResult {
                 answer(AnswerHeader(activationID: id, kind: completion.outcome.answerKind, invokerID: invokerID),
-                       result: payload, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
+                       result: payload, to: record.answerTo, arrivedAt: record.enqueuedAt, handle: handle, into: &actions)
             } else {
                 answer(AnswerHeader(activationID: id, kind: completion.systemError ? .systemError : .success, invokerID: invokerID,
                                     reason: "completed without a result"),
-                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, handle: handle, into: &actions)
             }
         }
         notifyCompleted(record, id: id, invokerID: invokerID, systemError: completion.systemError, cause: .completion, into: &actions)
@@ -249,7 +249,7 @@ extension BrokerCore {
                 answered += 1
                 answer(AnswerHeader(activationID: id, kind: .invokerLost, invokerID: invokerID,
                                     reason: "invoker '\(invokerID)' \(reason) while running it"),
-                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, handle: handle, into: &actions)
             }
             notifyCompleted(record, id: id, invokerID: invokerID, systemError: true, cause: .invokerLost, into: &actions)
         }
@@ -286,6 +286,7 @@ extension BrokerCore {
         let invokerID = invokerID(of: inFlight[handle])
         guard invokers[invokerID]?.route == route else { return }
         let record = release(handle, id: header.activationID)
+        traceWaits(header.activationID, handle: handle)
         counters.dispatchRetries += 1
         // The DISPATCH carried the routing header the record was made from.
         let item = WaitingActivation(header: header, payload: payload, enqueuedAt: record.enqueuedAt)

@@ -67,7 +67,7 @@ extension BrokerCore {
                 let limit = configuration.completionTimeout(timeLimitMilliseconds: record.timeLimitMilliseconds)
                 answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
                                     reason: "no completion from invoker '\(invokerID)' within \(limit) (circuit breaker)"),
-                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, handle: handle, into: &actions)
             }
             notifyCompleted(record, id: id, invokerID: invokerID, systemError: false, cause: .timeout, into: &actions)
             recordHealth(invokerID, .timeout, into: &actions)
@@ -165,7 +165,7 @@ extension BrokerCore {
             if !record.answered {
                 answer(AnswerHeader(activationID: id, kind: .timeout, invokerID: invokerID,
                                     reason: "broker shut down before invoker '\(invokerID)' completed it"),
-                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, into: &actions)
+                       result: nil, to: record.answerTo, arrivedAt: record.enqueuedAt, handle: handle, into: &actions)
             }
         }
     }

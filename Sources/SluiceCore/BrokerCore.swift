@@ -74,6 +74,8 @@ public struct BrokerCore<Payload: FrameBytes> {
     var tracing = false
     var traceSequence: UInt32 = 0
     var traceStates: [String: TraceState] = [:]
+    var traceByHandle: [TraceState?] = []
+    var traceLast: (id: String, sequence: UInt32)?
     var traceEvents: [TraceEvent] = []
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
@@ -400,6 +402,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         let deadline = alreadyWaited > .zero ? now + (alreadyWaited < limit ? limit - alreadyWaited : .zero)
                                              : item.enqueuedAt + limit
         waiting.add(.init(header: header, payload: item.payload, enqueuedAt: item.enqueuedAt, deadline: deadline), atFront: atFront)
+        if tracing { traceWaits(header.activationID) }
         if configuration.persistOverflow && journal {
             actions.append(.overflowAppend(header, payload: item.payload, enqueuedAt: item.enqueuedAt))
         }
@@ -620,7 +623,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         // §4.12: this DISPATCH takes one of the idle containers the invoker's last report
         // announced, until the next report says how many are idle.
         let idleWarm = invokers.values[index].warm.isEmpty ? 0 : invokers.values[index].warm[header.action]?.idle ?? 0
-        if tracing { traceDispatch(header.activationID, warm: idleWarm > 0, position: invokers.values[index].position) }
+        if tracing { traceDispatch(header.activationID, handle: handle, warm: idleWarm > 0, position: invokers.values[index].position) }
         if idleWarm > 0 {
             let idle = idleWarm
             let snapshot = updateInvoker(at: index) { invoker in
@@ -681,11 +684,12 @@ public struct BrokerCore<Payload: FrameBytes> {
     /// Sends (or parks) the single answer of an activation and counts it.
     /// `arrivedAt`: when its ACTIVATE arrived, for the ACTIVATE-to-ANSWER histogram (nil: not
     /// known in this run, as for recovered work).
+    /// `handle`: the in-flight handle of an activation that ran (for its trace, `recordsTrace`).
     mutating func answer(_ answer: AnswerHeader, result: Payload?, to controllerID: String, arrivedAt: Timestamp?,
-                         into actions: inout [BrokerAction<Payload>]) {
+                         handle: InFlightTable.Handle? = nil, into actions: inout [BrokerAction<Payload>]) {
         counters.answersByKind[Int(answer.kind.rawValue)] += 1
         if let arrivedAt { recordLatency(since: arrivedAt, as: .answered) }
-        if tracing { traceAnswer(answer.activationID, kind: answer.kind) }
+        if tracing { traceAnswer(answer.activationID, kind: answer.kind, handle: handle) }
         forgetRecovered(answer.activationID, controllerID: controllerID)
         deliver(answer, result: result, to: controllerID, into: &actions)
     }

@@ -30,6 +30,8 @@ extension BrokerCore {
             tracing = newValue
             if !newValue {
                 traceStates.removeAll()
+                traceByHandle.removeAll()
+                traceLast = nil
                 traceEvents.removeAll()
             }
         }
@@ -42,23 +44,62 @@ extension BrokerCore {
         return traceEvents
     }
 
+    // Per-activation trace state costs no hashing on the common path: an activation placed at
+    // once goes from the arrival (`traceLast`) straight to its in-flight handle
+    // (`traceByHandle`, an array), and its answer names the handle. Only activations that wait,
+    // or are answered without running, are kept by id.
+
     mutating func traceArrival(_ header: RoutingHeader) {
         guard tracing else { return }
         traceSequence &+= 1
-        traceStates[header.activationID] = TraceState(sequence: traceSequence)
+        traceLast = (header.activationID, traceSequence)
         traceEvents.append(.arrival(sequence: traceSequence, at: now, action: header.action, namespace: header.namespace,
                                     memoryMB: header.memoryMB))
     }
 
-    mutating func traceDispatch(_ activationID: String, warm: Bool, position: Int) {
-        guard tracing, let index = traceStates.index(forKey: activationID) else { return }
-        traceStates.values[index].dispatchedAt = now
-        traceStates.values[index].warm = warm
-        traceStates.values[index].invokerPosition = Int32(position)
+    /// The activation `id` waits (or waits again): its state is kept by id until dispatched.
+    mutating func traceWaits(_ id: String, handle: InFlightTable.Handle? = nil) {
+        guard tracing else { return }
+        if let handle, Int(handle) < traceByHandle.count, let state = traceByHandle[Int(handle)] {
+            traceByHandle[Int(handle)] = nil
+            traceStates[id] = state
+        } else if let last = traceLast, last.id == id {
+            traceLast = nil
+            traceStates[id] = TraceState(sequence: last.sequence)
+        }
     }
 
-    mutating func traceAnswer(_ activationID: String, kind: AnswerKind) {
-        guard tracing, let state = traceStates.removeValue(forKey: activationID) else { return }
+    mutating func traceDispatch(_ activationID: String, handle: InFlightTable.Handle, warm: Bool, position: Int) {
+        guard tracing else { return }
+        let sequence: UInt32
+        if let last = traceLast, last.id == activationID {
+            sequence = last.sequence
+            traceLast = nil
+        } else if let state = traceStates.removeValue(forKey: activationID) {
+            sequence = state.sequence
+        } else {
+            return
+        }
+        let index = Int(handle)
+        if index >= traceByHandle.count { traceByHandle.append(contentsOf: repeatElement(nil, count: index + 1 - traceByHandle.count)) }
+        traceByHandle[index] = TraceState(sequence: sequence, dispatchedAt: now, warm: warm, invokerPosition: Int32(position))
+    }
+
+    /// `handle`: the in-flight handle the answered activation had (the answer of a run).
+    mutating func traceAnswer(_ activationID: String, kind: AnswerKind, handle: InFlightTable.Handle?) {
+        guard tracing else { return }
+        let state: TraceState
+        if let handle, Int(handle) < traceByHandle.count, let found = traceByHandle[Int(handle)] {
+            traceByHandle[Int(handle)] = nil
+            state = found
+        } else if let last = traceLast, last.id == activationID {
+            traceLast = nil
+            state = TraceState(sequence: last.sequence)
+        } else if !traceStates.isEmpty, let found = traceStates.removeValue(forKey: activationID) {
+            state = found
+        } else {
+            return
+        }
         let ran = state.dispatchedAt.map { now.nanoseconds >= $0.nanoseconds ? now.nanoseconds - $0.nanoseconds : 0 }
         traceEvents.append(.answered(sequence: state.sequence, at: now, kind: kind, ranNanoseconds: ran, warm: state.warm,
                                      invokerPosition: state.invokerPosition))

@@ -88,32 +88,36 @@ public enum TraceRecord: Equatable, Sendable {
         }
     }
 
-    /// Appends the record's 32 bytes.
+    /// Appends the record's 32 bytes (written in place with fixed-offset stores).
     public func write(into out: inout [UInt8]) {
-        let start = out.count
+        var kind: UInt8 = 0, flags: UInt8 = 0, byte2: UInt8 = 0
+        var id: UInt32 = 0, time: UInt64 = 0, word2: UInt64 = 0, word3a: UInt32 = 0, word3b: UInt32 = 0
         switch self {
-        case .arrival(let sequence, let time, let action, let namespace, let memory):
-            out.append(Self.arrivalKind); out.append(0); out.appendLittleEndian(UInt16(0))
-            out.appendLittleEndian(sequence); out.appendLittleEndian(time)
-            out.appendLittleEndian(action)
+        case .arrival(let sequence, let at, let action, let namespace, let memory):
+            kind = Self.arrivalKind; id = sequence; time = at; word2 = action
             // The namespace hash is kept to 32 bits: it only groups activations.
-            out.appendLittleEndian(UInt32(truncatingIfNeeded: namespace)); out.appendLittleEndian(memory)
-        case .answered(let sequence, let time, let kind, let ran, let ranMicroseconds, let warm, let invoker):
-            let flags: UInt8 = (ran ? 1 : 0) | (warm ? 2 : 0) | (invoker != nil ? 4 : 0)
-            out.append(Self.answeredKind); out.append(flags); out.append(kind); out.append(0)
-            out.appendLittleEndian(sequence); out.appendLittleEndian(time)
-            out.appendLittleEndian(ranMicroseconds)
-            out.appendLittleEndian(invoker ?? 0); out.appendLittleEndian(UInt32(0))
-        case .invoker(let position, let time, let memory, let slots):
-            out.append(Self.invokerKind); out.append(0); out.appendLittleEndian(UInt16(0))
-            out.appendLittleEndian(position); out.appendLittleEndian(time)
-            out.appendLittleEndian(memory); out.appendLittleEndian(slots); out.appendLittleEndian(UInt64(0))
-        case .invokerLeft(let position, let time):
-            out.append(Self.invokerLeftKind); out.append(0); out.appendLittleEndian(UInt16(0))
-            out.appendLittleEndian(position); out.appendLittleEndian(time)
-            out.appendLittleEndian(UInt64(0)); out.appendLittleEndian(UInt64(0))
+            word3a = UInt32(truncatingIfNeeded: namespace); word3b = memory
+        case .answered(let sequence, let at, let answerKind, let ran, let ranMicroseconds, let warm, let invoker):
+            kind = Self.answeredKind; flags = (ran ? 1 : 0) | (warm ? 2 : 0) | (invoker != nil ? 4 : 0); byte2 = answerKind
+            id = sequence; time = at; word2 = ranMicroseconds; word3a = invoker ?? 0
+        case .invoker(let position, let at, let memory, let slots):
+            kind = Self.invokerKind; id = position; time = at; word2 = UInt64(memory) | UInt64(slots) << 32
+        case .invokerLeft(let position, let at):
+            kind = Self.invokerLeftKind; id = position; time = at
         }
-        assert(out.count - start == TraceFormat.recordSize)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: TraceFormat.recordSize))
+        out.withUnsafeMutableBytes { buffer in
+            let base = buffer.baseAddress! + start
+            base.storeBytes(of: kind, as: UInt8.self)
+            (base + 1).storeBytes(of: flags, as: UInt8.self)
+            (base + 2).storeBytes(of: byte2, as: UInt8.self)
+            (base + 4).storeBytes(of: id.littleEndian, toByteOffset: 0, as: UInt32.self)
+            UnsafeMutableRawPointer(base + 8).storeBytes(of: time.littleEndian, as: UInt64.self)
+            UnsafeMutableRawPointer(base + 16).storeBytes(of: word2.littleEndian, as: UInt64.self)
+            UnsafeMutableRawPointer(base + 24).storeBytes(of: word3a.littleEndian, as: UInt32.self)
+            UnsafeMutableRawPointer(base + 28).storeBytes(of: word3b.littleEndian, as: UInt32.self)
+        }
     }
 
     /// Reads one record, or nil if the bytes are not a record of this version (a torn or
