@@ -252,6 +252,7 @@ struct SimulateCommand: ParsableCommand {
             switch run.scenario {
             case .hermod where abs(run.x - Summaries.referenceLoad) < 1e-9: groups.append(("hermod \(run.series) 60%", run.results))
             case .micro, .churn: groups.append((run.scenario.rawValue, run.results))
+            case .hermod where run.series == "trace": groups.append(("trace \(run.label)", run.results))
             default: break
             }
         }
