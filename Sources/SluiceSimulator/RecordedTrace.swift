@@ -1,3 +1,4 @@
+import Foundation
 import SluiceProtocol
 import SluiceTrace
 
@@ -178,6 +179,11 @@ extension Report {
         guard let best = ranked.first else { return "recommendation: no strategy was run" }
         guard ranked.count > 1 else { return "recommendation: \(best.strategy) (the only strategy run)" }
         let next = ranked[1]
+        if failures(best) == failures(next) && abs(best.slowdownP99 - next.slowdownP99) < 0.005
+            && abs(best.coldStartRate - next.coldStartRate) < 0.000_5 {
+            return String(format: "recommendation: none ahead: %@ and %@ tie (p99 slowdown %.2f, cold starts %.1f %%); keep the one you run",
+                          best.strategy, next.strategy, best.slowdownP99, 100 * best.coldStartRate)
+        }
         var margin: [String] = []
         if failures(best) != failures(next) {
             margin.append("\(failures(next) - failures(best)) fewer activations not served")

@@ -29,7 +29,8 @@ struct SimulateCommand: ParsableCommand {
     @Option(help: "Scenarios to run, comma separated: hermod, micro, churn, variance, or all.")
     var scenario = "all"
 
-    @Option(help: "Strategies to compare, comma separated (default: every built-in that places on its own).")
+    @Option(name: [.customLong("strategies"), .customLong("strategy")],
+            help: "Strategies to compare, comma separated (default: every built-in that places on its own).")
     var strategies: String?
 
     @Option(name: .customLong("param"), help: "A strategy parameter, strategy.key=value (repeatable), e.g. warm-affinity.load-threshold=0.5.")
@@ -62,6 +63,9 @@ struct SimulateCommand: ParsableCommand {
 
     @Option(help: "With a recorded --trace: seconds an idle container stays warm in the replay (a trace does not record the invokers' keep-alive; default: the simulator's 1200).")
     var keepAlive: Double?
+
+    @Option(help: "With a recorded --trace: seconds a container takes to start in the replay (default: estimated from the trace's warm and cold runs, else the simulator's 1).")
+    var coldStart: Double?
 
     @Option(help: "Minutes of the trace to run (default: all of it).")
     var traceMinutes: Int?
@@ -174,8 +178,8 @@ struct SimulateCommand: ParsableCommand {
            Array(head) == TraceFormat.magic {
             return try runRecordedTrace(path, names: names, registry: registry, parameters: parameters)
         }
-        if cluster != nil || keepAlive != nil {
-            throw ValidationError("--cluster and --keep-alive apply to a trace recorded by `sluice broker --record-trace`, not to an Azure CSV")
+        if cluster != nil || keepAlive != nil || coldStart != nil {
+            throw ValidationError("--cluster, --keep-alive and --cold-start apply to a trace recorded by `sluice broker --record-trace`, not to an Azure CSV")
         }
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let parsed: AzureTrace
@@ -216,6 +220,10 @@ struct SimulateCommand: ParsableCommand {
             guard keepAlive > 0 else { throw ValidationError("--keep-alive must be positive") }
             settings.cluster.keepAliveSeconds = keepAlive
         }
+        if let coldStart {
+            guard coldStart >= 0 else { throw ValidationError("--cold-start must not be negative") }
+            settings.cluster.coldStartSeconds = coldStart...coldStart
+        }
         let workload = recorded.workload()
         let duration = recorded.span + 1
         if !json {
@@ -223,7 +231,7 @@ struct SimulateCommand: ParsableCommand {
                          path, recorded.activations.count, recorded.actionHashes.count, recorded.span, settings.cluster.invokers,
                          settings.cluster.cores, settings.cluster.memoryMB, cluster == nil ? "as recorded" : "--cluster",
                          settings.cluster.coldStartSeconds.lowerBound,
-                         recorded.estimatedColdStartSeconds == nil ? "the simulator's default: the trace has no warm and cold runs of one action" : "estimated from the trace",
+                         coldStart != nil ? "--cold-start" : recorded.estimatedColdStartSeconds == nil ? "the simulator's default: the trace has no warm and cold runs of one action (its invokers may not report warm containers); set --cold-start" : "estimated from the trace",
                          settings.cluster.keepAliveSeconds))
         }
         var results: [SimulationResult] = []
