@@ -10,9 +10,11 @@ final class BrokerControl: Sendable {
     let wake: WakeSignal
     private let shutdown = Atomic<Bool>(false)
     private let snapshot = Mutex(BrokerStatus())
-    /// Strategy changes for the loop, in order; nil once the loop has stopped taking them.
-    private let strategyRequests = Mutex<[StrategyRequest]?>([])
-    private let traceRequests = Mutex<[TraceRequest]?>([])
+    /// Strategy and trace changes for the loop, in order.
+    private let strategyRequests = RequestQueue<StrategyRequest>()
+    private let traceRequests = RequestQueue<TraceRequest>()
+    /// The newest member list for the loop (§9.1); nil when it has taken the last one.
+    private let pendingMembers = Mutex<(members: [ClusterMember], otherSlots: Int)?>(nil)
 
     /// Invokers joining and leaving, for the cluster agent (docs/CLUSTER.md); the loop yields,
     /// never waits. Finished when the loop stops.
@@ -51,20 +53,12 @@ final class BrokerControl: Sendable {
     /// Asks the loop to replace the routing strategy; `request.reply` is called once, on the
     /// loop thread with the outcome, or at once if the loop has stopped.
     func requestStrategy(_ request: StrategyRequest) {
-        let accepted = strategyRequests.withLock { queue -> Bool in
-            guard queue != nil else { return false }
-            queue!.append(request)
-            return true
-        }
-        if accepted {
+        if strategyRequests.submit(request) {
             wake.signal()
         } else {
             request.reply(ParameterError(key: "routing.strategy", problem: "the broker has stopped"))
         }
     }
-
-    /// The newest member list for the loop (§9.1); nil when it has taken the last one.
-    private let pendingMembers = Mutex<(members: [ClusterMember], otherSlots: Int)?>(nil)
 
     func setMembers(_ members: [ClusterMember], otherSlots: Int) {
         pendingMembers.withLock { $0 = (members, otherSlots) }
@@ -79,44 +73,19 @@ final class BrokerControl: Sendable {
     }
 
     /// The requests waiting, in order (loop thread).
-    func takeStrategyRequests() -> [StrategyRequest] {
-        strategyRequests.withLock { queue in
-            defer { if queue != nil { queue!.removeAll() } }
-            return queue ?? []
-        }
-    }
+    func takeStrategyRequests() -> [StrategyRequest] { strategyRequests.take() }
 
     /// The loop stops taking requests: those still waiting, for it to refuse.
-    func closeStrategyRequests() -> [StrategyRequest] {
-        strategyRequests.withLock { queue in
-            defer { queue = nil }
-            return queue ?? []
-        }
-    }
+    func closeStrategyRequests() -> [StrategyRequest] { strategyRequests.close() }
 
     /// Asks the loop to start, change or stop the placement trace (a configuration reload).
     func requestTrace(_ request: TraceRequest) {
-        let accepted = traceRequests.withLock { queue -> Bool in
-            guard queue != nil else { return false }
-            queue!.append(request)
-            return true
-        }
-        if accepted { wake.signal() } else { request.reply("the broker has stopped") }
+        if traceRequests.submit(request) { wake.signal() } else { request.reply("the broker has stopped") }
     }
 
-    func takeTraceRequests() -> [TraceRequest] {
-        traceRequests.withLock { queue in
-            defer { if queue != nil { queue!.removeAll() } }
-            return queue ?? []
-        }
-    }
+    func takeTraceRequests() -> [TraceRequest] { traceRequests.take() }
 
-    func closeTraceRequests() -> [TraceRequest] {
-        traceRequests.withLock { queue in
-            defer { queue = nil }
-            return queue ?? []
-        }
-    }
+    func closeTraceRequests() -> [TraceRequest] { traceRequests.close() }
 
     func publishStrategy(_ name: String) {
         snapshot.withLock { $0.strategy = name }
@@ -161,4 +130,33 @@ public struct BoundEndpoints: Sendable, Equatable {
 struct TraceRequest: Sendable {
     var settings: TraceSettings?
     var reply: @Sendable (String?) -> Void
+}
+
+/// Requests from other threads for the loop, in order; closed (nil) once the loop has stopped
+/// taking them, after which `submit` refuses.
+final class RequestQueue<Request: Sendable>: Sendable {
+    private let queue = Mutex<[Request]?>([])
+
+    /// False if the loop has stopped taking requests.
+    func submit(_ request: Request) -> Bool {
+        queue.withLock { queue in
+            guard queue != nil else { return false }
+            queue!.append(request)
+            return true
+        }
+    }
+
+    func take() -> [Request] {
+        queue.withLock { queue in
+            defer { if queue != nil { queue!.removeAll() } }
+            return queue ?? []
+        }
+    }
+
+    func close() -> [Request] {
+        queue.withLock { queue in
+            defer { queue = nil }
+            return queue ?? []
+        }
+    }
 }

@@ -160,11 +160,6 @@ struct CoreBench {
         actions.removeAll(keepingCapacity: true)
     }
 
-    static func activationID(_ sequence: Int) -> String {
-        let hex = String(sequence, radix: 16)
-        return String(repeating: "0", count: max(0, 32 - hex.count)) + hex
-    }
-
     /// A closed loop: `window` outstanding; each turn completes what the invokers run (in
     /// batches of `batch` messages) and sends one new activation per answer.
     mutating func run(_ count: Int, window: Int, batch: Int) {
@@ -174,7 +169,7 @@ struct CoreBench {
             // Top the window up from the controller.
             var taken = 0
             while sent - answered < window && sent < target {
-                receive(.controller, controller, .activate(RoutingHeader(activationID: Self.activationID(sent), namespace: "guest",
+                receive(.controller, controller, .activate(RoutingHeader(activationID: MemoryBenchCommand.activationID(sent), namespace: "guest",
                                                                          action: "guest/hello-world", memoryMB: 256)),
                         opaque: payload)
                 sent += 1
