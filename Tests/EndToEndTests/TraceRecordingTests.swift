@@ -69,6 +69,18 @@ extension BrokerEndToEndTests {
         }
         #expect(runs[0] == runs[1])
         #expect(runs[0].activations == count)
+
+        // What an operator runs: the inspect table and chart, and the replay with its verdict.
+        let svg = directory.appendingPathComponent("run.svg").path
+        let inspect = try ChildProcess(Products.path("sluice"), ["trace", "inspect", path, "--svg", svg])
+        #expect(await inspect.exit(timeout: .seconds(60)) == 0, "\(inspect.errors.current)")
+        #expect(inspect.output.current.contains("\(count) activations"), "\(inspect.output.current)")
+        #expect(inspect.output.current.contains("4 actions in all"))
+        #expect((try? String(contentsOfFile: svg, encoding: .utf8))?.contains("<svg") == true)
+        let replay = try ChildProcess(Products.path("sluice"), ["simulate", "--trace", path, "--strategy", "least-loaded,warm-affinity"])
+        #expect(await replay.exit(timeout: .seconds(120)) == 0, "\(replay.errors.current)")
+        #expect(replay.output.current.contains("replaying \(path): \(count) activations of 4 actions"), "\(replay.output.current)")
+        #expect(replay.output.current.contains("recommendation: "))
     }
 }
 
