@@ -497,7 +497,9 @@ final class BrokerLoop {
                 decoded = .failure(refusal)
             }
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
-            process(.received(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init)), at: time, commit: false)
+            core.handleReceived(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init), now: time, into: &actions)
+            execute()
+            runFollowUps(at: time)
         }
         return true
     }

@@ -220,12 +220,8 @@ public struct BrokerCore<Payload: FrameBytes> {
     public mutating func handle(_ event: BrokerEvent<Payload>, now: Timestamp, into actions: inout [BrokerAction<Payload>]) {
         if now > self.now { self.now = now }
         switch event {
-        case .received(.controller, let route, .success(let message), let opaque):
-            controllerSent(message, from: route, opaque: opaque, into: &actions)
-        case .received(.invoker, let route, .success(let message), let opaque):
-            invokerSent(message, from: route, opaque: opaque, into: &actions)
-        case .received(let endpoint, let route, .failure(let error), _):
-            protocolError(error, endpoint: endpoint, from: route, into: &actions)
+        case .received(let endpoint, let route, let decoded, let opaque):
+            handleReceived(endpoint, route, decoded, opaque: opaque, now: now, into: &actions)
         case .tick:
             tick(into: &actions)
         case .dispatchFailed(let route, let header, let payload, let unreachable):
@@ -260,6 +256,24 @@ public struct BrokerCore<Payload: FrameBytes> {
             drainWaiting(into: &actions)
         case .endOfBatch:
             flushPendingPlacement(into: &actions)
+        }
+    }
+
+    /// `handle(.received(...))` without building the event: what the shell calls for every
+    /// message it takes from a socket.
+    @_specialize(exported: true, where Payload == SharedFrame)
+    public mutating func handleReceived(_ endpoint: Endpoint, _ route: RoutingID, _ decoded: Result<Message, ProtocolError>,
+                                        opaque: Payload?, now: Timestamp, into actions: inout [BrokerAction<Payload>]) {
+        if now > self.now { self.now = now }
+        switch decoded {
+        case .success(let message):
+            if endpoint == .controller {
+                controllerSent(message, from: route, opaque: opaque, into: &actions)
+            } else {
+                invokerSent(message, from: route, opaque: opaque, into: &actions)
+            }
+        case .failure(let error):
+            protocolError(error, endpoint: endpoint, from: route, into: &actions)
         }
     }
 
@@ -675,8 +689,9 @@ public struct BrokerCore<Payload: FrameBytes> {
         // into a deadline that has already passed.
         let limit = max(UInt64(timeLimitMilliseconds) * 1_000_000, completionFloorNanoseconds)
         let (scaled, overflow) = limit.multipliedReportingOverflow(by: completionMultiplier)
-        return Timestamp(nanoseconds: now.nanoseconds) + .nanoseconds(Int64(clamping: overflow ? .max : scaled))
-            + .nanoseconds(Int64(clamping: completionSlackNanoseconds))
+        // Each part at most Int64.max nanoseconds, as when they were `Duration`s.
+        let longest = UInt64(Int64.max)
+        return now.adding(nanoseconds: min(overflow ? .max : scaled, longest)).adding(nanoseconds: min(completionSlackNanoseconds, longest))
     }
 
     // MARK: Answers (§6)

@@ -18,6 +18,13 @@ public struct Timestamp: Comparable, Hashable, Sendable, CustomStringConvertible
         return Timestamp(nanoseconds: overflow ? .max : sum)
     }
 
+    /// `self` plus `delta` nanoseconds, saturating like `+`, without `Duration`'s 128-bit
+    /// arithmetic (per DISPATCH and per completion on the hot path).
+    public func adding(nanoseconds delta: UInt64) -> Timestamp {
+        let (sum, overflow) = nanoseconds.addingReportingOverflow(delta)
+        return Timestamp(nanoseconds: overflow ? .max : sum)
+    }
+
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     public func since(_ earlier: Timestamp) -> Duration {
         nanoseconds >= earlier.nanoseconds ? .nanoseconds(Int64(clamping: nanoseconds - earlier.nanoseconds)) : .zero

@@ -131,7 +131,7 @@ struct CoreBench {
                                             scratch: &decodeScratch)
         parts.decode += elapsed(since: start)
         start = clockSource.now
-        core.handle(.received(endpoint, route, decoded, opaque: frame.map(SharedFrame.init)), now: clock, into: &actions)
+        core.handleReceived(endpoint, route, decoded, opaque: frame.map(SharedFrame.init), now: clock, into: &actions)
         parts.core += elapsed(since: start)
         executeActions()
     }
