@@ -54,11 +54,9 @@ final class BrokerLoop {
     var lastMonitorSnapshot: Timestamp?
     let monitorRefresh: Duration = .milliseconds(250)
 
-    /// The placement trace being recorded (docs/TRACES.md), and what it last wrote of the
-    /// cluster's shape (position: memory, slots).
+    /// The placement trace being recorded (docs/TRACES.md).
     var trace: TraceWriter?
     var traceOrigin = Timestamp.zero
-    var traceShape: [Int: (memoryMB: UInt32, slots: UInt32)] = [:]
     var traceStopLogged = false
     var traceSettings: TraceSettings?
 
@@ -120,7 +118,6 @@ final class BrokerLoop {
         trace = writer
         traceSettings = settings
         traceOrigin = now
-        traceShape = [:]
         traceStopLogged = false
         core.recordsTrace = true
         logger.notice("recording a placement trace", metadata: [
@@ -149,33 +146,23 @@ final class BrokerLoop {
         publishMonitorSnapshot(state: nil)
     }
 
-    /// Hands the trace writer what the core and the cluster's shape produced since the last
-    /// call; the writer hashes and writes on its own thread. Once per tick, so the loop's
-    /// per-message cost is the core's append of one small event.
-    func flushTrace(at time: Timestamp) {
+    /// Hands the trace writer the core's trace events since the last call (activations and the
+    /// cluster's shape, in order); the writer hashes and writes on its own thread. Once per
+    /// tick, so the loop's per-message cost is the core's append of one small event.
+    func flushTrace() {
         guard let trace else { return }
-        var inputs: [TraceInput] = []
         func microseconds(_ at: Timestamp) -> UInt64 { at.nanoseconds > traceOrigin.nanoseconds ? (at.nanoseconds - traceOrigin.nanoseconds) / 1000 : 0 }
-        // The shape first: an arrival placed on a new invoker follows its registration.
-        var seen = Set<Int>()
-        for case let invoker? in core.clusterView.invokers {
-            seen.insert(invoker.position)
-            if let last = traceShape[invoker.position], last.memoryMB == invoker.memoryMB, last.slots == invoker.slots { continue }
-            traceShape[invoker.position] = (invoker.memoryMB, invoker.slots)
-            inputs.append(.record(.invoker(position: UInt32(invoker.position), microseconds: microseconds(time), memoryMB: invoker.memoryMB,
-                                           slots: invoker.slots)))
-        }
-        for position in traceShape.keys where !seen.contains(position) {
-            traceShape[position] = nil
-            inputs.append(.record(.invokerLeft(position: UInt32(position), microseconds: microseconds(time))))
-        }
-        for event in core.takeTraceEvents() {
+        let inputs = core.takeTraceEvents().map { event -> TraceInput in
             switch event {
             case .arrival(let sequence, let at, let action, let namespace, let memory):
-                inputs.append(.arrival(sequence: sequence, microseconds: microseconds(at), action: action, namespace: namespace, memoryMB: memory))
+                .arrival(sequence: sequence, microseconds: microseconds(at), action: action, namespace: namespace, memoryMB: memory)
             case .answered(let sequence, let at, let kind, let ran, let warm, let position):
-                inputs.append(.record(.answered(sequence: sequence, microseconds: microseconds(at), kind: kind.rawValue, ran: ran != nil,
-                                                ranMicroseconds: (ran ?? 0) / 1000, warm: warm, invoker: position.map { UInt32($0) })))
+                .record(.answered(sequence: sequence, microseconds: microseconds(at), kind: kind.rawValue, ran: ran != nil,
+                                  ranMicroseconds: (ran ?? 0) / 1000, warm: warm, invoker: position.map { UInt32($0) }))
+            case .invoker(let position, let at, let memory, let slots):
+                .record(.invoker(position: UInt32(position), microseconds: microseconds(at), memoryMB: memory, slots: slots))
+            case .invokerLeft(let position, let at):
+                .record(.invokerLeft(position: UInt32(position), microseconds: microseconds(at)))
             }
         }
         trace.submit(inputs)
@@ -191,7 +178,7 @@ final class BrokerLoop {
     /// Writes the rest of the trace and closes it (at shutdown).
     func closeTrace() {
         guard let trace else { return }
-        flushTrace(at: now)
+        flushTrace()
         core.recordsTrace = false
         trace.close()
         let status = trace.status
@@ -362,7 +349,7 @@ final class BrokerLoop {
                 health.tick(late: .nanoseconds(Int64(clamping: time.nanoseconds - nextTick)))
                 if feed != nil { latenessSamples.append(time.nanoseconds - nextTick) }
                 process(.tick, at: time)
-                flushTrace(at: time)
+                flushTrace()
                 logBadInputSummaries(badInputLog.endWindow(now: time))
                 nextTick = time.nanoseconds + tickNanoseconds
                 control.publish(core.counters, inFlight: core.inFlightCount, waiting: core.waitingCount, invokers: core.invokerCount,
@@ -497,9 +484,9 @@ final class BrokerLoop {
                 decoded = .failure(refusal)
             }
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
+            // Straight to the core, without a `BrokerEvent` per message; committed per batch.
             core.handleReceived(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init), now: time, into: &actions)
-            execute()
-            runFollowUps(at: time)
+            afterCore(at: time, commit: false)
         }
         return true
     }
@@ -509,6 +496,12 @@ final class BrokerLoop {
     /// commits once per batch) the journal is committed after it.
     func process(_ event: BrokerEvent<SharedFrame>, at time: Timestamp, commit: Bool = true) {
         core.handle(event, now: time, into: &actions)
+        afterCore(at: time, commit: commit)
+    }
+
+    /// Executes what the core just decided, then the follow-ups of failed sends, then (with
+    /// `commit`) commits the journal.
+    func afterCore(at time: Timestamp, commit: Bool) {
         execute()
         runFollowUps(at: time)
         if commit { commitJournal() }

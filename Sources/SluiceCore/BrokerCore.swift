@@ -189,6 +189,7 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// Writes a position of the view: its snapshot and its packed load, together.
     mutating func setSnapshot(_ snapshot: InvokerSnapshot?, at position: Int) {
+        if tracing { traceShape(from: cluster[position], to: snapshot, at: position) }
         loads[position] = snapshot.map(InvokerLoad.init) ?? .absent
         cluster[position] = snapshot
     }

@@ -1,3 +1,4 @@
+import SluicePluginAPI
 import SluiceProtocol
 
 /// What the core reports for a placement trace (`sluice broker --record-trace`, docs/TRACES.md):
@@ -12,6 +13,10 @@ public enum TraceEvent: Sendable, Equatable {
     /// `ran`: DISPATCH to the answer, nil if it never ran. `warm`: when it was dispatched, the
     /// invoker's counted idle containers for the action (§4.12) had one for it.
     case answered(sequence: UInt32, at: Timestamp, kind: AnswerKind, ranNanoseconds: UInt64?, warm: Bool, invokerPosition: Int32?)
+    /// The invoker at `position` registered or changed its capacity (the cluster's shape).
+    case invoker(position: Int, at: Timestamp, memoryMB: UInt32, slots: UInt32)
+    /// The invoker at `position` is gone.
+    case invokerLeft(position: Int, at: Timestamp)
 }
 
 /// Per-activation state of a trace between its arrival and its answer (only while tracing).
@@ -27,7 +32,14 @@ extension BrokerCore {
     public var recordsTrace: Bool {
         get { tracing }
         set {
+            let starting = newValue && !tracing
             tracing = newValue
+            if starting {
+                // A trace starts with the cluster as it is; changes follow (`traceShape`).
+                for case let invoker? in cluster {
+                    traceEvents.append(.invoker(position: invoker.position, at: now, memoryMB: invoker.memoryMB, slots: invoker.slots))
+                }
+            }
             if !newValue {
                 traceStates.removeAll()
                 traceByHandle.removeAll()
@@ -48,6 +60,19 @@ extension BrokerCore {
     // once goes from the arrival (`traceLast`) straight to its in-flight handle
     // (`traceByHandle`, an array), and its answer names the handle. Only activations that wait,
     // or are answered without running, are kept by id.
+
+    /// The view's snapshot at `position` is about to become `new`: a registration, a capacity
+    /// change or a departure is part of the cluster's shape (other changes are not).
+    mutating func traceShape(from old: InvokerSnapshot?, to new: InvokerSnapshot?, at position: Int) {
+        guard tracing else { return }
+        if let new {
+            if old?.memoryMB != new.memoryMB || old?.slots != new.slots {
+                traceEvents.append(.invoker(position: position, at: now, memoryMB: new.memoryMB, slots: new.slots))
+            }
+        } else if old != nil {
+            traceEvents.append(.invokerLeft(position: position, at: now))
+        }
+    }
 
     mutating func traceArrival(_ header: RoutingHeader) {
         guard tracing else { return }

@@ -17,17 +17,31 @@ struct TraceEventTests {
                 #expect(arrived.contains(sequence), "an answer follows its arrival")
                 #expect(out[sequence] == nil, "one answer per sequence")
                 out[sequence] = (kind, ran != nil, warm, position)
+            case .invoker, .invokerLeft:
+                break
             }
         }
         return out
     }
 
+    /// The cluster-shape events, as text.
+    static func shape(_ events: [TraceEvent]) -> [String] {
+        events.compactMap { event in
+            switch event {
+            case .invoker(let position, _, let memory, let slots): "\(position) joined \(memory)/\(slots)"
+            case .invokerLeft(let position, _): "\(position) left"
+            default: nil
+            }
+        }
+    }
+
     @Test("placed at once, waited, refused, timed out, lost and RESULT-then-COMPLETION each give one arrival and one answer with the right kind, run and warm flag")
     func everyPathIsTraced() {
         var h = Harness()
-        h.core.recordsTrace = true
         h.controllerHello("c1")
         h.invokerHello("i1", memoryMB: 512, slots: 2)
+        // Recording starts with an invoker registered: the trace opens with it.
+        h.core.recordsTrace = true
         h.receive(.invoker, from: "i1", .invokerHeartbeat(WarmReport([WarmReport.Entry(action: "guest/echo", idle: 1, total: 1)])))
         #expect(h.activate("a1").placements == ["a1->i1"])       // 1: at once, warm
         #expect(h.activate("a2").placements == ["a2->i1"])       // 2: at once, cold
@@ -38,6 +52,8 @@ struct TraceEventTests {
         h.complete("a2", on: "i1")
         h.invokerGoodbye("i1")                                   // 3 lost
         let events = h.core.takeTraceEvents()
+        // The cluster's shape: i1 was registered when recording started, and left.
+        #expect(Self.shape(events) == ["0 joined 512/2", "0 left"])
         let answers = Self.joined(events)
         #expect(answers.count == 4)
         #expect(answers[1]?.kind == .success && answers[1]?.ran == true && answers[1]?.warm == true && answers[1]?.position == 0)
@@ -46,8 +62,10 @@ struct TraceEventTests {
         #expect(answers[4]?.kind == .rejected && answers[4]?.ran == false && answers[4]?.position == nil)
         #expect(h.core.takeTraceEvents().isEmpty, "taken once")
 
-        // A timeout is traced too; off means no events.
+        // A registration while recording is traced; so is a timeout; off means no events.
         h.invokerHello("i2", memoryMB: 512, slots: 2)
+        // i1 left, so i2 takes its free position 0.
+        #expect(Self.shape(h.core.takeTraceEvents()) == ["0 joined 512/2"])
         h.activate("t1", timeLimitMilliseconds: 1)
         h.stopHeartbeats("i2")
         h.advance(by: .seconds(200))
