@@ -105,17 +105,28 @@ public struct RecordedTrace: Sendable {
         return kind == .success || kind == .applicationError || kind == .systemError
     }
 
+    /// Per action (by index): the run times of its warm runs, of its cold runs, and its memory;
+    /// one pass over the activations (a trace of an hour holds millions).
+    func runsByAction() -> [(warm: [Double], cold: [Double], memoryMB: UInt32?)] {
+        var runs = [(warm: [Double], cold: [Double], memoryMB: UInt32?)](repeating: ([], [], nil), count: actionHashes.count)
+        for activation in activations {
+            let index = Int(activation.action)
+            if runs[index].memoryMB == nil { runs[index].memoryMB = activation.memoryMB }
+            guard Self.ranToCompletion(activation), let ran = activation.ran else { continue }
+            if activation.warm { runs[index].warm.append(ran) } else { runs[index].cold.append(ran) }
+        }
+        return runs
+    }
+
     /// Cold start seconds the recording shows: per action, the median run of its cold starts
     /// less the median of its warm ones, then the median over actions (nil: no action had both).
-    public var estimatedColdStartSeconds: Double? {
-        var differences: [Double] = []
-        for action in actionHashes.indices {
-            let runs = activations.filter { $0.action == Int32(action) && Self.ranToCompletion($0) }
-            guard let warm = Self.median(runs.filter(\.warm).compactMap(\.ran)),
-                  let cold = Self.median(runs.filter { !$0.warm }.compactMap(\.ran)) else { continue }
-            differences.append(max(cold - warm, 0))
-        }
-        return Self.median(differences)
+    public var estimatedColdStartSeconds: Double? { Self.coldStart(runsByAction()) }
+
+    static func coldStart(_ runs: [(warm: [Double], cold: [Double], memoryMB: UInt32?)]) -> Double? {
+        median(runs.compactMap { action in
+            guard let warm = median(action.warm), let cold = median(action.cold) else { return nil }
+            return max(cold - warm, 0)
+        })
     }
 
     /// The simulator's workload: every recorded arrival, in order, with its recorded work. A
@@ -123,26 +134,19 @@ public struct RecordedTrace: Sendable {
     /// cluster's cold start, which the simulator adds itself, so it takes the action's median
     /// warm run time when there is one. Activations that never ran take the action's median.
     public func workload() -> Workload {
-        var warmMedian: [Int32: Double] = [:]
-        var anyMedian: [Int32: Double] = [:]
-        var memory: [Int32: UInt32] = [:]
-        for action in actionHashes.indices.map(Int32.init) {
-            let runs = activations.filter { $0.action == action && Self.ranToCompletion($0) }
-            warmMedian[action] = Self.median(runs.filter(\.warm).compactMap(\.ran))
-            anyMedian[action] = Self.median(runs.compactMap(\.ran))
-        }
-        for activation in activations where memory[activation.action] == nil { memory[activation.action] = activation.memoryMB }
+        let runs = runsByAction()
+        let warmMedian = runs.map { Self.median($0.warm) }
         let actions = actionHashes.indices.map { index in
             SimulatedAction(name: actionName(index), namespace: "ns-" + Self.hex(namespaceOfAction[index]),
-                            medianSeconds: max(warmMedian[Int32(index)] ?? anyMedian[Int32(index)] ?? 0.1, 0.000_5),
-                            memoryMB: memory[Int32(index)] ?? 256)
+                            medianSeconds: max(warmMedian[index] ?? Self.median(runs[index].warm + runs[index].cold) ?? 0.1, 0.000_5),
+                            memoryMB: runs[index].memoryMB ?? 256)
         }
         let origin = activations.first?.arrival ?? 0
         let arrivals = activations.map { activation -> Arrival in
             let fallback = actions[Int(activation.action)].medianSeconds
             var work = fallback
             if Self.ranToCompletion(activation), let ran = activation.ran {
-                work = activation.warm ? ran : (warmMedian[activation.action] ?? ran)
+                work = activation.warm ? ran : (warmMedian[Int(activation.action)] ?? ran)
             }
             return Arrival(time: activation.arrival - origin, action: activation.action, work: min(max(work, 0.000_5), 60))
         }

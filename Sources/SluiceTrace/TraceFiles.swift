@@ -214,11 +214,11 @@ public struct TraceFile: Sendable {
         guard let first = FileManager.default.contents(atPath: path) else {
             throw TraceError("\(path): cannot read (\(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file"))")
         }
-        header = try TraceHeader(Array(first)[...], path: path)
+        var data = Array(first)
+        header = try TraceHeader(data[...], path: path)
         records = []
         segments = 0
         tornBytes = 0
-        var data = Array(first)
         var segment: UInt32 = 0
         while true {
             let name = TraceWriter.segmentPath(path, segment)
