@@ -462,6 +462,10 @@ final class BrokerLoop {
         feed.publish(snapshot)
     }
 
+    /// Actions a batch collects before they are executed (see `drain`). Small enough that the
+    /// first send of a burst waits a few tens of microseconds at most.
+    static let sendBurst = 32
+
     /// Takes up to `batchSize` messages from `socket`. Returns true if it may have more.
     func drain(_ socket: ZMQSocket, endpoint: Endpoint, channel: Channel) throws -> Bool {
         var taken = 0
@@ -469,7 +473,8 @@ final class BrokerLoop {
         // Group commit: one journal sync for the whole batch (docs/ARCHITECTURE.md, "Overflow").
         defer { commitJournal() }
         // Slots the batch's completions freed are offered to waiting work once, here (runs
-        // before the commit above: its DISPATCHes of journaled work are held for that sync).
+        // before the commit above: its DISPATCHes of journaled work are held for that sync),
+        // and with them whatever the batch decided that has not left yet.
         defer { if taken > 0 { process(.endOfBatch, at: time, commit: false) } }
         while taken < configuration.batchSize {
             // Frames are received into reused messages; only an opaque frame the core keeps is
@@ -486,7 +491,10 @@ final class BrokerLoop {
             if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
             // Straight to the core, without a `BrokerEvent` per message; committed per batch.
             core.handleReceived(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init), now: time, into: &actions)
-            afterCore(at: time, commit: false)
+            // What the core decided leaves in bursts (here, and at the end of the batch through
+            // the `.endOfBatch` above): back-to-back sends reach libzmq's I/O thread together,
+            // so it writes several messages per system call instead of one or two.
+            if actions.count >= Self.sendBurst { afterCore(at: time, commit: false) }
         }
         return true
     }
