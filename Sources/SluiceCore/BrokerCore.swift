@@ -80,6 +80,8 @@ public struct BrokerCore<Payload: FrameBytes> {
 
     /// How far into one namespace's queue a drain looks past activations that do not fit.
     let waitingLookahead = 8
+    /// The lanes of one waiting-queue turn; kept to reuse its storage.
+    var laneTurn: [Int] = []
     /// A completion freed a slot whose offer to waiting work is deferred to the end of the
     /// batch (`BrokerConfiguration.batchesPlacement`).
     var placementPending = false
@@ -458,42 +460,59 @@ public struct BrokerCore<Payload: FrameBytes> {
         var placedAny = true
         // Room only shrinks during a drain, so a namespace with nothing that fits now is
         // skipped for the rest of it (keeps one drain O(namespaces x look-ahead) per pass).
-        var blocked: Set<String> = []
+        var blocked: [Int] = []
+        var turn: [Int] = []
+        swap(&turn, &laneTurn)
+        defer { swap(&turn, &laneTurn) }
         while placedAny && !waiting.isEmpty && anyRoom {
             placedAny = false
-            for namespace in waiting.namespacesInTurn() where !blocked.contains(namespace) {
-                guard belowLimit(namespace) else { continue }
-                var servedNamespace = false
-                defer { if !servedNamespace { blocked.insert(namespace) } }
-                for candidate in waiting.peek(namespace, limit: waitingLookahead) {
-                    let id = candidate.header.activationID
-                    var served = false
-                    switch decide(candidate.header, into: &actions) {
-                    case .place(let invoker):
-                        if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
-                        served = true
-                    case .force(let invoker):
-                        counters.forcedPlacements += 1
-                        if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
-                        served = true
-                    case .reject(let reason):
-                        if let item = takeWaiting(id, into: &actions) {
-                            answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil,
-                                   to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
-                        }
-                    case .wait:
-                        break
-                    }
-                    if served {
-                        waiting.served(namespace)
+            waiting.lanesInTurn(into: &turn)
+            for lane in turn where !blocked.contains(lane) {
+                // The only namespace waiting keeps its turn while it places: nobody waits behind it.
+                repeat {
+                    if serveOne(lane, into: &actions) {
                         placedAny = true
-                        servedNamespace = true
+                    } else {
+                        blocked.append(lane)
                         break
                     }
-                }
+                } while turn.count == 1 && anyRoom && !waiting.isEmpty
                 if !anyRoom { return }
             }
         }
+    }
+
+    /// Places (or answers) the oldest activation of `lane` that can go now, looking at most
+    /// `waitingLookahead` deep; returns whether one was placed.
+    private mutating func serveOne(_ lane: Int, into actions: inout [BrokerAction<Payload>]) -> Bool {
+        let namespace = waiting.namespace(of: lane)
+        guard belowLimit(namespace) else { return false }
+        waiting.compact(lane, limit: waitingLookahead)
+        var after: Int64?
+        var looked = 0
+        while looked < waitingLookahead, let (candidate, token) = waiting.item(in: lane, after: after) {
+            looked += 1
+            after = token
+            let id = candidate.header.activationID
+            switch decide(candidate.header, into: &actions) {
+            case .place(let invoker):
+                if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
+            case .force(let invoker):
+                counters.forcedPlacements += 1
+                if let item = takeWaiting(id, into: &actions) { dispatch(item, at: invoker, into: &actions) }
+            case .reject(let reason):
+                if let item = takeWaiting(id, into: &actions) {
+                    answer(AnswerHeader(activationID: id, kind: .rejected, reason: reason), result: nil,
+                           to: item.header.answerTo, arrivedAt: item.enqueuedAt, into: &actions)
+                }
+                continue
+            case .wait:
+                continue
+            }
+            waiting.served(lane)
+            return true
+        }
+        return false
     }
 
     /// After a completion freed a slot: offer waiting work the room now, or at the end of the

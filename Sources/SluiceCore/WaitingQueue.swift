@@ -1,12 +1,16 @@
 import DequeModule
 import SluiceProtocol
 
-/// Work that waits for room (docs/PROTOCOL.md §6.1): one FIFO per namespace, offered to the
-/// namespaces in turn so a flood from one cannot starve another.
+/// Work that waits for room (docs/PROTOCOL.md §6.1): one FIFO per namespace (a lane), offered
+/// to the namespaces in turn so a flood from one cannot starve another.
 ///
-/// Removal is O(1): an entry leaves the index at once and is dropped from its namespace's
-/// deque when a drain or expiry reaches it (each entry carries a token that must match).
-/// Deadlines (per-activation wait limits) live on a timing wheel.
+/// Built for the path every activation takes when invokers are full: a namespace is hashed
+/// once when its work arrives and never while work is placed (lanes are numbered), a waiting
+/// item lives in its lane's deque and nowhere else, and the wait limits live on a timing wheel
+/// keyed by numbers. Removal by id is O(log n): a lane's slots stay sorted by a per-lane token
+/// (work sent back to the front gets a token below all others), so the slot is found by
+/// binary search and emptied in place; emptied slots are dropped when they reach the head or
+/// when a scan passes them.
 struct WaitingQueue<Payload: FrameBytes> {
     struct Item {
         var header: RoutingHeader
@@ -15,24 +19,49 @@ struct WaitingQueue<Payload: FrameBytes> {
         var deadline: Timestamp
     }
 
-    private struct Entry {
+    private struct Slot {
+        /// nil once the item has left (placed, answered, expired).
+        var item: Item?
+        var token: Int64
+    }
+
+    private struct Lane {
+        var namespace: String
+        var slots: Deque<Slot> = []
+        /// Items still waiting in `slots`.
+        var live = 0
+        /// The smallest and largest token given out in this lane.
+        var frontToken: Int64 = 0
+        var backToken: Int64 = 0
+        var inRing = false
+    }
+
+    private struct Locator {
+        var lane: Int
+        var token: Int64
+    }
+
+    /// A wait limit on the wheel: hashed and compared by lane and token only.
+    struct DeadlineKey: Hashable {
+        var lane: Int
+        var token: Int64
         var id: String
-        var token: UInt64
+        static func == (a: Self, b: Self) -> Bool { a.token == b.token && a.lane == b.lane }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(token)
+            hasher.combine(lane)
+        }
     }
 
-    private struct Live {
-        var item: Item
-        var token: UInt64
-    }
-
-    private var live: [String: Live] = [:]
-    private var queues: [String: Deque<Entry>] = [:]
-    /// Namespaces with (possibly) waiting work, in turn order.
-    private var ring: Deque<String> = []
-    private var nextToken: UInt64 = 1
-    private var deadlines: DeadlineWheel<String>
+    private var live: [String: Locator] = [:]
+    private var lanes: [Lane] = []
+    private var laneOf: [String: Int] = [:]
+    /// Lanes no namespace uses, to be reused.
+    private var freeLanes: [Int] = []
+    /// Lanes with (possibly) waiting work, in turn order.
+    private var ring: Deque<Int> = []
+    private var deadlines: DeadlineWheel<DeadlineKey>
     private(set) var bytes = 0
-    private(set) var perNamespace: [String: Int] = [:]
     private(set) var perAction: [String: Int] = [:]
 
     init(start: Timestamp) {
@@ -43,108 +72,159 @@ struct WaitingQueue<Payload: FrameBytes> {
     var isEmpty: Bool { live.isEmpty }
     // An empty queue answers without hashing the key (every ACTIVATE asks both).
     func contains(_ id: String) -> Bool { !live.isEmpty && live[id] != nil }
-    func waiting(namespace: String) -> Int { live.isEmpty ? 0 : perNamespace[namespace, default: 0] }
-    func waiting(action: String) -> Int { perAction[action, default: 0] }
+    func waiting(namespace: String) -> Int {
+        guard !live.isEmpty, let lane = laneOf[namespace] else { return 0 }
+        return lanes[lane].live
+    }
+    func waiting(action: String) -> Int { live.isEmpty ? 0 : perAction[action, default: 0] }
+
+    /// Waiting items by namespace (for snapshots).
+    var perNamespace: [String: Int] {
+        var result: [String: Int] = [:]
+        for lane in lanes where lane.live > 0 { result[lane.namespace] = lane.live }
+        return result
+    }
 
     /// Adds an item at the back (or the front: a DISPATCH that could not be sent goes first).
     mutating func add(_ item: Item, atFront: Bool = false) {
         let id = item.header.activationID
-        let token = nextToken
-        nextToken += 1
-        live[id] = Live(item: item, token: token)
         let namespace = item.header.namespace
-        if queues[namespace] == nil {
-            queues[namespace] = []
-            ring.append(namespace)
-        } else if perNamespace[namespace, default: 0] == 0 && !ring.contains(namespace) {
-            ring.append(namespace)
+        let lane: Int
+        if let existing = laneOf[namespace] {
+            lane = existing
+        } else if let reused = freeLanes.popLast() {
+            lane = reused
+            lanes[lane] = Lane(namespace: namespace)
+            laneOf[namespace] = lane
+        } else {
+            lane = lanes.count
+            lanes.append(Lane(namespace: namespace))
+            laneOf[namespace] = lane
         }
-        if atFront { queues[namespace]!.prepend(Entry(id: id, token: token)) } else { queues[namespace]!.append(Entry(id: id, token: token)) }
+        let token: Int64
+        if atFront {
+            lanes[lane].frontToken -= 1
+            token = lanes[lane].frontToken
+            lanes[lane].slots.prepend(Slot(item: item, token: token))
+        } else {
+            lanes[lane].backToken += 1
+            token = lanes[lane].backToken
+            lanes[lane].slots.append(Slot(item: item, token: token))
+        }
+        lanes[lane].live += 1
+        if !lanes[lane].inRing {
+            lanes[lane].inRing = true
+            ring.append(lane)
+        }
+        live[id] = Locator(lane: lane, token: token)
         bytes += item.payload.count
-        perNamespace[namespace, default: 0] += 1
         perAction[item.header.action, default: 0] += 1
-        deadlines.schedule(id, at: item.deadline)
+        deadlines.schedule(DeadlineKey(lane: lane, token: token, id: id), at: item.deadline)
     }
 
-    /// Takes an item out (it was placed, rejected or answered). Its deque entry goes stale.
+    /// Takes an item out (it was placed, rejected or answered).
     @discardableResult
     mutating func remove(_ id: String) -> Item? {
-        guard let entry = live.removeValue(forKey: id) else { return nil }
-        let item = entry.item
-        deadlines.cancel(id, deadline: item.deadline)
+        guard let locator = live.removeValue(forKey: id) else { return nil }
+        let lane = locator.lane
+        guard let index = slotIndex(lane: lane, token: locator.token), let item = lanes[lane].slots[index].item else {
+            preconditionFailure("waiting item \(id) is not in its lane")
+        }
+        lanes[lane].slots[index].item = nil
+        lanes[lane].live -= 1
+        if lanes[lane].live == 0 {
+            lanes[lane].slots.removeAll(keepingCapacity: lanes[lane].slots.count <= 64)
+        } else if index == 0 {
+            dropEmptyHeads(lane)
+        }
+        deadlines.cancel(DeadlineKey(lane: lane, token: locator.token, id: id), deadline: item.deadline)
         bytes -= item.payload.count
-        Self.decrement(&perNamespace, item.header.namespace)
-        Self.decrement(&perAction, item.header.action)
+        let left = perAction[item.header.action, default: 0] - 1
+        perAction[item.header.action] = left > 0 ? left : nil
         return item
     }
 
-    private static func decrement(_ counts: inout [String: Int], _ key: String) {
-        let value = counts[key, default: 0] - 1
-        counts[key] = value > 0 ? value : nil
+    /// Binary search: a lane's slots are sorted by token.
+    private func slotIndex(lane: Int, token: Int64) -> Int? {
+        let slots = lanes[lane].slots
+        var low = 0, high = slots.count
+        while low < high {
+            let middle = (low + high) / 2
+            if slots[middle].token < token { low = middle + 1 } else { high = middle }
+        }
+        return low < slots.count && slots[low].token == token ? low : nil
     }
 
-    /// Items whose wait limit has passed, removed; their namespaces' deques drop the stale
-    /// entries at their heads (expired work is usually the oldest), so an outage without
-    /// invokers does not pile up entries.
+    private mutating func dropEmptyHeads(_ lane: Int) {
+        while let head = lanes[lane].slots.first, head.item == nil { lanes[lane].slots.removeFirst() }
+    }
+
+    /// Items whose wait limit has passed, removed (expired work is usually the oldest, so
+    /// its emptied slots leave with it at the heads).
     mutating func expired(at now: Timestamp) -> [Item] {
-        var ids: [String] = []
-        deadlines.advance(to: now, into: &ids)
-        let items = ids.compactMap { remove($0) }
-        for namespace in Set(items.map(\.header.namespace)) { dropStaleHeads(namespace) }
-        return items
+        guard deadlines.count > 0 else { return [] }
+        var keys: [DeadlineKey] = []
+        deadlines.advance(to: now, into: &keys)
+        return keys.compactMap { remove($0.id) }
     }
 
-    private mutating func dropStaleHeads(_ namespace: String) {
-        guard var queue = queues[namespace] else { return }
-        queues[namespace] = nil
-        while let head = queue.first, live[head.id]?.token != head.token { queue.removeFirst() }
-        queues[namespace] = queue
-    }
-
-    /// Namespaces with waiting work, in turn order from the current turn.
-    mutating func namespacesInTurn() -> [String] {
-        var result: [String] = []
-        result.reserveCapacity(ring.count)
-        var kept: Deque<String> = []
-        for namespace in ring where perNamespace[namespace, default: 0] > 0 {
-            result.append(namespace)
-            kept.append(namespace)
-        }
-        for namespace in ring where perNamespace[namespace, default: 0] == 0 {
-            // Nothing waits here any more: forget its deque.
-            queues[namespace] = nil
-        }
-        ring = kept
-        return result
-    }
-
-    /// The turn moves past `namespace` (it was served): it goes to the back of the ring.
-    mutating func served(_ namespace: String) {
-        guard let index = ring.firstIndex(of: namespace) else { return }
-        ring.remove(at: index)
-        ring.append(namespace)
-    }
-
-    /// Up to `limit` live items of `namespace`, oldest first; drops stale entries it passes.
-    mutating func peek(_ namespace: String, limit: Int) -> [Item] {
-        guard var queue = queues[namespace] else { return [] }
-        queues[namespace] = nil  // edit in place without a copy
-        while let head = queue.first, live[head.id]?.token != head.token { queue.removeFirst() }
-        var items: [Item] = []
-        var kept: [Entry] = []
+    /// Lanes with waiting work, in turn order from the current turn; lanes left empty leave
+    /// the ring (and are freed for other namespaces).
+    mutating func lanesInTurn(into result: inout [Int]) {
+        result.removeAll(keepingCapacity: true)
         var index = 0
-        while index < queue.count && items.count < limit {
-            let entry = queue[index]
-            if let current = live[entry.id], current.token == entry.token {
-                items.append(current.item)
-                kept.append(entry)
+        while index < ring.count {
+            let lane = ring[index]
+            if lanes[lane].live > 0 {
+                result.append(lane)
+                index += 1
+            } else {
+                ring.remove(at: index)
+                lanes[lane].inRing = false
+                laneOf[lanes[lane].namespace] = nil
+                lanes[lane] = Lane(namespace: "")
+                freeLanes.append(lane)
             }
+        }
+    }
+
+    func namespace(of lane: Int) -> String { lanes[lane].namespace }
+
+    /// The oldest waiting item of `lane` after the one with token `after` (nil: from the
+    /// head), and its token. Tokens, unlike indices, stay valid while items leave.
+    func item(in lane: Int, after token: Int64?) -> (item: Item, token: Int64)? {
+        let slots = lanes[lane].slots
+        var index = 0
+        if let token {
+            var high = slots.count
+            while index < high {
+                let middle = (index + high) / 2
+                if slots[middle].token <= token { index = middle + 1 } else { high = middle }
+            }
+        }
+        while index < slots.count {
+            if let item = slots[index].item { return (item, slots[index].token) }
             index += 1
         }
-        // Stale entries in the scanned prefix go now, so the next peek does not rescan them.
-        if kept.count < index { queue.replaceSubrange(0..<index, with: kept) }
-        queues[namespace] = queue
-        return items
+        return nil
+    }
+
+    /// Drops emptied slots among the first `limit` of `lane` (before a scan, so one does not
+    /// pass them again).
+    mutating func compact(_ lane: Int, limit: Int) {
+        dropEmptyHeads(lane)
+        let slots = lanes[lane].slots
+        let end = min(limit, slots.count)
+        guard end > 0, slots.prefix(end).contains(where: { $0.item == nil }) else { return }
+        let kept = slots.prefix(end).filter { $0.item != nil }
+        lanes[lane].slots.replaceSubrange(0..<end, with: kept)
+    }
+
+    /// The turn moves past `lane` (it was served): it goes to the back of the ring.
+    mutating func served(_ lane: Int) {
+        guard ring.count > 1, let index = ring.firstIndex(of: lane) else { return }
+        ring.remove(at: index)
+        ring.append(lane)
     }
 
     /// Every waiting item, namespace by namespace in turn order, oldest first within each
@@ -152,10 +232,8 @@ struct WaitingQueue<Payload: FrameBytes> {
     var orderedItems: [Item] {
         var items: [Item] = []
         items.reserveCapacity(live.count)
-        for namespace in ring {
-            for entry in queues[namespace] ?? [] {
-                if let current = live[entry.id], current.token == entry.token { items.append(current.item) }
-            }
+        for lane in ring {
+            for slot in lanes[lane].slots { if let item = slot.item { items.append(item) } }
         }
         return items
     }
