@@ -197,8 +197,12 @@ extension BrokerCore {
         let window = configuration.healthWindow
         // The common case, a success on a healthy invoker, changes only its window: nothing a
         // strategy sees, so the snapshot stays as it is.
-        if sample == .ok, let index = knownIndex ?? invokers.index(forKey: invokerID), invokers.values[index].health == .healthy {
-            invokers.values[index].recent.record(.ok, capacity: window)
+        if sample == .ok, let index = knownIndex ?? invokers.index(forKey: invokerID),
+           readInvoker(at: index, { invoker in
+               guard invoker.health == .healthy else { return false }
+               invoker.recent.record(.ok, capacity: window)
+               return true
+           }) {
             return
         }
         let cooldownUntil = now + configuration.healthCooldown

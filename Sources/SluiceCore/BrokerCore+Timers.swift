@@ -44,10 +44,16 @@ extension BrokerCore {
         }
         var position = invokers.values.startIndex
         while position != invokers.values.endIndex {
-            if now >= invokers.values[position].heartbeatDue {
-                let route = invokers.values[position].route
+            // In place: this runs for every invoker every tick (a read of
+            // `invokers.values[position]` as a value would copy each one's whole state).
+            let now = now
+            if let route = readInvoker(at: position, { invoker -> RoutingID? in
+                guard now >= invoker.heartbeatDue else { return nil }
+                let following = invoker.heartbeatDue + interval  // next(after:), without capturing self
+                invoker.heartbeatDue = following > now ? following : now + interval
+                return invoker.route
+            }) {
                 actions.append(.send(.invoker, route, heartbeat(.invoker, route), opaque: nil))
-                invokers.values[position].heartbeatDue = next(after: invokers.values[position].heartbeatDue)
             }
             invokers.values.formIndex(after: &position)
         }

@@ -168,6 +168,14 @@ public struct BrokerCore<Payload: FrameBytes> {
         return result
     }
 
+    /// Reads an invoker's state in place. `invokers.values[index].field` reads the whole state
+    /// as a value first (its id, tags, warm set: a retain and a release each), several times
+    /// per message on the hot path; an in-place access reads only the field.
+    @inline(__always)
+    mutating func readInvoker<Result>(at index: [String: InvokerState].Index, _ read: (inout InvokerState) -> Result) -> Result {
+        read(&invokers.values[index])
+    }
+
     /// `updateInvoker` for the per-activation changes (a DISPATCH, a completion): they move only
     /// the invoker's load, so its snapshot's load fields are written in place instead of a new
     /// snapshot (with its id, tags and warm set) being built and stored for every message.
@@ -613,7 +621,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         if !header.targetInvoker.isEmpty {
             // The controller chose: honour it when that invoker is healthy and has room.
             guard let index = invokers.index(forKey: header.targetInvoker) else { return .wait }
-            return invokers.values[index].canTake(memoryMB: header.memoryMB) ? .place(index) : .wait
+            return readInvoker(at: index) { $0.canTake(memoryMB: header.memoryMB) } ? .place(index) : .wait
         }
         if invokers.isEmpty { return .wait }
         let request = PlacementRequest(header: header)
@@ -621,7 +629,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         let decision = strategy.place(request, in: view)
         switch decision {
         case .place(let id):
-            if let index = invokers.index(forKey: id), view.isEligible(invokers.values[index].position, for: request) { return .place(index) }
+            if let index = invokers.index(forKey: id), view.isEligible(readInvoker(at: index) { $0.position }, for: request) { return .place(index) }
         case .force(let id):
             if let index = invokers.index(forKey: id), view.isAllowed(invokers.values[index].snapshot, for: request) { return .force(index) }
         case .wait:
@@ -644,9 +652,12 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func dispatch(_ item: WaitingActivation<Payload>, at index: [String: InvokerState].Index, into actions: inout [BrokerAction<Payload>]) {
         let header = item.header
         let deadline = completionDeadline(timeLimitMilliseconds: header.timeLimitMilliseconds)
+        let (position, idleWarm) = readInvoker(at: index) { invoker in
+            (invoker.position, invoker.warm.isEmpty ? 0 : invoker.warm[header.action]?.idle ?? 0)
+        }
         let handle = inFlight.insert(header.activationID, InFlightRecord(
             memoryMB: header.memoryMB, timeLimitMilliseconds: header.timeLimitMilliseconds,
-            invokerPosition: Int32(invokers.values[index].position), deadline: deadline, enqueuedAt: item.enqueuedAt,
+            invokerPosition: Int32(position), deadline: deadline, enqueuedAt: item.enqueuedAt,
             answerTo: header.answerTo, namespace: header.namespace))
         let route = updateInvokerLoad(at: index) { invoker in
             invoker.usedSlots += 1
@@ -656,8 +667,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         }
         // §4.12: this DISPATCH takes one of the idle containers the invoker's last report
         // announced, until the next report says how many are idle.
-        let idleWarm = invokers.values[index].warm.isEmpty ? 0 : invokers.values[index].warm[header.action]?.idle ?? 0
-        if tracing { traceDispatch(header.activationID, handle: handle, warm: idleWarm > 0, position: invokers.values[index].position) }
+        if tracing { traceDispatch(header.activationID, handle: handle, warm: idleWarm > 0, position: position) }
         if idleWarm > 0 {
             let idle = idleWarm
             let snapshot = updateInvoker(at: index) { invoker in
