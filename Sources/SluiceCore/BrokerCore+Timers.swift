@@ -84,20 +84,30 @@ extension BrokerCore {
     mutating func checkLiveness(into actions: inout [BrokerAction<Payload>]) {
         let window = configuration.livenessWindow
         var dead: [String] = []
-        var probing = false
-        for (id, invoker) in invokers {
-            if now.since(invoker.lastSeen) > window { dead.append(id) }
-            // A probe must be the only work on the invoker, so its outcome is the probe's.
-            if (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil
-                && invoker.inFlight.isEmpty {
-                var updated = invoker
-                updated.health = .probing
-                store(updated)
-                strategy.invokerChanged(updated.snapshot)
-                actions.append(.notice(.invokerHealthChanged(id: id, health: "probing")))
-                probing = true
+        var toProbe: [String] = []
+        // Every invoker, every tick: read in place (iterating the dictionary by value copied
+        // each one's whole state, a stall at 1,000 invokers).
+        let now = now
+        var index = invokers.values.startIndex
+        while index != invokers.values.endIndex {
+            let (silent, probe) = readInvoker(at: index) { invoker in
+                // A probe must be the only work on the invoker, so its outcome is the probe's.
+                (now.since(invoker.lastSeen) > window,
+                 (invoker.health == .unhealthy || invoker.health == .unresponsive) && now >= invoker.cooldownUntil && invoker.inFlight.isEmpty)
             }
+            if silent { dead.append(invokers.keys[index]) }
+            if probe { toProbe.append(invokers.keys[index]) }
+            invokers.values.formIndex(after: &index)
         }
+        for id in toProbe {
+            guard let snapshot = updateInvoker(id, { invoker in
+                invoker.health = .probing
+                return invoker.snapshot
+            }) else { continue }
+            strategy.invokerChanged(snapshot)
+            actions.append(.notice(.invokerHealthChanged(id: id, health: "probing")))
+        }
+        let probing = !toProbe.isEmpty
         for id in dead {
             removeInvoker(id, reason: "missed \(configuration.liveness) heartbeats", into: &actions)
         }
