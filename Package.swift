@@ -296,7 +296,7 @@ let package = Package(
             dependencies: [
                 "SluiceClient", "ZeroMQ", "SluiceProtocol", "SluiceBroker", "SluiceTestKit", "SluiceMessaging", "SluiceOpenWhisk",
                 "SluiceCore", "SluicePluginAPI", "SluiceOverflowDisk", "SluiceStrategies", "SluiceMonitor", "SluiceEtcd",
-                "SluiceTrace", "SluiceSimulator",
+                "SluiceTrace", "SluiceSimulator", "SluiceBench",
                 .product(name: "Logging", package: "swift-log"),
                 "sluice", "sluice-example-invoker", "sluice-ow-invoker", "sluice-ow-controller",
             ]

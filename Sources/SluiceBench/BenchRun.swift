@@ -32,6 +32,9 @@ public struct BenchResult: Sendable, Codable {
     /// CPU used, as a percentage of one core, over the measured time.
     public var clientCPUPercent: Double
     public var brokerCPUPercent: Double?
+    /// The broker's (or forwarder's) CPU over the measured time split by thread: its loop,
+    /// libzmq's I/O threads, the rest.
+    public var brokerThreadCPU: ThreadCPU?
     public var brokerIdleRSSBytes: Int?
     public var brokerPeakRSSBytes: Int?
     /// (peak RSS - idle RSS) / activations in flight, in hold mode.
@@ -141,6 +144,7 @@ public enum Bench {
             brokerBytesPerInFlight: nil,
             timeline: controller.timeline, failure: shared.failure.withLock { $0 })
         result.sessionsResumed = controller.sessionsResumed
+        result.brokerThreadCPU = controller.brokerThreadCPU
         if configuration.holdCount > 0 { result.heldInFlight = configuration.holdCount }
         if let idle, let peak, configuration.holdCount > 0 {
             result.brokerBytesPerInFlight = Double(peak.residentBytes - idle.residentBytes) / Double(configuration.holdCount)

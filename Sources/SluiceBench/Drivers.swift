@@ -241,6 +241,8 @@ final class ControllerDriver: @unchecked Sendable {
     var measuredSeconds = 0.0
     var clientCPUSeconds = 0.0
     var brokerCPUSeconds: Double?
+    /// The broker's CPU over the measured time, by thread.
+    var brokerThreadCPU: ThreadCPU?
     var brokerPID: Int32?
 
     init(configuration: BenchConfiguration, topology: Topology, context: ZMQContext, shared: SharedProgress) {
@@ -310,6 +312,7 @@ final class ControllerDriver: @unchecked Sendable {
         var lastHeartbeat = start
         let clientCPUStart = ProcessSample.current.cpuSeconds
         var brokerCPUStart: Double?
+        var brokerThreadsStart: [Int: ThreadSample] = [:]
         var measuredStart: UInt64?
         var stoppedSending = false
 
@@ -416,6 +419,7 @@ final class ControllerDriver: @unchecked Sendable {
             if measuredStart == nil && now >= warmEnd {
                 measuredStart = now
                 brokerCPUStart = brokerPID.flatMap { ProcessSample.of(pid: $0)?.cpuSeconds }
+                brokerThreadsStart = brokerPID.map { ThreadSample.of(pid: $0) } ?? [:]
             }
             if !stoppedSending && (holding || now >= sendEnd) {
                 if !holding {
@@ -424,6 +428,11 @@ final class ControllerDriver: @unchecked Sendable {
                     clientCPUSeconds = ProcessSample.current.cpuSeconds - clientCPUStart
                     if let base = brokerCPUStart, let pid = brokerPID, let end = ProcessSample.of(pid: pid)?.cpuSeconds {
                         brokerCPUSeconds = end - base
+                        let threads = ThreadSample.of(pid: pid)
+                        if !threads.isEmpty {
+                            brokerThreadCPU = ThreadCPU(from: brokerThreadsStart, to: threads,
+                                                        loopName: ProcessThreads.loopName, ioPrefix: ProcessThreads.ioPrefix)
+                        }
                     }
                 } else {
                     stoppedSending = true

@@ -35,6 +35,8 @@ public final class Forwarder {
 
     /// Forwards until `stop()` returns true (checked at least every 100 ms).
     public func run(until stop: () -> Bool) throws {
+        // Named like the broker's loop thread, so the bench attributes both alike.
+        ProcessThreads.nameCurrentThreadAsLoop()
         let signature = ProtocolConstants.signature
         let welcome = Codec.encodeBody(.welcome(Welcome(brokerID: "forwarder", heartbeatMilliseconds: 1000, maxMessageBytes: 2 << 20)))!
         let welcomeCommand: [UInt8] = [Command.welcome.rawValue]

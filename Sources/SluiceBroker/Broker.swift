@@ -122,6 +122,9 @@ public final class Broker: Sendable {
     /// are bound or starting failed.
     private func startThread(ready: @escaping @Sendable (Result<BoundEndpoints, any Error>) -> Void) {
         let thread = Thread { [self] in
+            // The name `top -H`, `perf` and /proc/PID/task/*/comm show (15 bytes at most):
+            // Foundation's `Thread.name` does not reach the kernel on Linux.
+            ProcessThreads.nameCurrentThreadAsLoop()
             var loop: BrokerLoop?
             do {
                 let store = try makeOverflowStore?()
@@ -149,7 +152,7 @@ public final class Broker: Sendable {
             context.terminate()
             finish(failure: failure)
         }
-        thread.name = "sluice-broker-loop"
+        thread.name = ProcessThreads.loopName
         thread.start()
     }
 

@@ -59,3 +59,19 @@ public final class ZMQContext: @unchecked Sendable {
         zmq_has(capability) != 0
     }
 }
+
+/// The names the kernel shows for the threads of a process that runs a ZeroMQ loop
+/// (`/proc/PID/task/*/comm`, `top -H`, `perf`), so tools can tell them apart.
+public enum ProcessThreads {
+    /// The thread that owns the sockets and runs the loop (the broker's, or the bench's
+    /// forwarder's); at most 15 bytes, the kernel's limit.
+    public static let loopName = "sluice-loop"
+    /// libzmq names its I/O threads `ZMQbg/IO/0`, `ZMQbg/IO/1`, ...
+    public static let ioPrefix = "ZMQbg/IO/"
+
+    /// Gives the calling thread `loopName` where the kernel shows it (Foundation's
+    /// `Thread.name` does not reach the kernel on Linux).
+    public static func nameCurrentThreadAsLoop() {
+        _ = sluice_name_this_thread(loopName)
+    }
+}
