@@ -10,23 +10,29 @@ public struct ProcessSample: Sendable {
     /// A sample of process `pid`, or nil if it cannot be read.
     public static func of(pid: Int32) -> ProcessSample? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        // Fields after "(comm)": state is field 3; utime is 14 and stime 15 (1-based).
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+              let (_, user, system) = parseStat(stat) else { return nil }
         var resident = 0
         if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) {
             resident = (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
         }
-        return ProcessSample(cpuSeconds: (user + system) / ticks, residentBytes: resident)
+        return ProcessSample(cpuSeconds: user + system, residentBytes: resident)
     }
 
     /// This process.
     public static var current: ProcessSample {
         of(pid: getpid()) ?? ProcessSample(cpuSeconds: 0, residentBytes: 0)
     }
+}
+
+/// The name and the user and system CPU seconds in a /proc `stat` line (of a process or of a
+/// thread): fields after "(comm)" start with the state (field 3); utime is 14, stime 15.
+func parseStat(_ stat: String) -> (name: String, user: Double, system: Double)? {
+    guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { return nil }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return (String(stat[stat.index(after: open)..<close]), user / ticks, system / ticks)
 }
 
 /// CPU time of each thread of a process (/proc/PID/task), to attribute a process's CPU to its
@@ -45,15 +51,12 @@ public struct ThreadSample: Sendable {
 
     /// Every thread of `pid`, by thread id (empty if /proc cannot be read).
     public static func of(pid: Int32) -> [Int: ThreadSample] {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         var result: [Int: ThreadSample] = [:]
         guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") else { return [:] }
         for task in tasks {
             guard let tid = Int(task), let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
-                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-            result[tid] = ThreadSample(name: String(stat[stat.index(after: open)..<close]), userSeconds: user / ticks, systemSeconds: system / ticks)
+                  let (name, user, system) = parseStat(stat) else { continue }
+            result[tid] = ThreadSample(name: name, userSeconds: user, systemSeconds: system)
         }
         return result
     }
@@ -72,6 +75,11 @@ public struct ThreadCPU: Codable, Sendable, Equatable {
             self.seconds = seconds
             self.systemSeconds = systemSeconds
         }
+
+        mutating func add(user: Double, system: Double) {
+            seconds += user + system
+            systemSeconds += system
+        }
     }
 
     public var loop = Share(seconds: 0, systemSeconds: 0)
@@ -85,16 +93,12 @@ public struct ThreadCPU: Codable, Sendable, Equatable {
             let first = start[tid]
             let user = last.userSeconds - (first?.userSeconds ?? 0)
             let system = last.systemSeconds - (first?.systemSeconds ?? 0)
-            let share = Share(seconds: user + system, systemSeconds: system)
             if last.name == loopName {
-                loop.seconds += share.seconds
-                loop.systemSeconds += share.systemSeconds
+                loop.add(user: user, system: system)
             } else if last.name.hasPrefix(ioPrefix) {
-                io.seconds += share.seconds
-                io.systemSeconds += share.systemSeconds
+                io.add(user: user, system: system)
             } else {
-                other.seconds += share.seconds
-                other.systemSeconds += share.systemSeconds
+                other.add(user: user, system: system)
             }
         }
     }
