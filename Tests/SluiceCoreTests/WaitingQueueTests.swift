@@ -264,4 +264,54 @@ struct BatchedPlacementTests {
         h.complete("a1", on: "i1", result: bytes("r"))
         #expect(h.advance(by: .milliseconds(100)).placements == ["w1->i1"])
     }
+
+    @Test("the queue's lanes: removal from the middle, work sent back to the front, expiry, and a namespace that leaves and returns")
+    func lanes() {
+        typealias Queue = WaitingQueue<[UInt8]>
+        func item(_ id: String, _ namespace: String, deadline: Int64 = 60_000) -> Queue.Item {
+            Queue.Item(header: RoutingHeader(activationID: id, namespace: namespace, action: "\(namespace)/act", memoryMB: 128),
+                       payload: Array(id.utf8), enqueuedAt: .zero, deadline: Timestamp(nanoseconds: UInt64(deadline) * 1_000_000))
+        }
+        func ids(_ items: [Queue.Item]) -> [String] { items.map(\.header.activationID) }
+        var queue = Queue(start: .zero)
+        queue.add(item("a1", "a", deadline: 1_000))
+        queue.add(item("a2", "a"))
+        queue.add(item("a3", "a", deadline: 1_000))
+        queue.add(item("b1", "b"))
+        #expect(queue.remove("a2")?.header.activationID == "a2")
+        #expect(queue.remove("a2") == nil)
+        // A DISPATCH that could not be sent goes back in front of its namespace's work.
+        queue.add(item("a0", "a"), atFront: true)
+        #expect(ids(queue.orderedItems) == ["a0", "a1", "a3", "b1"])
+        #expect(queue.count == 4 && queue.waiting(namespace: "a") == 3 && queue.waiting(action: "a/act") == 3)
+        #expect(queue.bytes == 8)
+
+        var turn: [Int] = []
+        queue.lanesInTurn(into: &turn)
+        #expect(turn.map(queue.namespace(of:)) == ["a", "b"])
+        var scanned: [String] = []
+        var after: Int64?
+        while let (next, token) = queue.item(in: turn[0], after: after) {
+            scanned.append(next.header.activationID)
+            after = token
+        }
+        #expect(scanned == ["a0", "a1", "a3"])
+
+        // Wait limits: a1 and a3 pass theirs; a0 and b1 do not.
+        #expect(Set(ids(queue.expired(at: Timestamp(nanoseconds: 2_000_000_000)))) == ["a1", "a3"])
+        #expect(ids(queue.orderedItems) == ["a0", "b1"])
+        #expect(queue.remove("a0") != nil)
+        queue.lanesInTurn(into: &turn)
+        #expect(turn.map(queue.namespace(of:)) == ["b"])
+        #expect(queue.waiting(namespace: "a") == 0 && queue.waiting(action: "a/act") == 0)
+
+        // The namespace comes back (its old lane may be reused): behind b in turn order.
+        queue.add(item("a4", "a"))
+        queue.lanesInTurn(into: &turn)
+        #expect(turn.map(queue.namespace(of:)) == ["b", "a"])
+        #expect(ids(queue.orderedItems) == ["b1", "a4"])
+        #expect(queue.perNamespace == ["a": 1, "b": 1])
+        #expect(queue.remove("b1") != nil && queue.remove("a4") != nil)
+        #expect(queue.isEmpty && queue.bytes == 0 && queue.perAction.isEmpty)
+    }
 }
