@@ -64,6 +64,9 @@ public struct BrokerCore<Payload: FrameBytes> {
     var waiting: WaitingQueue<Payload>
     /// In-flight activations per namespace, for exact cluster-wide limits (§6.1).
     var namespaceInFlight: [String: Int] = [:]
+    /// Whether any namespace has an in-flight limit: only then are `namespaceInFlight` counted
+    /// (two `String` hashes per activation otherwise spent on counts nobody reads).
+    let countsNamespaceInFlight: Bool
     /// Ids that timed out or were lost recently, to count their late completions (§5).
     var recentlyFinished = RecentSet<String>(capacity: 65_536)
 
@@ -101,6 +104,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         self.completionFloorNanoseconds = configuration.completionTimeoutFloor.nanoseconds
         self.completionSlackNanoseconds = configuration.completionTimeoutSlack.nanoseconds
         self.completionMultiplier = UInt64(max(configuration.completionTimeoutMultiplier, 1))
+        self.countsNamespaceInFlight = configuration.namespaceConcurrencyLimit != nil || !configuration.namespaceConcurrencyLimits.isEmpty
         self.deadlines = DeadlineWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
         self.waiting = WaitingQueue(start: start)
     }
@@ -676,7 +680,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             }
             strategy.invokerChanged(snapshot)
         }
-        namespaceInFlight[header.namespace, default: 0] += 1
+        if countsNamespaceInFlight { namespaceInFlight[header.namespace, default: 0] += 1 }
         deadlines.schedule(handle, at: deadline)
         counters.dispatched += 1
         recordLatency(since: item.enqueuedAt, as: .waited)
@@ -697,7 +701,7 @@ public struct BrokerCore<Payload: FrameBytes> {
                           invokerIndex: [String: InvokerState].Index? = nil) -> InFlightRecord {
         let record = inFlight.remove(handle)
         if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }
-        if let index = namespaceInFlight.index(forKey: record.namespace) {
+        if countsNamespaceInFlight, let index = namespaceInFlight.index(forKey: record.namespace) {
             if namespaceInFlight.values[index] > 1 { namespaceInFlight.values[index] -= 1 } else { namespaceInFlight.remove(at: index) }
         }
         let invokerID = invokerID(of: record)
