@@ -322,7 +322,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         actions.append(.send(endpoint, route, .error(ErrorReport(code: error.code, activationID: error.activationID ?? "", reason: error.reason)), opaque: nil))
     }
 
-    func isKnownActivation(_ id: String) -> Bool {
+    mutating func isKnownActivation(_ id: String) -> Bool {
         inFlight.find(id) != nil || waiting.contains(id)
     }
 

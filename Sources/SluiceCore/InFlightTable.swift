@@ -32,6 +32,11 @@ struct InFlightTable {
     private var mask: Int
     private(set) var count = 0
 
+    /// The id `find` hashed last, with its hash: the insert (after a miss: a new ACTIVATE) or
+    /// the removal (after a hit: a COMPLETION) that usually follows would hash the same bytes
+    /// again. Only ever a cache of a pure function of the bytes, compared byte for byte.
+    private var recent: (id: String, hash: UInt32)?
+
     private static let empty: Handle = -1
     private static let initialSlots = 64
 
@@ -44,9 +49,10 @@ struct InFlightTable {
     var isEmpty: Bool { count == 0 }
 
     /// The handle of the activation with this id, if it is in flight.
-    func find(_ id: String) -> Handle? {
-        withBytes(of: id) { bytes in
-            let hash = Self.hash(bytes)
+    mutating func find(_ id: String) -> Handle? {
+        let hash = withBytes(of: id) { Self.hash($0) }
+        recent = (id, hash)
+        return withBytes(of: id) { bytes in
             var slot = Int(hash) & mask
             while slots[slot] != Self.empty {
                 if hashes[slot] == hash && matches(slots[slot], bytes) { return slots[slot] }
@@ -60,9 +66,10 @@ struct InFlightTable {
     mutating func insert(_ id: String, _ record: InFlightRecord) -> Handle {
         if (count + 1) * 4 > slots.count * 3 { growIndex() }
         var record = record
+        let known = recent.flatMap { $0.id.utf8.elementsEqual(id.utf8) ? $0.hash : nil }
         let hash = withBytes(of: id) { bytes in
             record.id = InlineID(bytes)
-            return Self.hash(bytes)
+            return known ?? Self.hash(bytes)
         }
         record.live = true
         let handle: Handle
@@ -109,9 +116,11 @@ struct InFlightTable {
         precondition(record.live, "removing a handle that is not in flight")
         let hash: UInt32
         if record.id.isLong, let long = longIDs.removeValue(forKey: handle) {
-            hash = withBytes(of: long) { Self.hash($0) }
+            hash = recent.flatMap { $0.id.utf8.elementsEqual(long.utf8) ? $0.hash : nil } ?? withBytes(of: long) { Self.hash($0) }
         } else {
-            hash = record.id.withBytes { Self.hash($0) }
+            hash = record.id.withBytes { bytes in
+                recent.flatMap { bytes.elementsEqual($0.id.utf8) ? $0.hash : nil } ?? Self.hash(bytes)
+            }
         }
         var slot = Int(hash) & mask
         while slots[slot] != handle { slot = (slot + 1) & mask }

@@ -81,6 +81,26 @@ struct InFlightTableTests {
         #expect(!table[handles[1]].answered)
     }
 
+    @Test("an insert or removal right after a lookup of another id (short or long) still lands where lookups find it")
+    func lookupThenOtherId() {
+        var table = InFlightTable()
+        let long = String(repeating: "l", count: 100)
+        for (looked, inserted) in [("a", "b"), (long, "c"), ("d", long + "x")] {
+            #expect(table.find(looked) == nil)
+            let handle = table.insert(inserted, record(1))
+            #expect(table.find(inserted) == handle)
+            // The last lookup was of `inserted`; remove another live one.
+            let other = table.insert(inserted + "-2", record(2))
+            #expect(table.find(inserted) == handle)
+            table.remove(other)
+            #expect(table.find(inserted + "-2") == nil)
+            #expect(table.find(inserted) == handle)
+            table.remove(handle)
+            #expect(table.find(inserted) == nil)
+        }
+        #expect(table.isEmpty)
+    }
+
     @Test("a record is small: the memory cost per activation in flight (docs/PERFORMANCE.md)")
     func recordSize() {
         #expect(MemoryLayout<InFlightRecord>.stride <= 96)
