@@ -43,12 +43,6 @@ public struct ThreadSample: Sendable {
     public var userSeconds: Double
     public var systemSeconds: Double
 
-    public init(name: String, userSeconds: Double, systemSeconds: Double) {
-        self.name = name
-        self.userSeconds = userSeconds
-        self.systemSeconds = systemSeconds
-    }
-
     /// Every thread of `pid`, by thread id (empty if /proc cannot be read).
     public static func of(pid: Int32) -> [Int: ThreadSample] {
         var result: [Int: ThreadSample] = [:]
@@ -70,11 +64,6 @@ public struct ThreadCPU: Codable, Sendable, Equatable {
         public var seconds: Double
         /// The part of it spent in the kernel (system time), seconds.
         public var systemSeconds: Double
-
-        public init(seconds: Double, systemSeconds: Double) {
-            self.seconds = seconds
-            self.systemSeconds = systemSeconds
-        }
 
         mutating func add(user: Double, system: Double) {
             seconds += user + system

@@ -30,6 +30,8 @@ extension BrokerCore {
             guard let roomHeartbeat, clusterSessions.contains(SessionKey(endpoint: endpoint, route: route)) else { return .heartbeat }
             return roomHeartbeat
         }
+        // Captures locals only, so the in-place invoker scan below can use it too.
+        let now = now
         func next(after due: Timestamp) -> Timestamp {
             let following = due + interval
             return following > now ? following : now + interval
@@ -46,11 +48,9 @@ extension BrokerCore {
         while position != invokers.values.endIndex {
             // In place: this runs for every invoker every tick (a read of
             // `invokers.values[position]` as a value would copy each one's whole state).
-            let now = now
             if let route = readInvoker(at: position, { invoker -> RoutingID? in
                 guard now >= invoker.heartbeatDue else { return nil }
-                let following = invoker.heartbeatDue + interval  // next(after:), without capturing self
-                invoker.heartbeatDue = following > now ? following : now + interval
+                invoker.heartbeatDue = next(after: invoker.heartbeatDue)
                 return invoker.route
             }) {
                 actions.append(.send(.invoker, route, heartbeat(.invoker, route), opaque: nil))

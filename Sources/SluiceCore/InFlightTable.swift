@@ -50,16 +50,17 @@ struct InFlightTable {
 
     /// The handle of the activation with this id, if it is in flight.
     mutating func find(_ id: String) -> Handle? {
-        let hash = withBytes(of: id) { Self.hash($0) }
-        recent = (id, hash)
-        return withBytes(of: id) { bytes in
+        let (hash, found) = withBytes(of: id) { bytes -> (UInt32, Handle?) in
+            let hash = Self.hash(bytes)
             var slot = Int(hash) & mask
             while slots[slot] != Self.empty {
-                if hashes[slot] == hash && matches(slots[slot], bytes) { return slots[slot] }
+                if hashes[slot] == hash && matches(slots[slot], bytes) { return (hash, slots[slot]) }
                 slot = (slot + 1) & mask
             }
-            return nil
+            return (hash, nil)
         }
+        recent = (id, hash)
+        return found
     }
 
     /// Adds an activation that is not in the table (the caller checked with `find`).

@@ -144,15 +144,22 @@ struct WaitingQueue<Payload: FrameBytes> {
         return item
     }
 
-    /// Binary search: a lane's slots are sorted by token.
+    /// The index of `token`'s slot in `lane`, if it is there.
     private func slotIndex(lane: Int, token: Int64) -> Int? {
+        let index = firstSlot(lane: lane, atLeast: token)
+        return index < lanes[lane].slots.count && lanes[lane].slots[index].token == token ? index : nil
+    }
+
+    /// Binary search: the first slot of `lane` whose token is `token` or more (a lane's slots
+    /// are sorted by token).
+    private func firstSlot(lane: Int, atLeast token: Int64) -> Int {
         let slots = lanes[lane].slots
         var low = 0, high = slots.count
         while low < high {
             let middle = (low + high) / 2
             if slots[middle].token < token { low = middle + 1 } else { high = middle }
         }
-        return low < slots.count && slots[low].token == token ? low : nil
+        return low
     }
 
     private mutating func dropEmptyHeads(_ lane: Int) {
@@ -194,14 +201,7 @@ struct WaitingQueue<Payload: FrameBytes> {
     /// head), and its token. Tokens, unlike indices, stay valid while items leave.
     func item(in lane: Int, after token: Int64?) -> (item: Item, token: Int64)? {
         let slots = lanes[lane].slots
-        var index = 0
-        if let token {
-            var high = slots.count
-            while index < high {
-                let middle = (index + high) / 2
-                if slots[middle].token <= token { index = middle + 1 } else { high = middle }
-            }
-        }
+        var index = token.map { firstSlot(lane: lane, atLeast: $0 + 1) } ?? 0
         while index < slots.count {
             if let item = slots[index].item { return (item, slots[index].token) }
             index += 1

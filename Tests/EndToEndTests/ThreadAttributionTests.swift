@@ -1,5 +1,5 @@
 import Foundation
-import SluiceBench
+@testable import SluiceBench
 import Testing
 import ZeroMQ
 
