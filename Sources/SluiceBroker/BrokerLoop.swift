@@ -479,19 +479,29 @@ final class BrokerLoop {
         // before the commit above: its DISPATCHes of journaled work are held for that sync),
         // and with them whatever the batch decided that has not left yet.
         defer { if taken > 0 { process(.endOfBatch, at: time, commit: false) } }
+        // The reused frames and scratch are taken out of the loop object for the batch: each
+        // mutation of a class property is a dynamic exclusivity check, several per message.
+        var frames: [ZMQMessage] = []
+        var scratch: [RawFrame] = []
+        swap(&frames, &receiveFrames)
+        swap(&scratch, &decodeScratch)
+        defer {
+            swap(&frames, &receiveFrames)
+            swap(&scratch, &decodeScratch)
+            turnMessages += taken
+        }
         while taken < configuration.batchSize {
             // Frames are received into reused messages; only an opaque frame the core keeps is
             // replaced, so a message costs one new ZMQMessage at most.
-            guard let count = try socket.receiveMultipart(into: &receiveFrames, flags: .dontWait) else { return false }
+            guard let count = try socket.receiveMultipart(into: &frames, flags: .dontWait) else { return false }
             taken += 1
-            turnMessages += 1
             // A ROUTER always delivers the routing id first; anything after it is the peer's.
-            let route = RoutingID(receiveFrames[0].bytes)
-            var (decoded, opaque) = Wire.decode(receiveFrames[1..<count], channel: channel, scratch: &decodeScratch)
-            if let zap, case .success(let message) = decoded, let refusal = zap.refusal(of: message, on: endpoint, frame: receiveFrames[1]) {
+            let route = frames[0].withUnsafeBytes { RoutingID($0) }
+            var (decoded, opaque) = Wire.decode(frames[1..<count], channel: channel, scratch: &scratch)
+            if let zap, case .success(let message) = decoded, let refusal = zap.refusal(of: message, on: endpoint, frame: frames[1]) {
                 decoded = .failure(refusal)
             }
-            if opaque != nil { receiveFrames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
+            if opaque != nil { frames[1 + Message.opaqueFrameIndex] = ZMQMessage() }
             // Straight to the core, without a `BrokerEvent` per message; committed per batch.
             core.handleReceived(endpoint, route, decoded, opaque: opaque.map(SharedFrame.init), now: time, into: &actions)
             // What the core decided leaves in bursts (here, and at the end of the batch through
@@ -532,8 +542,19 @@ final class BrokerLoop {
     }
 
     func execute() {
-        for action in actions {
-            switch action {
+        // Each action is moved out of the array (a swap with an action that holds nothing), not
+        // copied: iterating the array copied each action (a retain of each of its strings and
+        // frames) and emptying it released them all again.
+        var pending: [BrokerAction<SharedFrame>] = []
+        swap(&pending, &actions)
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            if actions.isEmpty { swap(&pending, &actions) }
+        }
+        for index in pending.indices {
+            var action = BrokerAction<SharedFrame>.overflowConsume(activationID: "")
+            swap(&action, &pending[index])
+            switch consume action {
             case .send(let endpoint, let route, let message, let frame):
                 let opaque = frame.map(Self.message)
                 if let journal, let id = message.journaledActivationID, journal.mustHold(id) {
@@ -558,7 +579,6 @@ final class BrokerLoop {
                 journal?.consume(id)
             }
         }
-        actions.removeAll(keepingCapacity: true)
     }
 
     /// The ZeroMQ message a core payload carries: every payload the shell hands the core is one.
@@ -569,7 +589,7 @@ final class BrokerLoop {
     func send(_ message: Message, opaque: ZMQMessage?, to route: RoutingID, on endpoint: Endpoint) {
         let socket = endpoint == .controller ? controllerSocket : invokerSocket
         do {
-            try socket.send(message, opaque: opaque, to: route.bytes, flags: .dontWait)
+            try route.withUnsafeBytes { (bytes) throws(ZMQError) in try socket.send(message, opaque: opaque, to: bytes, flags: .dontWait) }
         } catch {
             // EHOSTUNREACH: the connection is gone. EAGAIN: the peer's pipe is full.
             switch message {

@@ -34,8 +34,11 @@ struct InFlightTable {
 
     /// The id `find` hashed last, with its hash: the insert (after a miss: a new ACTIVATE) or
     /// the removal (after a hit: a COMPLETION) that usually follows would hash the same bytes
-    /// again. Only ever a cache of a pure function of the bytes, compared byte for byte.
-    private var recent: (id: String, hash: UInt32)?
+    /// again. Only ever a cache of a pure function of the bytes, compared in full: an id of up
+    /// to 32 bytes as four words and a length (a byte-by-byte comparison of the strings cost
+    /// more than the hash it saved), a longer one as a string in `recentLong`.
+    private var recent: (id: InlineID, hash: UInt32)?
+    private var recentLong: String?
 
     private static let empty: Handle = -1
     private static let initialSlots = 64
@@ -50,16 +53,17 @@ struct InFlightTable {
 
     /// The handle of the activation with this id, if it is in flight.
     mutating func find(_ id: String) -> Handle? {
-        let (hash, found) = withBytes(of: id) { bytes -> (UInt32, Handle?) in
+        let (hash, found, inline) = withBytes(of: id) { bytes -> (UInt32, Handle?, InlineID) in
             let hash = Self.hash(bytes)
             var slot = Int(hash) & mask
             while slots[slot] != Self.empty {
-                if hashes[slot] == hash && matches(slots[slot], bytes) { return (hash, slots[slot]) }
+                if hashes[slot] == hash && matches(slots[slot], bytes) { return (hash, slots[slot], InlineID(bytes)) }
                 slot = (slot + 1) & mask
             }
-            return (hash, nil)
+            return (hash, nil, InlineID(bytes))
         }
-        recent = (id, hash)
+        recent = (inline, hash)
+        recentLong = inline.isLong ? id : nil
         return found
     }
 
@@ -67,10 +71,9 @@ struct InFlightTable {
     mutating func insert(_ id: String, _ record: InFlightRecord) -> Handle {
         if (count + 1) * 4 > slots.count * 3 { growIndex() }
         var record = record
-        let known = recent.flatMap { $0.id.utf8.elementsEqual(id.utf8) ? $0.hash : nil }
         let hash = withBytes(of: id) { bytes in
             record.id = InlineID(bytes)
-            return known ?? Self.hash(bytes)
+            return recentHash(of: record.id, long: id) ?? Self.hash(bytes)
         }
         record.live = true
         let handle: Handle
@@ -117,11 +120,9 @@ struct InFlightTable {
         precondition(record.live, "removing a handle that is not in flight")
         let hash: UInt32
         if record.id.isLong, let long = longIDs.removeValue(forKey: handle) {
-            hash = recent.flatMap { $0.id.utf8.elementsEqual(long.utf8) ? $0.hash : nil } ?? withBytes(of: long) { Self.hash($0) }
+            hash = recentHash(of: record.id, long: long) ?? withBytes(of: long) { Self.hash($0) }
         } else {
-            hash = record.id.withBytes { bytes in
-                recent.flatMap { bytes.elementsEqual($0.id.utf8) ? $0.hash : nil } ?? Self.hash(bytes)
-            }
+            hash = recentHash(of: record.id, long: nil) ?? record.id.withBytes { Self.hash($0) }
         }
         var slot = Int(hash) & mask
         while slots[slot] != handle { slot = (slot + 1) & mask }
@@ -163,6 +164,13 @@ struct InFlightTable {
     /// Every live handle, in slab order.
     var handles: [Handle] {
         (0..<created).compactMap { self[Handle($0)].live ? Handle($0) : nil }
+    }
+
+    /// The hash `find` computed, if it was for this id (`long` is the full id when `id` is long).
+    private func recentHash(of id: InlineID, long: String?) -> UInt32? {
+        guard let recent, recent.id == id else { return nil }
+        if id.isLong { return long != nil && long == recentLong ? recent.hash : nil }
+        return recent.hash
     }
 
     private func matches(_ handle: Handle, _ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -54,6 +54,13 @@ extension ZMQSocket {
         try sendFrames(message, opaque: opaque, flags: flags)
     }
 
+    /// As `send(_:opaque:to:flags:)`, with the routing id in place (the broker keeps routing
+    /// ids without an array).
+    public func send(_ message: Message, opaque: ZMQMessage?, to route: UnsafeRawBufferPointer, flags: ZMQFlags = []) throws(ZMQError) {
+        try send(buffer: route, flags: flags.union(.sendMore))
+        try sendFrames(message, opaque: opaque, flags: flags)
+    }
+
     /// Signature, command, header, opaque and trailer frames of `message`.
     func sendFrames(_ message: Message, opaque: ZMQMessage?, flags: ZMQFlags) throws(ZMQError) {
         let more = flags.union(.sendMore)
