@@ -163,10 +163,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             return (result, invoker.snapshot, before, AggregateShare(invoker))
         }
         let (result, snapshot, before, after) = change(&invokers.values[index])
-        if before != after {
-            account(before, by: -1)
-            account(after, by: 1)
-        }
+        reaccount(from: before, to: after)
         setSnapshot(snapshot, at: snapshot.position)
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
         return result
@@ -190,10 +187,7 @@ public struct BrokerCore<Payload: FrameBytes> {
             return (result, invoker.position, invoker.load, before, AggregateShare(invoker))
         }
         let (result, position, load, before, after) = change(&invokers.values[index])
-        if before != after {
-            account(before, by: -1)
-            account(after, by: 1)
-        }
+        reaccount(from: before, to: after)
         loads[position] = load
         cluster[position]?.setLoad(load)
         assert(aggregatesAreCurrent, "invoker aggregates drifted from the invokers")
@@ -214,6 +208,18 @@ public struct BrokerCore<Payload: FrameBytes> {
         for invoker in invokers.values where !invoker.draining { sizes[invoker.memoryMB, default: 0] += 1 }
         return invokersWithRoom == invokers.values.count(where: { $0.canTake(memoryMB: 1) }) && sizes == memorySizes
             && loads == cluster.map { $0.map(InvokerLoad.init) ?? .absent }
+    }
+
+    /// Moves an invoker's share of the aggregates from `before` to `after`, touching only what
+    /// changed: an invoker that fills up or frees its last slot keeps its memory size, so the
+    /// sizes table is left alone (removing the size and adding it back wrote the table twice,
+    /// with a hash each time, on every such turn: several times per round trip under load).
+    mutating func reaccount(from before: AggregateShare, to after: AggregateShare) {
+        if before.hasRoom != after.hasRoom { invokersWithRoom += after.hasRoom ? 1 : -1 }
+        if before.memorySize != after.memorySize {
+            account(AggregateShare(hasRoom: false, memorySize: before.memorySize), by: -1)
+            account(AggregateShare(hasRoom: false, memorySize: after.memorySize), by: 1)
+        }
     }
 
     /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.
@@ -754,6 +760,11 @@ struct AggregateShare: Equatable {
     init(_ invoker: borrowing InvokerState) {
         hasRoom = invoker.canTake(memoryMB: 1)
         memorySize = invoker.draining ? nil : invoker.memoryMB
+    }
+
+    init(hasRoom: Bool, memorySize: UInt32?) {
+        self.hasRoom = hasRoom
+        self.memorySize = memorySize
     }
 }
 

@@ -52,29 +52,28 @@ struct InFlightTable {
     var isEmpty: Bool { count == 0 }
 
     /// The handle of the activation with this id, if it is in flight.
+    ///
+    /// No closure here (nor in `insert` and `remove`) touches `self`: one that did made the
+    /// compiler copy the whole table for it, a retain and a release of each of its arrays.
     mutating func find(_ id: String) -> Handle? {
-        let (hash, found, inline) = withBytes(of: id) { bytes -> (UInt32, Handle?, InlineID) in
-            let hash = Self.hash(bytes)
-            var slot = Int(hash) & mask
-            while slots[slot] != Self.empty {
-                if hashes[slot] == hash && matches(slots[slot], bytes) { return (hash, slots[slot], InlineID(bytes)) }
-                slot = (slot + 1) & mask
-            }
-            return (hash, nil, InlineID(bytes))
-        }
+        let (hash, inline) = Self.withBytes(of: id) { bytes in (Self.hash(bytes), InlineID(bytes)) }
         recent = (inline, hash)
         recentLong = inline.isLong ? id : nil
-        return found
+        var slot = Int(hash) & mask
+        while slots[slot] != Self.empty {
+            let handle = slots[slot]
+            if hashes[slot] == hash && self[handle].id == inline && (!inline.isLong || longIDs[handle] == id) { return handle }
+            slot = (slot + 1) & mask
+        }
+        return nil
     }
 
     /// Adds an activation that is not in the table (the caller checked with `find`).
     mutating func insert(_ id: String, _ record: InFlightRecord) -> Handle {
         if (count + 1) * 4 > slots.count * 3 { growIndex() }
         var record = record
-        let hash = withBytes(of: id) { bytes in
-            record.id = InlineID(bytes)
-            return recentHash(of: record.id, long: id) ?? Self.hash(bytes)
-        }
+        record.id = Self.withBytes(of: id) { InlineID($0) }
+        let hash = recentHash(of: record.id, long: id) ?? Self.withBytes(of: id) { Self.hash($0) }
         record.live = true
         let handle: Handle
         if let reused = free.popLast() {
@@ -120,7 +119,7 @@ struct InFlightTable {
         precondition(record.live, "removing a handle that is not in flight")
         let hash: UInt32
         if record.id.isLong, let long = longIDs.removeValue(forKey: handle) {
-            hash = recentHash(of: record.id, long: long) ?? withBytes(of: long) { Self.hash($0) }
+            hash = recentHash(of: record.id, long: long) ?? Self.withBytes(of: long) { Self.hash($0) }
         } else {
             hash = recentHash(of: record.id, long: nil) ?? record.id.withBytes { Self.hash($0) }
         }
@@ -173,15 +172,6 @@ struct InFlightTable {
         return recent.hash
     }
 
-    private func matches(_ handle: Handle, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        let stored = self[handle].id
-        if stored.isLong {
-            guard let long = longIDs[handle] else { return false }
-            return withBytes(of: long) { $0.elementsEqual(bytes) }
-        }
-        return stored == InlineID(bytes)
-    }
-
     private mutating func growIndex() {
         let capacity = slots.count * 2
         var newSlots = [Handle](repeating: Self.empty, count: capacity)
@@ -204,7 +194,7 @@ struct InFlightTable {
         return UInt32(truncatingIfNeeded: hasher.finalize())
     }
 
-    private func withBytes<T>(of id: String, _ body: (UnsafeRawBufferPointer) -> T) -> T {
+    private static func withBytes<T>(of id: String, _ body: (UnsafeRawBufferPointer) -> T) -> T {
         var id = id
         return id.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
