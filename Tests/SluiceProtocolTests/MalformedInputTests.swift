@@ -482,6 +482,18 @@ struct MalformedInputTests {
         }
     }
 
+    @Test("§7 a header cut off before its tag count names that field in the reason")
+    func truncatedCountIsNamed() {
+        let header = Array(routingHeader().dropLast(5))  // no tag count, no max-wait
+        let error = #expect(throws: ProtocolError.self) { try Codec.decode(activate(header), channel: .controllerToBroker) }
+        #expect(error?.code == .malformed)
+        #expect(error?.reason.contains("'required tag count'") == true, "\(String(describing: error))")
+        #expect(error?.activationID == "a1")
+        let hello = Array(invokerHello().dropLast(2))  // no tag count, no dedicated count
+        let helloError = #expect(throws: ProtocolError.self) { try Codec.decode([sig, [0x01], hello], channel: .invokerToBroker) }
+        #expect(helloError?.reason.contains("'tag count'") == true, "\(String(describing: helloError))")
+    }
+
     @Test("baseline frames built by the helpers decode", arguments: baselineCases)
     func baselineFramesDecode(_ row: BaselineCase) {
         #expect(throws: Never.self, "\(row.name)") {
