@@ -15,21 +15,17 @@ final class BrokerMetrics {
     let limits: MetricLimits
     private var counters: [String: (counter: CoreMetrics.Counter, last: Double)] = [:]
     private var gauges: [String: Meter] = [:]
-    private var timers: [String: CoreMetrics.Timer] = [:]
+    /// The latency histograms, kept here rather than in the registry (`LatencyHistogram`).
+    private var histograms: [LatencyHistogram]
     /// Samples the feed could not keep because nobody took them in time.
     private var samplesDropped: CoreMetrics.Counter
 
     init(limits: MetricLimits) {
         self.limits = limits
-        var factory = PrometheusMetricsFactory(registry: registry)
-        for histogram in MetricTables.histograms {
-            factory.durationHistogramBuckets[histogram.name] = MetricTables.buckets
-        }
+        let factory = PrometheusMetricsFactory(registry: registry)
         self.factory = factory
         samplesDropped = CoreMetrics.Counter(label: "sluice_monitor_samples_dropped_total", dimensions: [], factory: factory)
-        for histogram in MetricTables.histograms {
-            timers[histogram.name] = CoreMetrics.Timer(label: histogram.name, dimensions: [], factory: factory)
-        }
+        histograms = MetricTables.histograms.map { LatencyHistogram(name: $0.name, buckets: MetricTables.buckets) }
     }
 
     func update(from snapshot: MonitorSnapshot, startedAtSeconds: Double, version: String) {
@@ -68,10 +64,9 @@ final class BrokerMetrics {
     }
 
     func record(_ samples: PendingSamples) {
-        for histogram in MetricTables.histograms {
-            guard let timer = timers[histogram.name] else { continue }
+        for (index, histogram) in MetricTables.histograms.enumerated() {
             for nanoseconds in samples[keyPath: histogram.kind] {
-                timer.recordNanoseconds(Int64(clamping: nanoseconds))
+                histograms[index].record(nanoseconds: nanoseconds)
             }
         }
         if samples.dropped > 0 { samplesDropped.increment(by: Int64(samples.dropped)) }
@@ -83,6 +78,7 @@ final class BrokerMetrics {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(16_384)
         registry.emit(into: &buffer)
+        for histogram in histograms { histogram.emit(into: &buffer) }
         var result: [UInt8] = []
         result.reserveCapacity(buffer.count + 4096)
         let typePrefix = Array("# TYPE ".utf8)
