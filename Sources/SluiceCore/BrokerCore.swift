@@ -60,7 +60,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     // Activations.
     var inFlight = InFlightTable()
     /// Completion deadlines of the activations in flight, by handle.
-    var deadlines: DeadlineWheel<InFlightTable.Handle>
+    var deadlines: HandleWheel
     var waiting: WaitingQueue<Payload>
     /// In-flight activations per namespace, for exact cluster-wide limits (§6.1).
     var namespaceInFlight: [String: Int] = [:]
@@ -105,7 +105,7 @@ public struct BrokerCore<Payload: FrameBytes> {
         self.completionSlackNanoseconds = configuration.completionTimeoutSlack.nanoseconds
         self.completionMultiplier = UInt64(max(configuration.completionTimeoutMultiplier, 1))
         self.countsNamespaceInFlight = configuration.namespaceConcurrencyLimit != nil || !configuration.namespaceConcurrencyLimits.isEmpty
-        self.deadlines = DeadlineWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
+        self.deadlines = HandleWheel(granularity: .milliseconds(50), buckets: 8192, start: start)
         self.waiting = WaitingQueue(start: start)
     }
 
