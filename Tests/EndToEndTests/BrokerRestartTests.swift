@@ -1,6 +1,7 @@
 import Foundation
 import SluiceClient
 import SluiceProtocol
+import SluiceTestKit
 import Testing
 
 extension BrokerEndToEndTests {
@@ -37,18 +38,14 @@ extension BrokerEndToEndTests {
                                        controllerEndpoint: controllerEndpoint, invokerEndpoint: invokerEndpoint)
 
         // Neither client is known to the new broker. They must say HELLO again by themselves
-        // (on `notRegistered`, or when the old broker's silence ends the session), and then an
-        // activation runs on the invoker. The first attempts may be refused while the clients
-        // re-announce; each is answered, never lost.
-        var after: ControllerAnswer?
-        for attempt in 0..<50 {
-            let answer = await controller.invoke(
-                RoutingHeader(activationID: "after-\(attempt)", namespace: "guest", action: "guest/a"), payload: [2])
-            if answer.kind == .success { after = answer; break }
-            #expect([.rejected, .timeout].contains(answer.kind), "attempt \(attempt): \(answer.kind) \(answer.header.reason)")
-            try await Task.sleep(for: .milliseconds(200))
+        // (on `notRegistered`, or when the old broker's silence ends the session): the test
+        // waits until the new broker's status shows both, then one activation runs.
+        try await second.waitForStatus(timeout: .seconds(30), "both clients registered with the new broker") { status in
+            status.invokers.contains { $0.id == "restart-invoker" }
+                && status.controllers.contains { $0.id == "restart-controller" && $0.connected }
         }
-        let success = try #require(after, "no activation succeeded after the broker restart")
+        let success = await controller.invoke(RoutingHeader(activationID: "after", namespace: "guest", action: "guest/a"), payload: [2])
+        #expect(success.kind == .success, "after the restart: \(success.kind) \(success.header.reason)")
         #expect(success.header.invokerID == "restart-invoker")
         #expect(success.result == Array("ran:\(success.activationID)".utf8))
         #expect(received.withLock { $0.contains(success.activationID) })
@@ -105,11 +102,7 @@ extension BrokerEndToEndTests {
         // Capacity back: the activation that waited runs now (its answer comes after the
         // client's own timeout and is dropped there, not delivered twice).
         invoker.updateCapacity(memoryMB: 1024, slots: 4)
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(10)
-        while !received.withLock({ $0.contains("while-drained") }) && clock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await waitUntil("the activation that waited ran", timeout: .seconds(10)) { received.withLock { $0.contains("while-drained") } }
         #expect(received.withLock { $0 } == ["before", "while-drained"])
         _ = try second.stop()
     }
@@ -140,19 +133,24 @@ extension BrokerEndToEndTests {
         let controller = try ControllerClient(id: "impatient", endpoint: broker.controllerEndpoint, answerTimeout: .milliseconds(300))
         controller.start()
         #expect(await controller.waitUntilWelcomed(timeout: .seconds(10)))
-        try await Task.sleep(for: .milliseconds(300))  // the invoker registers
+        try await broker.waitForInvokers(["slow"])
         controller.submit([(RoutingHeader(activationID: "late-1", namespace: "guest", action: "guest/slow",
                                           memoryMB: 128, timeLimitMilliseconds: 10_000), [1])])
-        let answers = Box<[ControllerAnswer]>([])
+        let answers = Locked<[ControllerAnswer]>([])
         let reader = Task {
-            for await answer in controller.answers { answers.value.append(answer) }
+            for await answer in controller.answers { answers.withLock { $0.append(answer) } }
         }
-        try await Task.sleep(for: .milliseconds(3_000))  // past the invoker's 1.5 s answer
+        // The client answers `timeout` after 300 ms; the broker's success follows when the
+        // invoker completes (1.5 s), and the client drops it.
+        try await waitUntil("the broker's late answer reached the client", timeout: .seconds(30)) {
+            controller.lateAnswersDropped >= 1 && !answers.withLock(\.isEmpty)
+        }
         await controller.close()
         reader.cancel()
         _ = await reader.value
-        #expect(answers.value.map(\.activationID) == ["late-1"], "exactly one answer: \(answers.value)")
-        #expect(answers.value.first?.kind == .timeout)
+        let received = answers.withLock { $0 }
+        #expect(received.map(\.activationID) == ["late-1"], "exactly one answer: \(received)")
+        #expect(received.first?.kind == .timeout)
         #expect(controller.lateAnswersDropped == 1, "the broker's success came later and was dropped")
         let counters = try broker.stop()
         #expect(counters["answered_success"] == 1, "the broker did answer, late")

@@ -24,8 +24,11 @@ extension BrokerEndToEndTests {
         // read: each costs the broker a decode and a refused ERROR (§3.3).
         let stop = Atomic<Bool>(false)
         let sent = Atomic<Int>(0)
+        // Each flooder signals when it has stopped, so the test waits for that, not for a time.
+        let stopped = DispatchSemaphore(value: 0)
         let flooders = (0..<2).map { index in
             Thread {
+                defer { stopped.signal() }
                 guard let socket = try? ZMQSocket(context, type: .dealer) else { return }
                 try? socket.setLinger(milliseconds: 0)
                 try? socket.setSendHighWaterMark(100_000)
@@ -54,7 +57,9 @@ extension BrokerEndToEndTests {
             }
         }
         stop.store(true, ordering: .relaxed)
-        Thread.sleep(forTimeInterval: 0.2)
+        for _ in flooders {
+            #expect(stopped.wait(timeout: .now() + 30) == .success, "a flooder did not stop")
+        }
 
         let gaps = zip(heartbeats.dropFirst(), heartbeats).map { $0.0 - $0.1 }
         let longest = gaps.max() ?? .seconds(3)

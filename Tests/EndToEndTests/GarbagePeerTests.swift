@@ -69,7 +69,9 @@ extension BrokerEndToEndTests {
         let stop = Atomic<Bool>(false)
         let sent = Atomic<Int>(0)
         let (controllerEndpoint, invokerEndpoint) = (broker.controllerEndpoint, broker.invokerEndpoint)
+        let attackerStopped = DispatchSemaphore(value: 0)
         let attacker = Thread {
+            defer { attackerStopped.signal() }
             var random = SplitMix(state: 0x5EED)
             guard let context = try? ZMQContext() else { return }
             var peers: [(RawPeer, Channel)] = []
@@ -95,7 +97,7 @@ extension BrokerEndToEndTests {
 
         let result = await drive(controller, prefix: "honest", count: 2_000, window: 32, timeout: .seconds(120))
         stop.store(true, ordering: .releasing)
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(attackerStopped.wait(timeout: .now() + 30) == .success, "the attacker thread did not stop")
         await controller.close()
 
         #expect(result.sent == 2_000)

@@ -72,7 +72,7 @@ struct HandleWheelTests {
     @Test("random schedules, cancels and advances fire what DeadlineWheel fires, across bursts that empty it")
     func agreesWithDeadlineWheel() {
         for seed in 0..<20 {
-            var generator = SplitMix64(seed: UInt64(seed))
+            var generator = ModelRandom(state: UInt64(seed))
             var reference = DeadlineWheel<Int32>(granularity: .milliseconds(5), buckets: 16, start: .zero)
             var wheel = HandleWheel(granularity: .milliseconds(5), buckets: 16, start: .zero)
             var scheduled: [Int32: Timestamp] = [:]
@@ -108,18 +108,5 @@ struct HandleWheelTests {
                 #expect(wheel.count == reference.count, "seed \(seed)")
             }
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible random operations.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
