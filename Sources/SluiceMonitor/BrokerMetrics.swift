@@ -7,8 +7,10 @@ import Prometheus
 /// `update(from:)` turns a published snapshot into swift-metrics calls: counters move by the
 /// difference since the last update (the core's counters are monotonic), gauges are set, and
 /// a series whose label value went away (an invoker left, a namespace fell out of the top N)
-/// is destroyed, so the exposition never grows without bound. Not thread-safe: the monitor
-/// server calls it under its own lock.
+/// is destroyed, so the exposition never grows without bound. The latency histograms are the
+/// exception: `LatencyHistogram`s of this class's own, written into the same exposition (they
+/// take several samples per activation). Not thread-safe: the monitor server calls it under
+/// its own lock.
 final class BrokerMetrics {
     let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
