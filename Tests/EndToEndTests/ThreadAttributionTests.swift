@@ -1,5 +1,6 @@
 import Foundation
 @testable import SluiceBench
+import SluiceTestKit
 import Testing
 import ZeroMQ
 
@@ -9,10 +10,17 @@ import ZeroMQ
 @Suite("CPU attribution by thread (issue 17)")
 struct ThreadAttributionTests {
     @Test("the broker's loop thread carries its name where the kernel shows it, beside libzmq's I/O thread")
-    func loopThreadIsNamed() throws {
+    func loopThreadIsNamed() async throws {
         let broker = try BrokerProcess()
         defer { _ = try? broker.stop() }
-        let names = ThreadSample.of(pid: broker.child.process.processIdentifier).values.map(\.name)
+        let pid = broker.child.process.processIdentifier
+        // libzmq names its I/O thread from inside that thread, which may run after the broker
+        // said it was ready: read the names until both are there (or the wait gives up).
+        var names: [String] = []
+        try? await waitUntil("the loop and libzmq's I/O thread named", timeout: .seconds(15)) {
+            names = ThreadSample.of(pid: pid).values.map(\.name)
+            return names.contains(ProcessThreads.loopName) && names.contains { $0.hasPrefix(ProcessThreads.ioPrefix) }
+        }
         #expect(names.contains(ProcessThreads.loopName), "threads: \(names)")
         #expect(names.contains { $0.hasPrefix(ProcessThreads.ioPrefix) }, "threads: \(names)")
     }
