@@ -301,8 +301,15 @@ extension BrokerEndToEndTests {
             // Serving again: both controllers connected to the new incarnation and, if it had
             // invokers before, its home invokers back and work flowing through it.
             let hadInvokers = !cluster.placed[index].isEmpty
-            try await cluster.brokers[index].waitForStatus(timeout: .seconds(30), "b\(index + 1) serving both controllers") {
-                $0.controllers.filter(\.connected).count == 2 && (!hadInvokers || ($0.counters["activations_received"] ?? 0) > 0)
+            do {
+                try await cluster.brokers[index].waitForStatus(timeout: .seconds(30), "b\(index + 1) serving both controllers") {
+                    $0.controllers.filter(\.connected).count == 2 && (!hadInvokers || ($0.counters["activations_received"] ?? 0) > 0)
+                }
+            } catch {
+                // Seen once in CI (b2 connected to both controllers, never chosen): say what the
+                // controllers logged, since the test's directory is removed.
+                throw TestFailure("\(error)\n" + controllers.map { $0.log + ":\n" + $0.child.errors.current.suffix(4000) + $0.child.output.current.suffix(2000) }
+                    .joined(separator: "\n---\n"))
             }
             print("cluster: b\(index + 1) stopped \(stoppedAfter) after SIGTERM, serving again \(stepStart.duration(to: .now)) after it")
         }
