@@ -217,18 +217,21 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func reaccount(from before: AggregateShare, to after: AggregateShare) {
         if before.hasRoom != after.hasRoom { invokersWithRoom += after.hasRoom ? 1 : -1 }
         if before.memorySize != after.memorySize {
-            account(AggregateShare(hasRoom: false, memorySize: before.memorySize), by: -1)
-            account(AggregateShare(hasRoom: false, memorySize: after.memorySize), by: 1)
+            countMemorySize(before.memorySize, by: -1)
+            countMemorySize(after.memorySize, by: 1)
         }
     }
 
     /// Adds (`1`) or removes (`-1`) an invoker's share of the aggregates.
     mutating func account(_ share: AggregateShare, by delta: Int) {
         if share.hasRoom { invokersWithRoom += delta }
-        if let memoryMB = share.memorySize {
-            let count = memorySizes[memoryMB, default: 0] + delta
-            memorySizes[memoryMB] = count > 0 ? count : nil
-        }
+        countMemorySize(share.memorySize, by: delta)
+    }
+
+    private mutating func countMemorySize(_ memoryMB: UInt32?, by delta: Int) {
+        guard let memoryMB else { return }
+        let count = memorySizes[memoryMB, default: 0] + delta
+        memorySizes[memoryMB] = count > 0 ? count : nil
     }
 
     /// A snapshot of one invoker, as strategies see it.
@@ -706,7 +709,7 @@ public struct BrokerCore<Payload: FrameBytes> {
     mutating func release(_ handle: InFlightTable.Handle, id: String, cancelDeadline: Bool = true,
                           invokerIndex: [String: InvokerState].Index? = nil) -> InFlightRecord {
         let record = inFlight.remove(handle)
-        if cancelDeadline { deadlines.cancel(handle, deadline: record.deadline) }
+        if cancelDeadline { deadlines.cancel(handle) }
         if countsNamespaceInFlight, let index = namespaceInFlight.index(forKey: record.namespace) {
             if namespaceInFlight.values[index] > 1 { namespaceInFlight.values[index] -= 1 } else { namespaceInFlight.remove(at: index) }
         }
@@ -760,11 +763,6 @@ struct AggregateShare: Equatable {
     init(_ invoker: borrowing InvokerState) {
         hasRoom = invoker.canTake(memoryMB: 1)
         memorySize = invoker.draining ? nil : invoker.memoryMB
-    }
-
-    init(hasRoom: Bool, memorySize: UInt32?) {
-        self.hasRoom = hasRoom
-        self.memorySize = memorySize
     }
 }
 

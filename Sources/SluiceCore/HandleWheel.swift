@@ -60,9 +60,9 @@ struct HandleWheel {
         count += 1
     }
 
-    /// Removes `handle`'s entry, if it has one. (`deadline` is not needed here; it keeps the
-    /// signature of `DeadlineWheel.cancel`.)
-    mutating func cancel(_ handle: Int32, deadline _: Timestamp) {
+    /// Removes `handle`'s entry, if it has one (its bucket is known, unlike in `DeadlineWheel`,
+    /// so the deadline is not needed).
+    mutating func cancel(_ handle: Int32) {
         let slot = Int(handle)
         guard slot >= 0, slot < bucketOf.count, bucketOf[slot] != Self.none else { return }
         unlink(slot)

@@ -2,7 +2,9 @@
 struct ByteReader {
     private let buffer: UnsafeRawBufferPointer
     private var offset = 0
-    /// The field being read, for error messages.
+    /// The frame being read, for error messages. Field names are autoclosures: they are
+    /// built only for an error, never per message (an interpolated name allocated a string
+    /// for every ACTIVATE).
     private let frameName: String
 
     init(_ buffer: UnsafeRawBufferPointer, frameName: String) {
@@ -10,23 +12,23 @@ struct ByteReader {
         self.frameName = frameName
     }
 
-    private func truncated(_ field: String) -> ProtocolError {
-        ProtocolError(.malformed, "\(frameName): truncated at field '\(field)' (\(buffer.count) bytes)")
+    private func truncated(_ field: () -> String) -> ProtocolError {
+        ProtocolError(.malformed, "\(frameName): truncated at field '\(field())' (\(buffer.count) bytes)")
     }
 
-    mutating func u8(_ field: String) throws(ProtocolError) -> UInt8 {
+    mutating func u8(_ field: @autoclosure () -> String) throws(ProtocolError) -> UInt8 {
         guard offset + 1 <= buffer.count else { throw truncated(field) }
         defer { offset += 1 }
         return buffer[offset]
     }
 
-    mutating func u16(_ field: String) throws(ProtocolError) -> UInt16 {
+    mutating func u16(_ field: @autoclosure () -> String) throws(ProtocolError) -> UInt16 {
         guard offset + 2 <= buffer.count else { throw truncated(field) }
         defer { offset += 2 }
         return UInt16(buffer[offset]) << 8 | UInt16(buffer[offset + 1])
     }
 
-    mutating func u32(_ field: String) throws(ProtocolError) -> UInt32 {
+    mutating func u32(_ field: @autoclosure () -> String) throws(ProtocolError) -> UInt32 {
         guard offset + 4 <= buffer.count else { throw truncated(field) }
         defer { offset += 4 }
         return UInt32(buffer[offset]) << 24 | UInt32(buffer[offset + 1]) << 16
@@ -36,36 +38,36 @@ struct ByteReader {
     /// Bytes not read yet.
     var remaining: Int { buffer.count - offset }
 
-    mutating func u64(_ field: String) throws(ProtocolError) -> UInt64 {
-        let high = try u32(field)
-        return UInt64(high) << 32 | UInt64(try u32(field))
+    mutating func u64(_ field: @autoclosure () -> String) throws(ProtocolError) -> UInt64 {
+        let high = try u32(field())
+        return UInt64(high) << 32 | UInt64(try u32(field()))
     }
 
-    private mutating func string(length: Int, field: String) throws(ProtocolError) -> String {
+    private mutating func string(length: Int, field: @autoclosure () -> String) throws(ProtocolError) -> String {
         guard offset + length <= buffer.count else {
-            throw ProtocolError(.malformed, "\(frameName): field '\(field)' claims \(length) bytes, only \(buffer.count - offset) left")
+            throw ProtocolError(.malformed, "\(frameName): field '\(field())' claims \(length) bytes, only \(buffer.count - offset) left")
         }
         let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
         offset += length
         guard let value = Text.decode(slice) else {
-            throw ProtocolError(.malformed, "\(frameName): field '\(field)' is not valid UTF-8")
+            throw ProtocolError(.malformed, "\(frameName): field '\(field())' is not valid UTF-8")
         }
         return value
     }
 
-    mutating func shortString(_ field: String) throws(ProtocolError) -> String {
-        try string(length: Int(u8(field)), field: field)
+    mutating func shortString(_ field: @autoclosure () -> String) throws(ProtocolError) -> String {
+        try string(length: Int(u8(field())), field: field())
     }
 
-    mutating func longString(_ field: String) throws(ProtocolError) -> String {
-        try string(length: Int(u16(field)), field: field)
+    mutating func longString(_ field: @autoclosure () -> String) throws(ProtocolError) -> String {
+        try string(length: Int(u16(field())), field: field())
     }
 
     /// An id (§3.2): `[A-Za-z0-9._-]{1,128}`, or empty when `optional`.
-    mutating func id(_ field: String, optional: Bool = false) throws(ProtocolError) -> String {
-        let length = Int(try u8(field))
+    mutating func id(_ field: @autoclosure () -> String, optional: Bool = false) throws(ProtocolError) -> String {
+        let length = Int(try u8(field()))
         guard offset + length <= buffer.count else {
-            throw ProtocolError(.malformed, "\(frameName): field '\(field)' claims \(length) bytes, only \(buffer.count - offset) left")
+            throw ProtocolError(.malformed, "\(frameName): field '\(field())' claims \(length) bytes, only \(buffer.count - offset) left")
         }
         let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + length])
         offset += length
@@ -74,9 +76,9 @@ struct ByteReader {
         // needs no UTF-8 validation of its own.
         guard Identifier.isValid(slice) else {
             guard let text = Text.decode(slice) else {
-                throw ProtocolError(.malformed, "\(frameName): field '\(field)' is not valid UTF-8")
+                throw ProtocolError(.malformed, "\(frameName): field '\(field())' is not valid UTF-8")
             }
-            try Identifier.validate(text, field: field)
+            try Identifier.validate(text, field: field())
             preconditionFailure("an id the byte check refused passed the string check")
         }
         return String(decoding: slice, as: UTF8.self)

@@ -531,9 +531,7 @@ public enum Codec {
 
     /// A list of tags or namespaces: count u8 (at most 32), then short strings of 1..`maxLength` bytes.
     static func decodeNames(_ reader: inout ByteReader, what: String, maxLength: Int, section: String) throws(ProtocolError) -> [String] {
-        // The field's name is only built for the error: interpolating it for every message
-        // allocated a string per decoded ACTIVATE.
-        let count = Int(reader.remaining >= 1 ? try reader.u8("count") : try reader.u8("\(what) count"))
+        let count = Int(try reader.u8("\(what) count"))
         guard count <= ProtocolConstants.maxTags else {
             throw ProtocolError(.oversize, "\(count) \(what)s; at most \(ProtocolConstants.maxTags) (\(section))")
         }

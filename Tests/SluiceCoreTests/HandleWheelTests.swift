@@ -19,9 +19,9 @@ struct HandleWheelTests {
         wheel.schedule(5, at: at(ms: 31))   // same tick as 1, scheduled after it
         wheel.schedule(0, at: at(ms: 32))
         #expect(wheel.count == 6)
-        wheel.cancel(3, deadline: at(ms: 50))
-        wheel.cancel(3, deadline: at(ms: 50))  // twice: nothing more happens
-        wheel.cancel(1_000, deadline: at(ms: 50))  // never scheduled
+        wheel.cancel(3)
+        wheel.cancel(3)  // twice: nothing more happens
+        wheel.cancel(1_000)  // never scheduled
         #expect(wheel.count == 5)
 
         var fired: [Int32] = []
@@ -59,7 +59,7 @@ struct HandleWheelTests {
         // A burst past the storage it keeps: emptied, the wheel gives that storage back and
         // works on with small and large handles.
         for handle in Int32(0)..<6_000 { wheel.schedule(handle, at: at(ms: 600)) }
-        for handle in Int32(0)..<6_000 { wheel.cancel(handle, deadline: at(ms: 600)) }
+        for handle in Int32(0)..<6_000 { wheel.cancel(handle) }
         #expect(wheel.count == 0)
         wheel.schedule(5_999, at: at(ms: 600))
         wheel.schedule(3, at: at(ms: 600))
@@ -94,7 +94,7 @@ struct HandleWheelTests {
                     let handle = handles[Int(generator.next() % UInt64(handles.count))]
                     let deadline = scheduled[handle]!
                     reference.cancel(handle, deadline: deadline)
-                    wheel.cancel(handle, deadline: deadline)
+                    wheel.cancel(handle)
                     scheduled[handle] = nil
                 default:
                     now += Int64(generator.next() % 60)
